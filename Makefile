@@ -1,0 +1,39 @@
+# The two commands the README opens with, plus the benchmark.
+#   make demo   creates .venv, installs the package and replays the bundled recording
+#   make test   creates .venv with the test extra, installs Debian's prometheus, runs pytest
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= out
+
+.PHONY: demo test bench prometheus clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	@mkdir -p $(OUT)
+	$(BIN)/gpu-autoscaler dry-run deploy/examples/llm-scaler.yaml deploy/examples/llm-ramp.csv --plot $(OUT)/demo.png
+
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }
+
+test: $(VENV)/.installed-test prometheus
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m autoscaler.bench
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

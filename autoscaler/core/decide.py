@@ -1,0 +1,256 @@
+"""The decision: ``decide(spec, observation, memory, now) -> Decision``. Pure.
+
+One poll goes through these steps, each of which returns a number and its reason:
+
+1. first sight: seed the recommendation history with the current count at ``now``;
+2. ``paused`` holds; ``spec.replicas == 0`` with ``minReplicas > 0`` disables scaling;
+   a count outside [min, max] jumps to the nearest bound (HPA §2.0);
+3. per-metric proposals (:mod:`autoscaler.core.proposal`), then the max over them;
+   no valid metric, or some invalid and the valid ones propose less than current,
+   holds (never a scale-down on missing data) and counts a failure; after
+   ``fallback.failureThreshold`` failures the count is raised to ``fallback.replicas``;
+4. stabilization windows (:mod:`autoscaler.core.stabilization`);
+5. rate policies (:mod:`autoscaler.core.rate`), which also enforce min on the way down
+   and max on the way up;
+6. cooldown (ours): no change in a direction within ``cooldownSeconds`` of the last
+   change in that direction.
+
+With ``cooldownSeconds: 0`` the result equals the Kubernetes HPA's behavior path for
+the same inputs (../shared/reference/hpa-algorithm.md), except for readiness, which we
+apply to every metric (see :mod:`autoscaler.core.proposal`).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from autoscaler.core.proposal import Tolerance, propose
+from autoscaler.core.rate import record_scale_event, scale_down_limit, scale_up_limit
+from autoscaler.core.stabilization import record_recommendation, stabilize
+from autoscaler.core.types import (
+    HOLD,
+    SCALE_DOWN,
+    SCALE_UP,
+    Condition,
+    Decision,
+    Limit,
+    Memory,
+    MetricProposal,
+    Observation,
+    Recommendation,
+)
+from autoscaler.spec import GPUScalerSpec
+
+
+def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) -> Decision:
+    """Desired replicas for one poll, with the reason, the limits that applied and the next memory."""
+    current = obs.current_replicas
+    up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
+    if not memory.recommendations:
+        memory = replace(memory, recommendations=(Recommendation(now, current),))
+
+    if spec.paused:
+        return _finish(spec, obs, memory, now, current, (), None, (),
+                       "Paused", "scaling is paused (spec.paused)", metrics_available=True,
+                       conditions=(Condition("AbleToScale", "True", "Paused", "scaling is paused"),
+                                   Condition("ScalingActive", "False", "Paused", "spec.paused is true")))
+    if current == 0 and spec.min_replicas != 0:
+        return _finish(spec, obs, memory, now, 0, (), None, (), "ScalingDisabled",
+                       "scaling is disabled since the replica count of the target is zero",
+                       metrics_available=True,
+                       conditions=(Condition("ScalingActive", "False", "ScalingDisabled",
+                                             "scaling is disabled since the replica count of the target is zero"),))
+    if current > spec.max_replicas or current < spec.min_replicas:
+        bound, code = (spec.max_replicas, "TooManyReplicas") if current > spec.max_replicas \
+            else (spec.min_replicas, "TooFewReplicas")
+        limit = Limit(code, current, bound, f"current {current} outside [{spec.min_replicas}, "
+                                            f"{spec.max_replicas}]: go to {bound}")
+        return _finish(spec, obs, memory, now, bound, (), None, (limit,), code, limit.message,
+                       metrics_available=True, conditions=())
+
+    tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
+    proposals = tuple(propose(m, obs, tolerance, spec.startup_seconds, now) for m in spec.metrics)
+    valid = [p for p in proposals if p.replicas is not None]
+    invalid = [p for p in proposals if p.replicas is None]
+    if not valid or (invalid and max(p.replicas for p in valid if p.replicas is not None) < current):
+        return _unavailable(spec, obs, memory, now, proposals, valid, invalid)
+
+    memory = replace(memory, consecutive_failures=0)
+    leading = max(valid, key=lambda p: p.replicas or 0)  # first of the maxima, as HPA reports it
+    proposal = leading.replicas
+    assert proposal is not None
+    limits: list[Limit] = []
+    for p in valid:
+        if p.loading_adjusted and p.replicas_without_loading is not None and p.replicas == proposal \
+                and p.replicas_without_loading > proposal:
+            limits.append(Limit("Loading", p.replicas_without_loading, proposal,
+                                f"replicas still loading their model count as capacity on its way "
+                                f"({p.key} alone would ask for {p.replicas_without_loading})"))
+            break
+
+    stab = stabilize(current, proposal, memory.recommendations, up_rules.stabilization_window_seconds,
+                     down_rules.stabilization_window_seconds, now)
+    history = record_recommendation(memory.recommendations, proposal, up_rules.stabilization_window_seconds,
+                                    down_rules.stabilization_window_seconds, now)
+    memory = replace(memory, recommendations=history)
+    able_reason = "ReadyForNewScale"
+    if stab.replicas != proposal:
+        if proposal >= current:
+            able_reason = "ScaleUpStabilized"
+            msg = (f"recent recommendations were lower than {proposal}: hold at {stab.replicas} "
+                   f"(lowest in the last {up_rules.stabilization_window_seconds} s)")
+        else:
+            able_reason = "ScaleDownStabilized"
+            msg = (f"recent recommendations were higher than {proposal}: hold at {stab.replicas} "
+                   f"(highest in the last {down_rules.stabilization_window_seconds} s)")
+        limits.append(Limit(able_reason, proposal, stab.replicas, msg))
+
+    desired, limited_reason, limit_msg = _apply_rate(spec, current, stab.replicas, memory, now)
+    if desired != stab.replicas:
+        limits.append(Limit(limited_reason, stab.replicas, desired, limit_msg))
+
+    desired, cooled = _apply_cooldown(spec, current, desired, memory, now)
+    if cooled is not None:
+        limits.append(cooled)
+
+    code = limits[-1].name if limits else "DesiredWithinRange"
+    words = _describe(leading, proposal, limits, current, desired)
+    conditions = (
+        Condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
+        Condition("ScalingActive", "True", "ValidMetricFound",
+                  f"the desired count was computed from {leading.key}"),
+        Condition("ScalingLimited", "True" if desired != stab.replicas else "False",
+                  limited_reason if desired != stab.replicas else "DesiredWithinRange",
+                  limit_msg if desired != stab.replicas else "the desired count is within the acceptable range"),
+        _metrics_condition(invalid),
+    )
+    return _finish(spec, obs, memory, now, desired, proposals, leading.key, tuple(limits), code, words,
+                   metrics_available=True, conditions=conditions)
+
+
+def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> tuple[int, str, str]:
+    up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
+    if d > current:
+        limit = scale_up_limit(current, memory.scale_events, up_rules, now)
+        if limit < current:
+            limit = current
+        if limit < spec.max_replicas:
+            return min(d, limit), "ScaleUpLimit", f"the scale-up policies allow at most {limit} now"
+        return min(d, spec.max_replicas), "TooManyReplicas", f"the maximum is {spec.max_replicas}"
+    if d < current:
+        limit = scale_down_limit(current, memory.scale_events, down_rules, now)
+        if limit > current:
+            limit = current
+        if limit > spec.min_replicas:
+            return max(d, limit), "ScaleDownLimit", f"the scale-down policies allow at least {limit} now"
+        return max(d, spec.min_replicas), "TooFewReplicas", f"the minimum is {spec.min_replicas}"
+    return d, "DesiredWithinRange", "the desired count is within the acceptable range"
+
+
+def _apply_cooldown(spec: GPUScalerSpec, current: int, desired: int, memory: Memory,
+                    now: float) -> tuple[int, Limit | None]:
+    up, down = spec.behavior.scale_up.cooldown_seconds, spec.behavior.scale_down.cooldown_seconds
+    if desired > current and up > 0 and memory.last_scale_up_time is not None:
+        left = memory.last_scale_up_time + up - now
+        if left > 0:
+            return current, Limit("Cooldown", desired, current,
+                                  f"scale-up cooldown: {left:.0f} s of {up} s left since the last scale-up")
+    if desired < current and down > 0:
+        last = max((t for t in (memory.last_scale_down_time, memory.last_scale_up_time) if t is not None),
+                   default=None)
+        # A scale-down also waits out the cooldown after a scale-up: the capacity just
+        # added has not yet been seen under load.
+        if last is not None and last + down - now > 0:
+            return current, Limit("Cooldown", desired, current,
+                                  f"scale-down cooldown: {last + down - now:.0f} s of {down} s left "
+                                  f"since the last scale event")
+    return desired, None
+
+
+def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float,
+                 proposals: tuple[MetricProposal, ...], valid: list[MetricProposal],
+                 invalid: list[MetricProposal]) -> Decision:
+    current = obs.current_replicas
+    failures = memory.consecutive_failures + 1
+    memory = replace(memory, consecutive_failures=failures)
+    first = invalid[0]
+    fb = spec.fallback
+    if not valid and fb is not None and fb.replicas is not None and failures >= fb.failure_threshold:
+        # Fallback is a floor during an outage, never a reason to shrink: missing data
+        # must not cause a scale-down.
+        desired = min(max(current, fb.replicas, spec.min_replicas), spec.max_replicas)
+        limit = Limit("Fallback", current, desired,
+                      f"metrics unavailable for {failures} polls (threshold {fb.failure_threshold}): "
+                      f"at least {fb.replicas} replicas")
+        code, words, limits = "Fallback", f"{limit.message}; {first.key}: {first.error}", (limit,)
+    else:
+        desired = current
+        if valid:
+            code = "FailedGetMetrics"
+            words = (f"{first.key} unavailable ({first.error}) and the valid metrics propose fewer than "
+                     f"{current}: hold (no scale-down on partial data)")
+        else:
+            code = "FailedGetMetrics"
+            words = f"metrics unavailable ({first.key}: {first.error}): hold at {current}"
+        limits = ()
+    conditions = (
+        Condition("AbleToScale", "True", "SucceededGetScale", "the target's scale was read"),
+        Condition("ScalingActive", "False", "FailedGetMetrics", f"{first.key}: {first.error}"),
+        _metrics_condition(invalid),
+    )
+    return _finish(spec, obs, memory, now, desired, proposals,
+                   None, limits, code, words, metrics_available=False, conditions=conditions)
+
+
+def _metrics_condition(invalid: list[MetricProposal]) -> Condition:
+    if not invalid:
+        return Condition("MetricsAvailable", "True", "MetricsAvailable", "every metric returned data")
+    return Condition("MetricsAvailable", "False", "FailedGetMetrics",
+                     "; ".join(f"{p.key}: {p.error}" for p in invalid))
+
+
+def _able_message(reason: str) -> str:
+    return {
+        "ReadyForNewScale": "recommended size matches current size",
+        "ScaleUpStabilized": "recent recommendations were lower than current one, applying the lowest",
+        "ScaleDownStabilized": "recent recommendations were higher than current one, applying the highest",
+    }.get(reason, reason)
+
+
+def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int) -> str:
+    usage = "?" if leading.usage is None else f"{leading.usage:g}"
+    text = f"{leading.key} {usage} vs target {leading.target:g}: {leading.reason}"
+    for lim in limits:
+        text += f"; {lim.name}: {lim.message}"
+    if desired == current:
+        text += f" -> hold at {current}"
+    else:
+        text += f" -> {current} to {desired}"
+    return text
+
+
+def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, desired: int,
+            proposals: tuple[MetricProposal, ...], leading: str | None, limits: tuple[Limit, ...], code: str,
+            words: str, *, metrics_available: bool, conditions: tuple[Condition, ...]) -> Decision:
+    current = obs.current_replicas
+    action = SCALE_UP if desired > current else SCALE_DOWN if desired < current else HOLD
+    applied = memory
+    if desired != current:
+        events = record_scale_event(memory.scale_events, current, desired, spec.behavior.scale_up,
+                                    spec.behavior.scale_down, now)
+        applied = replace(memory, scale_events=events,
+                          last_scale_up_time=now if desired > current else memory.last_scale_up_time,
+                          last_scale_down_time=now if desired < current else memory.last_scale_down_time)
+    return Decision(
+        current_replicas=current,
+        desired_replicas=desired,
+        action=action,
+        reason=words,
+        reason_code=code,
+        proposals=proposals,
+        leading_metric=leading,
+        limits=limits,
+        conditions=conditions,
+        metrics_available=metrics_available,
+        memory=applied,
+        memory_if_not_applied=memory,
+    )

@@ -1,0 +1,237 @@
+"""Per-metric replica proposals: HPA's replica calculator, restated.
+
+Numbers are handled as HPA handles ``Quantity.MilliValue()``: each sample becomes an
+integer in milli-units (``round(v * 1000)``), averages and percents are truncated
+integers, and every proposal rounds up with ``ceil``. So a queue average of 4.4 against
+a target of 4 is ``4400 / 4000 = 1.1``: inside the default 0.1 tolerance band, no change.
+
+Pods are grouped as in HPA's ``groupPods`` (../shared/reference/hpa-algorithm.md §1.2),
+with one deliberate difference: HPA applies its readiness rule only to CPU; we apply it
+to every metric, because a replica still loading its model reports nothing useful.
+
+* ignored: deleting, or phase Failed/Succeeded;
+* loading: Pending or not Ready, and started less than ``startupSeconds`` ago (or not
+  started). Its sample is set aside; on a scale-up it counts as a replica at 0 % of
+  target — capacity already on its way, so the same load does not buy a second scale-up;
+* stuck: not Ready and started ``startupSeconds`` ago or more. It failed to load and
+  is not capacity on its way: its sample is set aside and it is never zero-filled;
+* missing: no sample; filled pessimistically (0 on a scale-up, at target on a scale-down);
+* ready: everything else.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from autoscaler.core.types import MetricObservation, MetricProposal, Observation, PodState
+from autoscaler.spec import MetricSpec
+
+MAX_INT32 = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The hysteresis band: no change while ``1 - down <= ratio <= 1 + up`` (inclusive)."""
+
+    up: float
+    down: float
+
+    def within(self, ratio: float) -> bool:
+        return (1.0 - self.down) <= ratio <= (1.0 + self.up)
+
+
+@dataclass(frozen=True)
+class PodGroups:
+    ready: frozenset[str]
+    loading: frozenset[str]
+    stuck: frozenset[str]
+    ignored: frozenset[str]
+    missing: frozenset[str]
+
+
+def group_pods(pods: tuple[PodState, ...], samples: Mapping[str, float], startup_seconds: float,
+               now: float) -> PodGroups:
+    ready, loading, stuck, ignored, missing = set(), set(), set(), set(), set()
+    for pod in pods:
+        if pod.deleting or pod.phase in ("Failed", "Succeeded"):
+            ignored.add(pod.name)
+        elif pod.phase == "Pending" or not pod.ready:
+            if pod.start_time is None or now - pod.start_time < startup_seconds:
+                loading.add(pod.name)
+            else:
+                stuck.add(pod.name)
+        elif pod.name not in samples:
+            missing.add(pod.name)
+        else:
+            ready.add(pod.name)
+    return PodGroups(frozenset(ready), frozenset(loading), frozenset(stuck), frozenset(ignored),
+                     frozenset(missing))
+
+
+def _milli(v: float) -> int:
+    return int(round(v * 1000))
+
+
+def clean_samples(per_pod: Mapping[str, float]) -> dict[str, float]:
+    """Drop NaN, infinite and negative samples: missing data is never a number."""
+    return {p: float(v) for p, v in per_pod.items()
+            if isinstance(v, (int, float)) and math.isfinite(v) and v >= 0}
+
+
+def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, startup_seconds: float,
+            now: float) -> MetricProposal:
+    """The replica count one metric asks for, or an invalid proposal with its error."""
+    target = metric.target
+    base = MetricProposal(key=metric.key, target_kind=target.kind, target=target.amount)
+    mo = obs.metrics.get(metric.key)
+    if mo is None or mo.error is not None:
+        return _invalid(base, mo.error if mo is not None and mo.error else "no data for this metric")
+    if metric.per_pod:
+        samples = clean_samples(mo.per_pod)
+        if target.kind == "value":
+            if not samples:
+                return _invalid(base, "no valid samples")
+            return _value_proposal(base, sum(samples.values()), obs, tolerance)
+        return _per_pod_proposal(base, samples, obs, tolerance, startup_seconds, now)
+    value = mo.value
+    if value is None or not math.isfinite(value) or value < 0:
+        return _invalid(base, "no valid value")
+    if target.kind == "averageValue":
+        return _average_value_total_proposal(base, value, obs, tolerance)
+    return _value_proposal(base, value, obs, tolerance)
+
+
+def _invalid(base: MetricProposal, error: str) -> MetricProposal:
+    return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, error=error,
+                          reason=f"{base.key}: unavailable ({error})")
+
+
+def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) -> int | None:
+    """The truncated usage HPA compares with the target.
+
+    averageUtilization: every pod's "request" is 100 %, and only samples of known pods
+    count (HPA's utilization sum skips superfluous pods): ``trunc(Σ / n)`` in milli-percent.
+    averageValue: ``trunc(Σ / n)`` over every sample, superfluous ones included.
+    """
+    if kind == "averageUtilization":
+        known = [v for p, v in samples.items() if p in pod_names]
+        if not known:
+            return None
+        return sum(known) // len(known)
+    if not samples:
+        return None
+    return sum(samples.values()) // len(samples)
+
+
+def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Observation,
+                      tol: Tolerance, startup_seconds: float, now: float) -> MetricProposal:
+    current = obs.current_replicas
+    kind = base.target_kind
+    target_milli = _milli(base.target)
+    if not obs.pods:
+        return _invalid(base, "no pods of the scale target")
+    if not raw:
+        return _invalid(base, "no samples returned")
+    groups = group_pods(obs.pods, raw, startup_seconds, now)
+    set_aside = groups.ignored | groups.loading | groups.stuck
+    samples = {p: _milli(v) for p, v in raw.items() if p not in set_aside}
+    pod_names = frozenset(p.name for p in obs.pods)
+    usage = _usage_of(samples, kind, pod_names)
+    if usage is None:
+        return _invalid(base, "no samples for ready pods" if not samples else "no metrics matched known pods")
+    ratio = usage / target_milli
+    shown = usage / 1000
+    up_with_loading = bool(groups.loading) and ratio > 1
+    if not up_with_loading and not groups.missing:
+        if tol.within(ratio):
+            return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
+        # The fast path multiplies by the ready-pod count, not by current or the
+        # number of samples (superfluous samples do not count here).
+        ready_count = len(groups.ready)
+        n = math.ceil(ratio * ready_count)
+        return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
+    # Rebalance: fill the missing pods pessimistically, and on a scale-up count the
+    # loading pods at 0 (capacity already on its way).
+    filled = dict(samples)
+    if ratio < 1:
+        fill = max(100_000, target_milli) if kind == "averageUtilization" else target_milli
+        for p in groups.missing:
+            filled[p] = fill
+    elif ratio > 1:
+        for p in groups.missing:
+            filled[p] = 0
+    if up_with_loading:
+        for p in groups.loading:
+            filled[p] = 0
+    new_usage = _usage_of(filled, kind, pod_names)
+    assert new_usage is not None
+    new_ratio = new_usage / target_milli
+    if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
+        return _ok(base, current, shown, ratio,
+                   f"within tolerance after filling missing/loading pods (ratio {new_ratio:.3f})")
+    count = len(filled)  # ready + filled missing + zeroed loading + superfluous samples
+    n = math.ceil(new_ratio * count)
+    if (new_ratio < 1 and n > current) or (new_ratio > 1 and n < current):
+        return _ok(base, current, shown, ratio, "new count would move against the ratio; keep current")
+    without = None
+    if up_with_loading:
+        # What a calculator blind to loading replicas would ask for: enough ready
+        # replicas for the load, plus the loading ones on top (a second scale-up).
+        without = math.ceil(ratio * len(groups.ready)) + len(groups.loading)
+    return MetricProposal(
+        key=base.key, target_kind=kind, target=base.target, replicas=n, usage=shown, ratio=ratio,
+        reason=f"ceil({new_ratio:.3f} x {count} pods incl. assumed ones) = {n}",
+        loading_adjusted=up_with_loading, replicas_without_loading=without,
+    )
+
+
+def _ok(base: MetricProposal, n: int, usage: float, ratio: float, why: str) -> MetricProposal:
+    return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, replicas=n,
+                          usage=usage, ratio=ratio, reason=why)
+
+
+def _value_proposal(base: MetricProposal, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:
+    """A target-wide ``value`` target: HPA's Object/External metric rule (§1.5).
+
+    ``ceil(ratio * readyPods)`` where readyPods counts Running and Ready pods; from 0
+    replicas the tolerance is ignored and the answer is ``ceil(ratio)``.
+    """
+    current = obs.current_replicas
+    usage_milli = _milli(value)
+    ratio = usage_milli / _milli(base.target)
+    if current == 0:
+        n = math.ceil(ratio)
+        return _ok(base, n, value, ratio, f"from zero: ceil({ratio:.3f}) = {n}")
+    if tol.within(ratio):
+        return _ok(base, current, value, ratio, f"within tolerance (ratio {ratio:.3f})")
+    if not obs.pods:
+        return _invalid(base, "no pods of the scale target")
+    ready = sum(1 for p in obs.pods if p.phase == "Running" and p.ready)
+    n = min(math.ceil(ratio * ready), MAX_INT32)
+    return _ok(base, n, value, ratio, f"ceil({ratio:.3f} x {ready} ready pods) = {n}")
+
+
+def _average_value_total_proposal(base: MetricProposal, value: float, obs: Observation,
+                                  tol: Tolerance) -> MetricProposal:
+    """A target-wide value with an ``averageValue`` target (HPA §1.7): pods do not enter.
+
+    ``ratio = value / (target * status.replicas)``; outside the band the answer is
+    ``ceil(value / target)`` — e.g. 12,000 tokens/s at 2,500 per replica → 5 replicas.
+    """
+    status_replicas = obs.status_replicas if obs.status_replicas is not None else obs.current_replicas
+    usage_milli = _milli(value)
+    target_milli = _milli(base.target)
+    if status_replicas <= 0:
+        n = math.ceil(usage_milli / target_milli)
+        return _ok(base, n, value, math.inf if usage_milli else 0.0, f"ceil({value:g} / {base.target:g}) = {n}")
+    ratio = usage_milli / (target_milli * status_replicas)
+    if tol.within(ratio):
+        return _ok(base, status_replicas, value, ratio, f"within tolerance (ratio {ratio:.3f})")
+    n = min(math.ceil(usage_milli / target_milli), MAX_INT32)
+    return _ok(base, n, value, ratio, f"ceil({value:g} / {base.target:g}) = {n}")
+
+
+def failed(obs: Observation, key: str) -> bool:
+    mo: MetricObservation | None = obs.metrics.get(key)
+    return mo is None or mo.error is not None

@@ -1,0 +1,39 @@
+"""Stabilization windows over past recommendations (HPA's behavior path, §2.2).
+
+The scale-up window is a floor and the scale-down window a ceiling, and the result
+starts from the *current* count: with recommendations [5, 9] in a 300 s down window,
+current 8 and a new proposal of 3, the ceiling is max(3, 5, 9) = 9 and the floor (0 s
+up window) is 3, so 8 stays 8. A window holds the records strictly younger than it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.core.types import Recommendation
+
+
+@dataclass(frozen=True)
+class Stabilized:
+    replicas: int
+    up_floor: int
+    down_ceiling: int
+
+
+def stabilize(current: int, proposal: int, history: tuple[Recommendation, ...], up_window: float,
+              down_window: float, now: float) -> Stabilized:
+    up_floor = min([proposal] + [r.replicas for r in history if r.timestamp > now - up_window])
+    down_ceiling = max([proposal] + [r.replicas for r in history if r.timestamp > now - down_window])
+    stabilized = current
+    if stabilized < up_floor:
+        stabilized = up_floor
+    if stabilized > down_ceiling:
+        stabilized = down_ceiling
+    return Stabilized(stabilized, up_floor, down_ceiling)
+
+
+def record_recommendation(history: tuple[Recommendation, ...], proposal: int, up_window: float,
+                          down_window: float, now: float) -> tuple[Recommendation, ...]:
+    """Append ``proposal`` at ``now``, dropping records older than both windows."""
+    horizon = max(up_window, down_window)
+    kept = tuple(r for r in history if r.timestamp > now - horizon)
+    return kept + (Recommendation(now, proposal),)

@@ -1,0 +1,168 @@
+"""The values that flow into and out of the pure decision core.
+
+Everything here is frozen: an :class:`Observation` is what one poll saw, a
+:class:`Memory` is what the core remembers between polls (and what the controller
+persists in the GPUScaler's status so that a new leader continues with it), and a
+:class:`Decision` is what the core returns — the desired replicas, the action, the
+reason in words and in HPA's condition words, the limits that applied, and the next
+:class:`Memory`.
+
+Times are Unix seconds (floats). The core never reads a clock: ``now`` is passed in.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+SCALE_UP = "scale_up"
+SCALE_DOWN = "scale_down"
+HOLD = "hold"
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One pod of the scale target, as the pod list shows it.
+
+    ``ready`` is the pod's Ready condition; ``start_time`` its ``status.startTime``
+    (None when not yet started). ``phase`` is the pod phase; ``deleting`` is True
+    when the pod has a deletionTimestamp (HPA ignores such pods).
+    """
+
+    name: str
+    ready: bool = True
+    start_time: float | None = None
+    phase: str = "Running"
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class MetricObservation:
+    """What the metric source returned for one metric key.
+
+    Per-pod signals (queue depth, GPU utilization) fill ``per_pod``; target-wide ones
+    (a Prometheus query) fill ``value``. ``error`` set means the fetch failed: the
+    metric is unavailable this poll. NaN and infinite values are treated as missing.
+    """
+
+    per_pod: Mapping[str, float] = field(default_factory=dict)
+    value: float | None = None
+    error: str | None = None
+
+    @staticmethod
+    def failed(error: str) -> "MetricObservation":
+        return MetricObservation(error=error)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One poll of a scale target.
+
+    ``current_replicas`` is ``scale.spec.replicas``; ``status_replicas`` is
+    ``scale.status.replicas`` (used, as in HPA, by target-wide ``averageValue``
+    targets; defaults to ``current_replicas``). A metric key absent from ``metrics``
+    counts as unavailable.
+    """
+
+    current_replicas: int
+    pods: tuple[PodState, ...] = ()
+    metrics: Mapping[str, MetricObservation] = field(default_factory=dict)
+    status_replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One past proposal (unstabilized, unclamped), as HPA records it."""
+
+    timestamp: float
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ScaleEvent:
+    """One applied change: ``replicas`` is the magnitude |new - old|."""
+
+    timestamp: float
+    direction: str  # "up" | "down"
+    replicas: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the core carries from one poll to the next.
+
+    Empty ``recommendations`` means the scaler has never been seen: the core then
+    seeds the history with the current count at ``now`` (as HPA does), so a new or
+    restarted scaler does not scale down inside the scale-down window.
+    """
+
+    recommendations: tuple[Recommendation, ...] = ()
+    scale_events: tuple[ScaleEvent, ...] = ()
+    consecutive_failures: int = 0
+    last_scale_up_time: float | None = None
+    last_scale_down_time: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricProposal:
+    """One metric's proposal, HPA's per-metric replica calculation.
+
+    ``replicas`` is None when the metric was invalid (``error`` says why). ``usage`` is
+    the value reported in status: the per-pod average (or percent) for per-pod targets,
+    the target-wide value otherwise. ``ratio`` is usage / target before assumptions
+    about missing and loading pods are filled in.
+    """
+
+    key: str
+    target_kind: str
+    target: float
+    replicas: int | None = None
+    usage: float | None = None
+    ratio: float | None = None
+    reason: str = ""
+    error: str | None = None
+    loading_adjusted: bool = False
+    replicas_without_loading: int | None = None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One normalization step that changed the count: its HPA-style name, before/after, and why."""
+
+    name: str
+    before: int
+    after: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A status condition as the core sees it; the controller adds lastTransitionTime."""
+
+    type: str
+    status: str  # "True" | "False"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The core's answer for one poll.
+
+    ``memory`` is the next memory if ``desired_replicas`` is applied (it records the
+    scale event); ``memory_if_not_applied`` is the one to keep when the scale update
+    fails or is not performed (``--dry-run``), as HPA records events only after a
+    successful update.
+    """
+
+    current_replicas: int
+    desired_replicas: int
+    action: str
+    reason: str
+    reason_code: str
+    proposals: tuple[MetricProposal, ...]
+    leading_metric: str | None
+    limits: tuple[Limit, ...]
+    conditions: tuple[Condition, ...]
+    metrics_available: bool
+    memory: Memory
+    memory_if_not_applied: Memory

@@ -1,0 +1,511 @@
+"""The GPUScaler spec (DESIGN.md Contract 1): frozen dataclasses, validated once.
+
+A YAML document is parsed and validated here, at the edge; everything downstream
+receives a :class:`GPUScaler` and never a raw dict. Every problem found is reported
+with the file, the field path in the document (``spec.behavior.scaleDown.policies[1].value``)
+and what was expected, and all problems are reported together, not just the first.
+
+Defaults equal the Kubernetes HPA's (autoscaling/v2 ``defaults.go``): tolerance 0.1 in
+both directions; scale-up stabilization 0 s with policies Percent 100 / 15 s and Pods 4 /
+15 s, selectPolicy Max; scale-down stabilization 300 s with Percent 100 / 15 s. Cooldown
+is ours and defaults to 0 s (off), so an unconfigured scaler decides exactly as HPA does.
+A spec without ``behavior`` takes this default behavior (HPA v2's), never HPA's legacy path.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+API_VERSION = "gpuautoscaler.io/v1alpha1"
+KIND = "GPUScaler"
+
+METRIC_TYPES = ("QueueDepth", "GPUUtilization", "Prometheus")
+SIGNALS = ("smActive", "utilization")
+POLICY_TYPES = ("Pods", "Percent")
+SELECT_POLICIES = ("Max", "Min", "Disabled")
+
+#: Keys of the built-in metrics in recordings (Contract 3) and in observations.
+QUEUE_DEPTH_KEY = "queue_depth"
+GPU_UTILIZATION_KEY = "gpu_utilization"
+RESERVED_KEYS = ("replicas", "ready")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem: where it is and what was expected."""
+
+    source: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.path}: {self.message}"
+
+
+class SpecError(ValueError):
+    """A GPUScaler document that does not validate; holds every :class:`FieldError`."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+@dataclass(frozen=True)
+class ScaleTargetRef:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MetricTarget:
+    """Exactly one of the three is set (HPA's MetricTarget, without the ``type`` field).
+
+    ``average_value``: per-pod average (queue depth 4 means 4 waiting requests a replica);
+    ``average_utilization``: a percent averaged over pods (GPU activity 70 means 70 %);
+    ``value``: one target-wide number (e.g. total tokens/s across the Deployment).
+    """
+
+    average_value: float | None = None
+    average_utilization: float | None = None
+    value: float | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.average_value is not None:
+            return "averageValue"
+        if self.average_utilization is not None:
+            return "averageUtilization"
+        return "value"
+
+    @property
+    def amount(self) -> float:
+        for v in (self.average_value, self.average_utilization, self.value):
+            if v is not None:
+                return v
+        raise AssertionError("validated MetricTarget has no value")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One scaling signal. ``key`` names it in observations and recordings."""
+
+    type: str
+    target: MetricTarget
+    signal: str = "smActive"
+    name: str | None = None
+    query: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self.type == "QueueDepth":
+            return QUEUE_DEPTH_KEY
+        if self.type == "GPUUtilization":
+            return GPU_UTILIZATION_KEY
+        assert self.name is not None
+        return self.name
+
+    @property
+    def per_pod(self) -> bool:
+        """Built-in signals come per pod; a Prometheus metric is one target-wide number."""
+        return self.type != "Prometheus"
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    type: str
+    value: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction's behavior: HPA's HPAScalingRules plus our ``cooldown_seconds``."""
+
+    stabilization_window_seconds: int
+    tolerance: float
+    cooldown_seconds: int
+    select_policy: str
+    policies: tuple[ScalingPolicy, ...]
+
+
+DEFAULT_SCALE_UP = ScalingRules(
+    stabilization_window_seconds=0,
+    tolerance=0.1,
+    cooldown_seconds=0,
+    select_policy="Max",
+    policies=(ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)),
+)
+DEFAULT_SCALE_DOWN = ScalingRules(
+    stabilization_window_seconds=300,
+    tolerance=0.1,
+    cooldown_seconds=0,
+    select_policy="Max",
+    policies=(ScalingPolicy("Percent", 100, 15),),
+)
+
+
+@dataclass(frozen=True)
+class Behavior:
+    scale_up: ScalingRules = DEFAULT_SCALE_UP
+    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """After ``failure_threshold`` consecutive polls without metrics, hold at least ``replicas``."""
+
+    failure_threshold: int = 3
+    replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class GPUScalerSpec:
+    scale_target_ref: ScaleTargetRef
+    max_replicas: int
+    metrics: tuple[MetricSpec, ...]
+    min_replicas: int = 1
+    polling_interval_seconds: int = 15
+    startup_seconds: int = 120
+    behavior: Behavior = field(default_factory=Behavior)
+    fallback: Fallback | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class GPUScaler:
+    name: str
+    namespace: str
+    spec: GPUScalerSpec
+    generation: int = 0
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Walks a document, collecting every error with its path instead of stopping."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.errors: list[FieldError] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(self.source, path, message))
+
+    def mapping(self, value: Any, path: str, *, required: bool = True) -> Mapping[str, Any] | None:
+        if value is None:
+            if required:
+                self.error(path, "is required (expected a mapping)")
+            return None
+        if not isinstance(value, Mapping):
+            self.error(path, f"expected a mapping, got {_describe(value)}")
+            return None
+        return value
+
+    def unknown(self, obj: Mapping[str, Any], path: str, known: tuple[str, ...]) -> None:
+        for key in obj:
+            if key not in known:
+                self.error(f"{path}.{key}", f"unknown field (expected one of: {', '.join(known)})")
+
+    def integer(self, obj: Mapping[str, Any], key: str, path: str, default: int | None, *,
+                minimum: int | None = None, maximum: int | None = None) -> int | None:
+        p = f"{path}.{key}"
+        if key not in obj or obj[key] is None:
+            if default is None:
+                self.error(p, "is required (expected an integer)")
+            return default
+        v = obj[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.error(p, f"expected an integer, got {_describe(v)}")
+            return default
+        if minimum is not None and v < minimum:
+            self.error(p, f"expected an integer >= {minimum}, got {v}")
+            return default
+        if maximum is not None and v > maximum:
+            self.error(p, f"expected an integer <= {maximum}, got {v}")
+            return default
+        return v
+
+    def number(self, obj: Mapping[str, Any], key: str, path: str, default: float | None, *,
+               minimum: float | None = None, exclusive_minimum: float | None = None) -> float | None:
+        p = f"{path}.{key}"
+        if key not in obj or obj[key] is None:
+            return default
+        v = obj[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.error(p, f"expected a finite number, got {_describe(v)}")
+            return default
+        if minimum is not None and v < minimum:
+            self.error(p, f"expected a number >= {minimum}, got {v}")
+            return default
+        if exclusive_minimum is not None and v <= exclusive_minimum:
+            self.error(p, f"expected a number > {exclusive_minimum}, got {v}")
+            return default
+        return float(v)
+
+    def string(self, obj: Mapping[str, Any], key: str, path: str, default: str | None, *,
+               choices: tuple[str, ...] | None = None) -> str | None:
+        p = f"{path}.{key}"
+        if key not in obj or obj[key] is None:
+            if default is None:
+                self.error(p, "is required (expected a string)")
+            return default
+        v = obj[key]
+        if not isinstance(v, str) or not v:
+            self.error(p, f"expected a non-empty string, got {_describe(v)}")
+            return default
+        if choices is not None and v not in choices:
+            self.error(p, f"expected one of {', '.join(choices)}, got {v!r}")
+            return default
+        return v
+
+    def boolean(self, obj: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        if key not in obj or obj[key] is None:
+            return default
+        v = obj[key]
+        if not isinstance(v, bool):
+            self.error(f"{path}.{key}", f"expected true or false, got {_describe(v)}")
+            return default
+        return v
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _parse_target(r: _Reader, raw: Any, path: str, metric_type: str | None) -> MetricTarget | None:
+    obj = r.mapping(raw, path)
+    if obj is None:
+        return None
+    r.unknown(obj, path, ("averageValue", "averageUtilization", "value"))
+    given = [k for k in ("averageValue", "averageUtilization", "value") if obj.get(k) is not None]
+    if len(given) != 1:
+        r.error(path, "expected exactly one of averageValue, averageUtilization, value"
+                + (f"; got {', '.join(given)}" if given else ""))
+        return None
+    key = given[0]
+    amount = r.number(obj, key, path, None, exclusive_minimum=0)
+    if amount is None:
+        if not any(e.path == f"{path}.{key}" for e in r.errors):
+            r.error(f"{path}.{key}", "expected a number > 0")
+        return None
+    if key == "averageUtilization" and metric_type != "GPUUtilization":
+        r.error(f"{path}.{key}", "averageUtilization applies only to type GPUUtilization")
+        return None
+    if key == "averageUtilization" and amount > 100:
+        r.error(f"{path}.{key}", f"expected a percent in (0, 100], got {amount:g}")
+        return None
+    return MetricTarget(**{{"averageValue": "average_value", "averageUtilization": "average_utilization",
+                            "value": "value"}[key]: amount})
+
+
+def _parse_metric(r: _Reader, raw: Any, path: str) -> MetricSpec | None:
+    obj = r.mapping(raw, path)
+    if obj is None:
+        return None
+    r.unknown(obj, path, ("type", "signal", "name", "query", "target"))
+    mtype = r.string(obj, "type", path, None, choices=METRIC_TYPES)
+    target = _parse_target(r, obj.get("target"), f"{path}.target", mtype)
+    signal = "smActive"
+    name = query = None
+    if mtype == "GPUUtilization":
+        signal = r.string(obj, "signal", path, "smActive", choices=SIGNALS) or "smActive"
+    elif "signal" in obj:
+        r.error(f"{path}.signal", "applies only to type GPUUtilization")
+    if mtype == "Prometheus":
+        name = r.string(obj, "name", path, None)
+        query = r.string(obj, "query", path, None)
+        if name is not None and (name in RESERVED_KEYS or name in (QUEUE_DEPTH_KEY, GPU_UTILIZATION_KEY)):
+            r.error(f"{path}.name", f"{name!r} is reserved; expected another name")
+            name = None
+        if name is not None and ("," in name or "\n" in name):
+            r.error(f"{path}.name", "expected a name without commas or newlines")
+            name = None
+    else:
+        for k in ("name", "query"):
+            if k in obj:
+                r.error(f"{path}.{k}", "applies only to type Prometheus")
+    if mtype is None or target is None or (mtype == "Prometheus" and (name is None or query is None)):
+        return None
+    return MetricSpec(type=mtype, target=target, signal=signal, name=name, query=query)
+
+
+def _parse_rules(r: _Reader, raw: Any, path: str, default: ScalingRules) -> ScalingRules:
+    obj = r.mapping(raw, path, required=False)
+    if obj is None:
+        return default
+    r.unknown(obj, path, ("stabilizationWindowSeconds", "tolerance", "cooldownSeconds", "selectPolicy", "policies"))
+    window = r.integer(obj, "stabilizationWindowSeconds", path, default.stabilization_window_seconds,
+                       minimum=0, maximum=3600)
+    tolerance = r.number(obj, "tolerance", path, default.tolerance, minimum=0)
+    cooldown = r.integer(obj, "cooldownSeconds", path, default.cooldown_seconds, minimum=0)
+    select = r.string(obj, "selectPolicy", path, default.select_policy, choices=SELECT_POLICIES)
+    policies = default.policies
+    if obj.get("policies") is not None:
+        raw_policies = obj["policies"]
+        if not isinstance(raw_policies, list):
+            r.error(f"{path}.policies", f"expected a list, got {_describe(raw_policies)}")
+        else:
+            parsed: list[ScalingPolicy] = []
+            for i, rp in enumerate(raw_policies):
+                pp = f"{path}.policies[{i}]"
+                pobj = r.mapping(rp, pp)
+                if pobj is None:
+                    continue
+                r.unknown(pobj, pp, ("type", "value", "periodSeconds"))
+                ptype = r.string(pobj, "type", pp, None, choices=POLICY_TYPES)
+                value = r.integer(pobj, "value", pp, None, minimum=1)
+                period = r.integer(pobj, "periodSeconds", pp, None, minimum=1, maximum=1800)
+                if ptype is not None and value is not None and period is not None:
+                    parsed.append(ScalingPolicy(ptype, value, period))
+            if not raw_policies and select != "Disabled":
+                r.error(f"{path}.policies", "expected at least one policy (or selectPolicy: Disabled)")
+            policies = tuple(parsed)
+    return ScalingRules(
+        stabilization_window_seconds=window if window is not None else default.stabilization_window_seconds,
+        tolerance=tolerance if tolerance is not None else default.tolerance,
+        cooldown_seconds=cooldown if cooldown is not None else default.cooldown_seconds,
+        select_policy=select or default.select_policy,
+        policies=policies,
+    )
+
+
+def parse_spec(raw: Any, source: str = "<spec>", path: str = "spec") -> GPUScalerSpec:
+    """Parse the ``spec`` mapping of a GPUScaler; raise :class:`SpecError` listing every problem."""
+    r = _Reader(source)
+    spec = _parse_spec(r, raw, path)
+    if r.errors or spec is None:
+        raise SpecError(r.errors or [FieldError(source, path, "invalid")])
+    return spec
+
+
+def _parse_spec(r: _Reader, raw: Any, path: str) -> GPUScalerSpec | None:
+    obj = r.mapping(raw, path)
+    if obj is None:
+        return None
+    r.unknown(obj, path, ("scaleTargetRef", "minReplicas", "maxReplicas", "pollingIntervalSeconds",
+                          "startupSeconds", "metrics", "behavior", "fallback", "paused"))
+    ref = None
+    ref_obj = r.mapping(obj.get("scaleTargetRef"), f"{path}.scaleTargetRef")
+    if ref_obj is not None:
+        rp = f"{path}.scaleTargetRef"
+        r.unknown(ref_obj, rp, ("apiVersion", "kind", "name"))
+        api_version = r.string(ref_obj, "apiVersion", rp, "apps/v1")
+        kind = r.string(ref_obj, "kind", rp, None)
+        name = r.string(ref_obj, "name", rp, None)
+        if api_version and kind and name:
+            ref = ScaleTargetRef(api_version, kind, name)
+    min_replicas = r.integer(obj, "minReplicas", path, 1, minimum=1)
+    max_replicas = r.integer(obj, "maxReplicas", path, None, minimum=1)
+    if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
+        r.error(f"{path}.maxReplicas", f"expected an integer >= minReplicas ({min_replicas}), got {max_replicas}")
+    polling = r.integer(obj, "pollingIntervalSeconds", path, 15, minimum=1, maximum=3600)
+    startup = r.integer(obj, "startupSeconds", path, 120, minimum=0)
+    metrics: list[MetricSpec] = []
+    raw_metrics = obj.get("metrics")
+    if not isinstance(raw_metrics, list) or not raw_metrics:
+        r.error(f"{path}.metrics", "expected a non-empty list of metrics"
+                + ("" if raw_metrics is None else f", got {_describe(raw_metrics)}"))
+    else:
+        for i, rm in enumerate(raw_metrics):
+            m = _parse_metric(r, rm, f"{path}.metrics[{i}]")
+            if m is not None:
+                metrics.append(m)
+        seen: dict[str, int] = {}
+        for i, m in enumerate(metrics):
+            if m.key in seen:
+                r.error(f"{path}.metrics[{i}]", f"duplicate metric {m.key!r} (already metrics[{seen[m.key]}])")
+            seen.setdefault(m.key, i)
+    behavior = Behavior()
+    bobj = r.mapping(obj.get("behavior"), f"{path}.behavior", required=False)
+    if bobj is not None:
+        r.unknown(bobj, f"{path}.behavior", ("scaleUp", "scaleDown"))
+        behavior = Behavior(
+            scale_up=_parse_rules(r, bobj.get("scaleUp"), f"{path}.behavior.scaleUp", DEFAULT_SCALE_UP),
+            scale_down=_parse_rules(r, bobj.get("scaleDown"), f"{path}.behavior.scaleDown", DEFAULT_SCALE_DOWN),
+        )
+    fallback = None
+    fobj = r.mapping(obj.get("fallback"), f"{path}.fallback", required=False)
+    if fobj is not None:
+        fp = f"{path}.fallback"
+        r.unknown(fobj, fp, ("failureThreshold", "replicas"))
+        threshold = r.integer(fobj, "failureThreshold", fp, 3, minimum=1)
+        replicas = None
+        if fobj.get("replicas") is not None:
+            replicas = r.integer(fobj, "replicas", fp, None, minimum=1)
+            if replicas is not None and max_replicas is not None and replicas > max_replicas:
+                r.error(f"{fp}.replicas", f"expected an integer <= maxReplicas ({max_replicas}), got {replicas}")
+        fallback = Fallback(threshold or 3, replicas)
+    paused = r.boolean(obj, "paused", path, False)
+    if ref is None or max_replicas is None or min_replicas is None or not metrics:
+        return None
+    return GPUScalerSpec(
+        scale_target_ref=ref,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        polling_interval_seconds=polling or 15,
+        startup_seconds=startup if startup is not None else 120,
+        metrics=tuple(metrics),
+        behavior=behavior,
+        fallback=fallback,
+        paused=paused,
+    )
+
+
+def parse_scaler(doc: Any, source: str = "<document>") -> GPUScaler:
+    """Parse a whole GPUScaler object (apiVersion, kind, metadata, spec)."""
+    r = _Reader(source)
+    obj = r.mapping(doc, "document")
+    if obj is None:
+        raise SpecError(r.errors)
+    if obj.get("apiVersion") != API_VERSION:
+        r.error("apiVersion", f"expected {API_VERSION!r}, got {obj.get('apiVersion')!r}")
+    if obj.get("kind") != KIND:
+        r.error("kind", f"expected {KIND!r}, got {obj.get('kind')!r}")
+    meta = r.mapping(obj.get("metadata"), "metadata")
+    name, namespace, generation = "", "default", 0
+    if meta is not None:
+        name = r.string(meta, "name", "metadata", None) or ""
+        namespace = r.string(meta, "namespace", "metadata", "default") or "default"
+        gen = meta.get("generation")
+        generation = gen if isinstance(gen, int) and not isinstance(gen, bool) else 0
+    spec = _parse_spec(r, obj.get("spec"), "spec")
+    if r.errors or spec is None:
+        raise SpecError(r.errors or [FieldError(source, "spec", "invalid")])
+    return GPUScaler(name=name, namespace=namespace, spec=spec, generation=generation)
+
+
+def load_scaler(path: str | Path) -> GPUScaler:
+    """Read one GPUScaler from a YAML file. I/O and YAML errors become :class:`SpecError`."""
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise SpecError([FieldError(source, "file", f"cannot read: {e.strerror or e}")]) from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "document"
+        raise SpecError([FieldError(source, where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+    if len(docs) != 1:
+        raise SpecError([FieldError(source, "document", f"expected exactly one YAML document, got {len(docs)}")])
+    return parse_scaler(docs[0], source)
