@@ -1,0 +1,1 @@
+"""The Kubernetes side: the only package that imports ``kubernetes``."""
