@@ -1,0 +1,19 @@
+"""The ``gpu-autoscaler`` command: thin. Each command parses its options, calls one
+library function and maps errors to exit codes (0 success, 1 runtime failure, 2 bad
+input with a message naming the file, the field and what was expected)."""
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gpu-autoscaler")
+def main() -> None:
+    """GPU-aware autoscaler for ML inference on Kubernetes."""
+
+
+# Commands live beside the code they drive and register here.
+from autoscaler.commands import dry_run, validate  # noqa: E402
+
+main.add_command(validate)
+main.add_command(dry_run)
