@@ -83,8 +83,8 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         if p.loading_adjusted and p.replicas_without_loading is not None and p.replicas == proposal \
                 and p.replicas_without_loading > proposal:
             limits.append(Limit("Loading", p.replicas_without_loading, proposal,
-                                f"replicas still loading their model count as capacity on its way "
-                                f"({p.key} alone would ask for {p.replicas_without_loading})"))
+                                f"replicas still loading count as capacity on its way "
+                                f"(without them: {p.replicas_without_loading})"))
             break
 
     stab = stabilize(current, proposal, memory.recommendations, up_rules.stabilization_window_seconds,
@@ -96,12 +96,10 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     if stab.replicas != proposal:
         if proposal >= current:
             able_reason = "ScaleUpStabilized"
-            msg = (f"recent recommendations were lower than {proposal}: hold at {stab.replicas} "
-                   f"(lowest in the last {up_rules.stabilization_window_seconds} s)")
+            msg = f"lowest recommendation in the last {up_rules.stabilization_window_seconds} s"
         else:
             able_reason = "ScaleDownStabilized"
-            msg = (f"recent recommendations were higher than {proposal}: hold at {stab.replicas} "
-                   f"(highest in the last {down_rules.stabilization_window_seconds} s)")
+            msg = f"highest recommendation in the last {down_rules.stabilization_window_seconds} s"
         limits.append(Limit(able_reason, proposal, stab.replicas, msg))
 
     desired, limited_reason, limit_msg = _apply_rate(spec, current, stab.replicas, memory, now)
@@ -127,6 +125,21 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                    metrics_available=True, conditions=conditions)
 
 
+def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: float) -> Memory:
+    """The memory after the target went from ``old`` to ``new`` replicas at ``now``.
+
+    The controller keeps it only once the scale update succeeded (HPA records events
+    after a successful update); a replay also calls it for changes it observes.
+    """
+    if new == old:
+        return memory
+    events = record_scale_event(memory.scale_events, old, new, spec.behavior.scale_up,
+                                spec.behavior.scale_down, now)
+    return replace(memory, scale_events=events,
+                   last_scale_up_time=now if new > old else memory.last_scale_up_time,
+                   last_scale_down_time=now if new < old else memory.last_scale_down_time)
+
+
 def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> tuple[int, str, str]:
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if d > current:
@@ -134,15 +147,15 @@ def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: 
         if limit < current:
             limit = current
         if limit < spec.max_replicas:
-            return min(d, limit), "ScaleUpLimit", f"the scale-up policies allow at most {limit} now"
-        return min(d, spec.max_replicas), "TooManyReplicas", f"the maximum is {spec.max_replicas}"
+            return min(d, limit), "ScaleUpLimit", f"scale-up policies allow at most {limit} now"
+        return min(d, spec.max_replicas), "TooManyReplicas", f"maxReplicas is {spec.max_replicas}"
     if d < current:
         limit = scale_down_limit(current, memory.scale_events, down_rules, now)
         if limit > current:
             limit = current
         if limit > spec.min_replicas:
-            return max(d, limit), "ScaleDownLimit", f"the scale-down policies allow at least {limit} now"
-        return max(d, spec.min_replicas), "TooFewReplicas", f"the minimum is {spec.min_replicas}"
+            return max(d, limit), "ScaleDownLimit", f"scale-down policies allow at least {limit} now"
+        return max(d, spec.min_replicas), "TooFewReplicas", f"minReplicas is {spec.min_replicas}"
     return d, "DesiredWithinRange", "the desired count is within the acceptable range"
 
 
@@ -217,15 +230,14 @@ def _able_message(reason: str) -> str:
 
 
 def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int) -> str:
+    """One line a person reads: the leading metric, what it asked for, each limit that
+    bit, and the outcome — e.g. ``queue_depth 9 (target 4) asks 5; ScaleUpLimit 5->4:
+    scale-up policies allow at most 4 now; 2 -> 4``."""
     usage = "?" if leading.usage is None else f"{leading.usage:g}"
-    text = f"{leading.key} {usage} vs target {leading.target:g}: {leading.reason}"
+    text = f"{leading.key} {usage} (target {leading.target:g}) asks {proposal}"
     for lim in limits:
-        text += f"; {lim.name}: {lim.message}"
-    if desired == current:
-        text += f" -> hold at {current}"
-    else:
-        text += f" -> {current} to {desired}"
-    return text
+        text += f"; {lim.name} {lim.before}->{lim.after}: {lim.message}"
+    return text + (f"; hold at {current}" if desired == current else f"; {current} -> {desired}")
 
 
 def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, desired: int,
@@ -233,13 +245,7 @@ def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, d
             words: str, *, metrics_available: bool, conditions: tuple[Condition, ...]) -> Decision:
     current = obs.current_replicas
     action = SCALE_UP if desired > current else SCALE_DOWN if desired < current else HOLD
-    applied = memory
-    if desired != current:
-        events = record_scale_event(memory.scale_events, current, desired, spec.behavior.scale_up,
-                                    spec.behavior.scale_down, now)
-        applied = replace(memory, scale_events=events,
-                          last_scale_up_time=now if desired > current else memory.last_scale_up_time,
-                          last_scale_down_time=now if desired < current else memory.last_scale_down_time)
+    applied = record_scale(memory, spec, current, desired, now)
     return Decision(
         current_replicas=current,
         desired_replicas=desired,
