@@ -1,0 +1,108 @@
+"""The prometheus_client collector: fresh metric families from the current snapshot
+on every scrape (Contract 2 in ../shared/DESIGN.md).
+
+A value the snapshot does not have (None) is left out, never written as 0: a GPU
+without GPM has no ``gpu_sm_active_ratio`` series at all, so a PromQL average over a
+deployment's GPUs is not dragged down by zeros that mean "unknown". A snapshot older
+than ``max_age_s`` (a sampler stuck in a driver call) publishes no GPU or queue series
+either, only the exporter's own health metrics, so stale values do not look fresh.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.snapshot import UNALLOCATED, GpuReading, Snapshot
+
+GPU_LABELS = ["node", "gpu", "uuid", "model", "mig", "namespace", "pod", "container"]
+QUEUE_LABELS = ["node", "namespace", "pod"]
+
+#: (metric, help, GpuReading attribute); all gauges.
+GPU_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("gpu_utilization_ratio", "NVML plain utilization: share of time any kernel ran, 0..1.", "utilization_ratio"),
+    ("gpu_sm_active_ratio", "GPM SM activity: share of SMs busy, 0..1 (GPM-capable GPUs only).", "sm_active_ratio"),
+    ("gpu_sm_occupancy_ratio", "GPM warp occupancy vs the theoretical maximum, 0..1.", "sm_occupancy_ratio"),
+    ("gpu_tensor_active_ratio", "GPM tensor-core activity, 0..1.", "tensor_active_ratio"),
+    ("gpu_dram_bandwidth_ratio", "GPM DRAM bandwidth used vs the peak, 0..1.", "dram_bandwidth_ratio"),
+    ("gpu_memory_used_bytes", "Frame-buffer memory used.", "memory_used_bytes"),
+    ("gpu_memory_total_bytes", "Frame-buffer memory in total.", "memory_total_bytes"),
+    ("gpu_power_watts", "Board power draw.", "power_watts"),
+    ("gpu_temperature_celsius", "GPU core temperature.", "temperature_celsius"),
+)
+
+
+class SnapshotCollector(Collector):
+    """Builds the exposition from ``source()`` (the sampling thread's latest snapshot)."""
+
+    def __init__(self, source: Callable[[], Snapshot], *, max_age_s: float, clock: Callable[[], float] = time.time) -> None:
+        self._source = source
+        self.max_age_s = max_age_s
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._source()
+        now = self._clock()
+        if snap.taken_at is not None and now - snap.taken_at <= self.max_age_s:
+            yield from gpu_families(snap)
+            yield from queue_families(snap)
+        yield from health_families(snap)
+
+
+def _gpu_label_sets(snap: Snapshot, g: GpuReading) -> list[list[str]]:
+    """One label set per holder: a time-sliced GPU held by two pods is published twice,
+    once under each pod, so per-pod PromQL sees the GPU it runs on."""
+    base = [snap.node, str(g.index), g.uuid, g.model, g.mig]
+    return [base + [h.namespace, h.pod, h.container] for h in snap.holders.get(g.uuid, (UNALLOCATED,))]
+
+
+def gpu_families(snap: Snapshot) -> Iterator[Metric]:
+    labelled = [(g, _gpu_label_sets(snap, g)) for g in snap.gpus]
+    up = GaugeMetricFamily("gpu_up", "1 where the GPU answered NVML at the last sample, 0 where it errored.", labels=GPU_LABELS)
+    for g, label_sets in labelled:
+        for labels in label_sets:
+            up.add_metric(labels, 1.0 if g.up else 0.0)
+    if up.samples:
+        yield up
+    for name, doc, attr in GPU_GAUGES:
+        family = GaugeMetricFamily(name, doc, labels=GPU_LABELS)
+        for g, label_sets in labelled:
+            value = getattr(g, attr)
+            if value is None:
+                continue
+            for labels in label_sets:
+                family.add_metric(labels, float(value))
+        if family.samples:
+            yield family
+
+
+def queue_families(snap: Snapshot) -> Iterator[Metric]:
+    depth = GaugeMetricFamily("inference_queue_depth", "Requests waiting in a model-server pod.", labels=QUEUE_LABELS)
+    running = GaugeMetricFamily("inference_running_requests", "Requests in flight in a model-server pod.", labels=QUEUE_LABELS)
+    for q in snap.queues:
+        labels = [snap.node, q.namespace, q.pod]
+        if q.queue_depth is not None:
+            depth.add_metric(labels, q.queue_depth)
+        if q.running_requests is not None:
+            running.add_metric(labels, q.running_requests)
+    for family in (depth, running):
+        if family.samples:
+            yield family
+
+
+def health_families(snap: Snapshot) -> Iterator[Metric]:
+    errors = CounterMetricFamily("gpu_exporter_errors", "Failed reads since start, by kind.", labels=["node", "kind"])
+    for kind, n in sorted(snap.errors_total.items()):
+        errors.add_metric([snap.node, kind], float(n))
+    yield errors
+    duration = GaugeMetricFamily(
+        "gpu_exporter_scrape_duration_seconds",
+        "Wall time the last sampling tick spent reading each source (nvml, podresources, queues).",
+        labels=["node", "source"],
+    )
+    for source, seconds in sorted(snap.durations.items()):
+        duration.add_metric([snap.node, source], seconds)
+    if duration.samples:
+        yield duration

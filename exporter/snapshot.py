@@ -1,0 +1,89 @@
+"""The immutable snapshot one sampling tick produces and every scrape reads.
+
+A scrape never waits on NVML, the kubelet or a model server: the sampling thread
+builds a new :class:`Snapshot` each interval and swaps a reference (atomic in
+CPython); ``collect()`` reads whichever snapshot is current. Unknown values are None
+and are left out of the exposition, never reported as 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """One GPU (``mig == ""``) or one MIG instance on it (``mig`` = its GPU-instance id).
+
+    ``up`` is False when NVML errored on this device this tick; its values are then
+    all None, and its labels are those last seen while it answered.
+    """
+
+    index: int
+    uuid: str
+    model: str
+    mig: str = ""
+    up: bool = True
+    utilization_ratio: float | None = None
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    power_watts: float | None = None
+    temperature_celsius: float | None = None
+    sm_active_ratio: float | None = None
+    sm_occupancy_ratio: float | None = None
+    tensor_active_ratio: float | None = None
+    dram_bandwidth_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The container a GPU is allocated to, from the kubelet's PodResources API."""
+
+    namespace: str
+    pod: str
+    container: str
+
+
+#: Labels of a GPU that no pod holds: Prometheus treats an empty label as absent.
+UNALLOCATED = Holder("", "", "")
+
+
+@dataclass(frozen=True)
+class QueueReading:
+    """Queue depth and running requests of one model-server pod; None where unknown
+    (Triton has no in-flight gauge, so its ``running_requests`` is None)."""
+
+    namespace: str
+    pod: str
+    queue_depth: float | None
+    running_requests: float | None = None
+
+
+def frozen_map(items: Mapping[str, V] | None = None) -> Mapping[str, V]:
+    """A read-only copy, so a snapshot cannot change under a scrape."""
+    return MappingProxyType(dict(items or {}))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a scrape publishes.
+
+    ``taken_at`` is the Unix time the tick read its clock (None before the first
+    tick); ``holders`` maps a GPU or MIG UUID to its holders (several when a GPU is
+    time-sliced); ``errors_total`` is cumulative per kind since start;
+    ``durations`` is seconds spent this tick per source (``nvml``, ``podresources``,
+    ``queues``); ``nvml_error`` is the reason NVML is unusable, or None.
+    """
+
+    node: str
+    taken_at: float | None = None
+    gpus: tuple[GpuReading, ...] = ()
+    holders: Mapping[str, tuple[Holder, ...]] = field(default_factory=lambda: frozen_map())
+    queues: tuple[QueueReading, ...] = ()
+    errors_total: Mapping[str, int] = field(default_factory=lambda: frozen_map())
+    durations: Mapping[str, float] = field(default_factory=lambda: frozen_map())
+    nvml_error: str | None = None
