@@ -9,9 +9,11 @@ import os
 import sys
 import tempfile
 
+from collections.abc import Iterator
+
 import click
 
-from autoscaler.dryrun import replay
+from autoscaler.dryrun import Tick, replay
 from autoscaler.recording import RecordingError, load_recording
 from autoscaler.report import plot, write_csv, write_json, write_table
 from autoscaler.spec import SpecError, load_scaler
@@ -60,18 +62,27 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
         recording = load_recording(metrics_file, scaler.spec)
     except RecordingError as e:
         _fail(str(e), 2)
-    run = list(replay(scaler.spec, recording))
+    kept: list[Tick] = []
+    counts = {"scale_up": 0, "scale_down": 0, "hold": 0}
+
+    def stream() -> Iterator[Tick]:
+        # Output is written tick by tick; ticks are kept only when a plot needs them.
+        for tick in replay(scaler.spec, recording):
+            counts[tick.decision.action] += 1
+            if plot_file:
+                kept.append(tick)
+            yield tick
+
     if output == "json":
-        write_json(run, sys.stdout)
+        write_json(stream(), sys.stdout)
     elif output == "csv":
-        write_csv(run, sys.stdout)
+        write_csv(stream(), sys.stdout)
     else:
-        write_table(run, sys.stdout, changes_only=changes_only)
-        ups = sum(1 for t in run if t.decision.action == "scale_up")
-        downs = sum(1 for t in run if t.decision.action == "scale_down")
+        write_table(stream(), sys.stdout, changes_only=changes_only)
+        ups, downs = counts["scale_up"], counts["scale_down"]
         mode = "open loop (recommendations against the recorded replicas)" if recording.open_loop \
             else "closed loop (the replay's decisions take effect)"
-        click.echo(f"{len(run)} ticks, {ups} scale-up and {downs} scale-down decisions; {mode}")
+        click.echo(f"{sum(counts.values())} ticks, {ups} scale-up and {downs} scale-down decisions; {mode}")
     if plot_file:
         directory = os.path.dirname(os.path.abspath(plot_file))
         try:
@@ -80,7 +91,7 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
             _fail(f"{plot_file}: cannot write the plot: {e.strerror or e}", 2)
         os.close(fd)
         try:
-            plot(scaler.spec, run, tmp, title=f"dry-run of {scaler.namespace}/{scaler.name} on {metrics_file}")
+            plot(scaler.spec, kept, tmp, title=f"dry-run of {scaler.namespace}/{scaler.name} on {metrics_file}")
             os.replace(tmp, plot_file)
         except OSError as e:
             os.unlink(tmp)

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.decide import record_scale
 from autoscaler.recording import READY, REPLICAS, Recording, Series
@@ -57,110 +59,144 @@ def replay(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
 
 
 class _Samples:
-    """Per-tick lookups into a recording's series, with the staleness rule."""
+    """Per-tick lookups into a recording's series, with the staleness rule.
 
-    def __init__(self, spec: GPUScalerSpec, recording: Recording):
-        self.spec = spec
+    Every series is resolved against the tick times once, up front, with numpy's
+    ``searchsorted``: a week at 15 s is 40,320 ticks, and a lookup per series per tick
+    in Python would cost more than the decisions themselves.
+    """
+
+    def __init__(self, spec: GPUScalerSpec, recording: Recording, times: list[float]):
         self.max_age = 2.0 * spec.polling_interval_seconds
-        self.per_pod = {m.key: recording.of(m.key) for m in spec.metrics if m.per_pod}
-        self.wide = {m.key: recording.of(m.key) for m in spec.metrics if not m.per_pod}
-        self.ready = {s.pod: s for s in recording.of(READY)}
+        grid = np.asarray(times, dtype=float)
+        self.per_pod: dict[str, list[tuple[str, list[float]]]] = {
+            m.key: [(s.pod, self._resolve(s, grid)) for s in recording.of(m.key)] for m in spec.metrics if m.per_pod}
+        # Per metric: pod names and, per tick, the row of values and whether it is
+        # complete, so that a tick builds its sample dict with one dict(zip(...)).
+        self.rows: dict[str, tuple[tuple[str, ...], list[list[float]], list[bool]]] = {}
+        for key, group in self.per_pod.items():
+            names = tuple(pod for pod, _ in group)
+            table = np.array([col for _, col in group], dtype=float).reshape(len(group), len(times)).T
+            self.rows[key] = (names, table.tolist(), (~np.isnan(table)).all(axis=1).tolist())
+        self.wide: dict[str, list[float] | None] = {}
+        for m in spec.metrics:
+            if not m.per_pod:
+                series = recording.of(m.key)
+                self.wide[m.key] = self._resolve(series[0], grid) if series else None
+        seen: dict[str, np.ndarray] = {}
+        for group in self.per_pod.values():
+            for pod, col in group:
+                ok = ~np.isnan(np.asarray(col))
+                seen[pod] = seen[pod] | ok if pod in seen else ok
+        self.ready: dict[str, list[float]] = {}
+        for s in recording.of(READY):
+            col = self._resolve(s, grid, max_age=float("inf"))
+            self.ready[s.pod] = col
+            fresh = ~np.isnan(np.asarray(self._resolve(s, grid)))
+            seen[s.pod] = seen[s.pod] | fresh if s.pod in seen else fresh
+        pods = sorted(seen)
+        matrix = np.array([seen[p] for p in pods]) if pods else np.zeros((0, len(times)), dtype=bool)
+        self.pods_at: list[tuple[str, ...]] = [tuple(pods[j] for j in np.flatnonzero(matrix[:, i]))
+                                               for i in range(len(times))]
         self.first_seen: dict[str, float] = {}
         for s in recording.series:
             if s.pod:
                 self.first_seen[s.pod] = min(self.first_seen.get(s.pod, s.times[0]), s.times[0])
-        self.replicas: Series | None = next(iter(recording.of(REPLICAS)), None)
+        rep = recording.of(REPLICAS)
+        self.replicas: list[float] | None = None
+        if rep:
+            col = self._resolve(rep[0], grid, max_age=float("inf"))
+            first = rep[0].values[0]
+            self.replicas = [first if v != v else v for v in col]
 
-    def pod_values(self, key: str, t: float) -> dict[str, float]:
-        out = {}
-        for s in self.per_pod[key]:
-            v = s.at(t, self.max_age)
-            if v is not None:
-                out[s.pod] = v
-        return out
+    def _resolve(self, s: Series, grid: np.ndarray, max_age: float | None = None) -> list[float]:
+        """The series' value at each tick (its latest sample at or before it), NaN when
+        there is none younger than ``max_age``. A recorded NaN stays NaN: missing."""
+        limit = self.max_age if max_age is None else max_age
+        times = np.asarray(s.times)
+        idx = np.searchsorted(times, grid, side="right") - 1
+        safe = np.maximum(idx, 0)
+        ok = (idx >= 0) & (grid - times[safe] < limit)
+        return np.where(ok, np.asarray(s.values)[safe], np.nan).tolist()
 
-    def wide_value(self, key: str, t: float) -> float | None:
-        for s in self.wide[key]:
-            return s.at(t, self.max_age)
-        return None
+    def pod_values(self, key: str, i: int) -> dict[str, float]:
+        names, rows, complete = self.rows[key]
+        if complete[i]:
+            return dict(zip(names, rows[i]))
+        return {pod: v for pod, v in zip(names, rows[i]) if v == v}
 
-    def pods_seen(self, t: float) -> set[str]:
-        pods: set[str] = set()
-        for group in self.per_pod.values():
-            pods.update(s.pod for s in group if s.at(t, self.max_age) is not None)
-        for pod, s in self.ready.items():
-            if s.at(t, self.max_age) is not None:
-                pods.add(pod)
-        return pods
+    def wide_value(self, key: str, i: int) -> float | None:
+        col = self.wide[key]
+        if col is None or col[i] != col[i]:
+            return None
+        return col[i]
 
-    def is_ready(self, pod: str, t: float) -> bool:
-        s = self.ready.get(pod)
-        if s is None:
-            return True
-        v = s.at(t, float("inf"))
-        return v is None or v >= 0.5
-
-    def current_replicas(self, t: float) -> int:
-        assert self.replicas is not None
-        v = self.replicas.at(t, float("inf"))
-        return int(self.replicas.values[0] if v is None else v)
+    def is_ready(self, pod: str, i: int) -> bool:
+        col = self.ready.get(pod)
+        return col is None or col[i] != col[i] or col[i] >= 0.5
 
 
 def _missing(key: str, max_age: float) -> MetricObservation:
     return MetricObservation.failed(f"no sample for {key} in the last {max_age:g} s")
 
 
+def _metrics_at(spec: GPUScalerSpec, data: _Samples, i: int) -> dict[str, MetricObservation]:
+    metrics: dict[str, MetricObservation] = {}
+    for m in spec.metrics:
+        if m.per_pod:
+            values = data.pod_values(m.key, i)
+            metrics[m.key] = MetricObservation(per_pod=values) if values else _missing(m.key, data.max_age)
+        else:
+            v = data.wide_value(m.key, i)
+            metrics[m.key] = MetricObservation(value=v) if v is not None else _missing(m.key, data.max_age)
+    return metrics
+
+
 def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
-    data = _Samples(spec, recording)
+    times = list(ticks(spec, recording))
+    data = _Samples(spec, recording, times)
+    assert data.replicas is not None
     memory = Memory()
     previous: int | None = None
-    for t in ticks(spec, recording):
-        current = data.current_replicas(t)
+    pods: tuple[PodState, ...] = ()
+    pods_key: tuple[tuple[str, bool], ...] | None = None
+    for i, t in enumerate(times):
+        current = int(data.replicas[i])
         if previous is not None and current != previous:
             memory = record_scale(memory, spec, previous, current, t)
         previous = current
-        pods = tuple(PodState(name=p, ready=data.is_ready(p, t), start_time=data.first_seen.get(p))
-                     for p in sorted(data.pods_seen(t)))
-        metrics: dict[str, MetricObservation] = {}
-        for m in spec.metrics:
-            if m.per_pod:
-                values = data.pod_values(m.key, t)
-                metrics[m.key] = MetricObservation(per_pod=values) if values else _missing(m.key, data.max_age)
-            else:
-                v = data.wide_value(m.key, t)
-                metrics[m.key] = MetricObservation(value=v) if v is not None else _missing(m.key, data.max_age)
-        obs = Observation(current_replicas=current, pods=pods, metrics=metrics)
+        key = tuple((name, data.is_ready(name, i)) for name in data.pods_at[i])
+        if key != pods_key:  # PodState is frozen: the same pods are shared between ticks
+            pods_key = key
+            pods = tuple(PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
+                         for name, ready in key)
+        obs = Observation(current_replicas=current, pods=pods, metrics=_metrics_at(spec, data, i))
         decision = decide(spec, obs, memory, t)
         memory = decision.memory_if_not_applied
         yield Tick(t, obs, decision)
 
 
 def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
-    data = _Samples(spec, recording)
+    times = list(ticks(spec, recording))
+    data = _Samples(spec, recording, times)
     memory = Memory()
-    first = next(ticks(spec, recording))
-    initial = max(1, len(data.pods_seen(first)))
+    first = times[0]
+    initial = max(1, len(data.pods_at[0]))
     # The replay's own replicas: (name, created at). Those at the start are ready.
     replicas = [(f"replica-{i}", first - spec.startup_seconds) for i in range(initial)]
     serial = initial
-    for t in ticks(spec, recording):
+    for i, t in enumerate(times):
         pods = tuple(PodState(name=name, ready=t - created >= spec.startup_seconds, start_time=created)
                      for name, created in replicas)
         ready = [p.name for p in pods if p.ready]
-        metrics: dict[str, MetricObservation] = {}
+        metrics = _metrics_at(spec, data, i)
         for m in spec.metrics:
-            if m.per_pod:
-                values = data.pod_values(m.key, t)
-                if not values:
-                    metrics[m.key] = _missing(m.key, data.max_age)
-                    continue
-                share = sum(values.values()) / max(1, len(ready))
+            observed = metrics[m.key]
+            if m.per_pod and observed.error is None:
+                share = sum(observed.per_pod.values()) / max(1, len(ready))
                 if m.key == GPU_UTILIZATION_KEY:
                     share = min(100.0, share)
                 metrics[m.key] = MetricObservation(per_pod={p: share for p in ready})
-            else:
-                v = data.wide_value(m.key, t)
-                metrics[m.key] = MetricObservation(value=v) if v is not None else _missing(m.key, data.max_age)
         obs = Observation(current_replicas=len(replicas), pods=pods, metrics=metrics)
         decision = decide(spec, obs, memory, t)
         memory = decision.memory

@@ -59,16 +59,24 @@ def write_csv(ticks: Iterable[Tick], out: TextIO) -> None:
 
 
 def write_table(ticks: Iterable[Tick], out: TextIO, *, changes_only: bool = False) -> None:
-    """A fixed-width table; ``changes_only`` prints the rows where the action is not hold,
-    plus the first and last rows."""
-    rows = list(ticks)
+    """A fixed-width table, streamed; ``changes_only`` prints the ticks whose action is
+    not hold, plus the first and the last."""
     out.write(f"{'time':<20}  {'current':>7}  {'desired':>7}  {'action':<10}  reason\n")
-    for i, tick in enumerate(rows):
-        d = tick.decision
-        if changes_only and d.action == "hold" and 0 < i < len(rows) - 1:
-            continue
-        out.write(f"{format_timestamp(tick.timestamp):<20}  {d.current_replicas:>7}  {d.desired_replicas:>7}  "
-                  f"{d.action:<10}  {d.reason_code}: {d.reason}\n")
+    last: Tick | None = None
+    printed = False
+    for i, tick in enumerate(ticks):
+        last = tick
+        printed = not changes_only or i == 0 or tick.decision.action != "hold"
+        if printed:
+            out.write(_table_row(tick))
+    if last is not None and not printed:
+        out.write(_table_row(last))
+
+
+def _table_row(tick: Tick) -> str:
+    d = tick.decision
+    return (f"{format_timestamp(tick.timestamp):<20}  {d.current_replicas:>7}  {d.desired_replicas:>7}  "
+            f"{d.action:<10}  {d.reason_code}: {d.reason}\n")
 
 
 def plot(spec: GPUScalerSpec, ticks: list[Tick], path: str, title: str = "") -> None:

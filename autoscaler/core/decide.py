@@ -21,9 +21,7 @@ apply to every metric (see :mod:`autoscaler.core.proposal`).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-from autoscaler.core.proposal import Tolerance, propose
+from autoscaler.core.proposal import Tolerance, classify_pods, propose
 from autoscaler.core.rate import record_scale_event, scale_down_limit, scale_up_limit
 from autoscaler.core.stabilization import record_recommendation, stabilize
 from autoscaler.core.types import (
@@ -46,7 +44,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     current = obs.current_replicas
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if not memory.recommendations:
-        memory = replace(memory, recommendations=(Recommendation(now, current),))
+        memory = _with(memory, recommendations=(Recommendation(now, current),))
 
     if spec.paused:
         return _finish(spec, obs, memory, now, current, (), None, (),
@@ -68,13 +66,15 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                        metrics_available=True, conditions=())
 
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
-    proposals = tuple(propose(m, obs, tolerance, spec.startup_seconds, now) for m in spec.metrics)
+    classes = classify_pods(obs.pods, spec.startup_seconds, now)
+    proposals = tuple(propose(m, obs, tolerance, classes) for m in spec.metrics)
     valid = [p for p in proposals if p.replicas is not None]
     invalid = [p for p in proposals if p.replicas is None]
     if not valid or (invalid and max(p.replicas for p in valid if p.replicas is not None) < current):
         return _unavailable(spec, obs, memory, now, proposals, valid, invalid)
 
-    memory = replace(memory, consecutive_failures=0)
+    if memory.consecutive_failures:
+        memory = _with(memory, consecutive_failures=0)
     leading = max(valid, key=lambda p: p.replicas or 0)  # first of the maxima, as HPA reports it
     proposal = leading.replicas
     assert proposal is not None
@@ -91,7 +91,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                      down_rules.stabilization_window_seconds, now)
     history = record_recommendation(memory.recommendations, proposal, up_rules.stabilization_window_seconds,
                                     down_rules.stabilization_window_seconds, now)
-    memory = replace(memory, recommendations=history)
+    memory = _with(memory, recommendations=history)
     able_reason = "ReadyForNewScale"
     if stab.replicas != proposal:
         if proposal >= current:
@@ -125,6 +125,16 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                    metrics_available=True, conditions=conditions)
 
 
+def _with(m: Memory, **changes: object) -> Memory:
+    """``dataclasses.replace`` for Memory, without its per-call field introspection
+    (it ran on every tick and cost more than the stabilization arithmetic)."""
+    fields = {"recommendations": m.recommendations, "scale_events": m.scale_events,
+              "consecutive_failures": m.consecutive_failures, "last_scale_up_time": m.last_scale_up_time,
+              "last_scale_down_time": m.last_scale_down_time}
+    fields.update(changes)
+    return Memory(**fields)  # type: ignore[arg-type]
+
+
 def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: float) -> Memory:
     """The memory after the target went from ``old`` to ``new`` replicas at ``now``.
 
@@ -135,9 +145,9 @@ def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: f
         return memory
     events = record_scale_event(memory.scale_events, old, new, spec.behavior.scale_up,
                                 spec.behavior.scale_down, now)
-    return replace(memory, scale_events=events,
-                   last_scale_up_time=now if new > old else memory.last_scale_up_time,
-                   last_scale_down_time=now if new < old else memory.last_scale_down_time)
+    return _with(memory, scale_events=events,
+                 last_scale_up_time=now if new > old else memory.last_scale_up_time,
+                 last_scale_down_time=now if new < old else memory.last_scale_down_time)
 
 
 def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> tuple[int, str, str]:
@@ -184,7 +194,7 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
                  invalid: list[MetricProposal]) -> Decision:
     current = obs.current_replicas
     failures = memory.consecutive_failures + 1
-    memory = replace(memory, consecutive_failures=failures)
+    memory = _with(memory, consecutive_failures=failures)
     first = invalid[0]
     fb = spec.fallback
     if not valid and fb is not None and fb.replicas is not None and failures >= fb.failure_threshold:

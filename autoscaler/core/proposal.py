@@ -42,58 +42,59 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
-class PodGroups:
-    ready: frozenset[str]
+class PodClasses:
+    """The pods by readiness, computed once per poll; ``candidates`` are the pods that
+    count as ready when they have a sample (and as missing when they have none)."""
+
+    candidates: frozenset[str]
     loading: frozenset[str]
     stuck: frozenset[str]
     ignored: frozenset[str]
-    missing: frozenset[str]
+    names: frozenset[str]
+    set_aside: frozenset[str]  # ignored | loading | stuck: their samples do not count
 
 
-def group_pods(pods: tuple[PodState, ...], samples: Mapping[str, float], startup_seconds: float,
-               now: float) -> PodGroups:
-    ready, loading, stuck, ignored, missing = set(), set(), set(), set(), set()
+def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
+    candidates, loading, stuck, ignored = [], [], [], []
     for pod in pods:
-        if pod.deleting or pod.phase in ("Failed", "Succeeded"):
-            ignored.add(pod.name)
-        elif pod.phase == "Pending" or not pod.ready:
+        if pod.deleting or pod.phase == "Failed" or pod.phase == "Succeeded":
+            ignored.append(pod.name)
+        elif not pod.ready or pod.phase == "Pending":
             if pod.start_time is None or now - pod.start_time < startup_seconds:
-                loading.add(pod.name)
+                loading.append(pod.name)
             else:
-                stuck.add(pod.name)
-        elif pod.name not in samples:
-            missing.add(pod.name)
+                stuck.append(pod.name)
         else:
-            ready.add(pod.name)
-    return PodGroups(frozenset(ready), frozenset(loading), frozenset(stuck), frozenset(ignored),
-                     frozenset(missing))
+            candidates.append(pod.name)
+    return PodClasses(frozenset(candidates), frozenset(loading), frozenset(stuck), frozenset(ignored),
+                      frozenset(p.name for p in pods), frozenset(loading + stuck + ignored))
 
 
 def _milli(v: float) -> int:
-    return int(round(v * 1000))
+    return int(v * 1000 + 0.5) if v >= 0 else -int(-v * 1000 + 0.5)
 
 
 def clean_samples(per_pod: Mapping[str, float]) -> dict[str, float]:
     """Drop NaN, infinite and negative samples: missing data is never a number."""
-    return {p: float(v) for p, v in per_pod.items()
-            if isinstance(v, (int, float)) and math.isfinite(v) and v >= 0}
+    return {p: v for p, v in per_pod.items() if 0 <= v < math.inf}
 
 
-def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, startup_seconds: float,
-            now: float) -> MetricProposal:
-    """The replica count one metric asks for, or an invalid proposal with its error."""
+def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes: PodClasses) -> MetricProposal:
+    """The replica count one metric asks for, or an invalid proposal with its error.
+
+    ``classes`` is :func:`classify_pods` of the observation's pods at ``now``."""
     target = metric.target
     base = MetricProposal(key=metric.key, target_kind=target.kind, target=target.amount)
     mo = obs.metrics.get(metric.key)
     if mo is None or mo.error is not None:
         return _invalid(base, mo.error if mo is not None and mo.error else "no data for this metric")
     if metric.per_pod:
-        samples = clean_samples(mo.per_pod)
         if target.kind == "value":
+            samples = clean_samples(mo.per_pod)
             if not samples:
                 return _invalid(base, "no valid samples")
             return _value_proposal(base, sum(samples.values()), obs, tolerance)
-        return _per_pod_proposal(base, samples, obs, tolerance, startup_seconds, now)
+        return _per_pod_proposal(base, mo.per_pod, obs, tolerance, classes)
     value = mo.value
     if value is None or not math.isfinite(value) or value < 0:
         return _invalid(base, "no valid value")
@@ -125,30 +126,35 @@ def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) 
 
 
 def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Observation,
-                      tol: Tolerance, startup_seconds: float, now: float) -> MetricProposal:
+                      tol: Tolerance, classes: PodClasses) -> MetricProposal:
     current = obs.current_replicas
     kind = base.target_kind
     target_milli = _milli(base.target)
     if not obs.pods:
         return _invalid(base, "no pods of the scale target")
-    if not raw:
-        return _invalid(base, "no samples returned")
-    groups = group_pods(obs.pods, raw, startup_seconds, now)
-    set_aside = groups.ignored | groups.loading | groups.stuck
-    samples = {p: _milli(v) for p, v in raw.items() if p not in set_aside}
-    pod_names = frozenset(p.name for p in obs.pods)
+    set_aside = classes.set_aside
+    # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
+    # samples are dropped: missing data is never a number.
+    samples = {p: int(v * 1000 + 0.5) for p, v in raw.items() if 0 <= v < math.inf and p not in set_aside}
+    if not samples:
+        valid = any(0 <= v < math.inf for v in raw.values())
+        return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
+    pod_names = classes.names
+    ready = classes.candidates & samples.keys()
+    missing = classes.candidates - ready if len(ready) < len(classes.candidates) else frozenset()
+    loading = classes.loading
     usage = _usage_of(samples, kind, pod_names)
     if usage is None:
-        return _invalid(base, "no samples for ready pods" if not samples else "no metrics matched known pods")
+        return _invalid(base, "no metrics matched known pods")
     ratio = usage / target_milli
     shown = usage / 1000
-    up_with_loading = bool(groups.loading) and ratio > 1
-    if not up_with_loading and not groups.missing:
+    up_with_loading = bool(loading) and ratio > 1
+    if not up_with_loading and not missing:
         if tol.within(ratio):
             return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
         # The fast path multiplies by the ready-pod count, not by current or the
         # number of samples (superfluous samples do not count here).
-        ready_count = len(groups.ready)
+        ready_count = len(ready)
         n = math.ceil(ratio * ready_count)
         return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
     # Rebalance: fill the missing pods pessimistically, and on a scale-up count the
@@ -156,13 +162,13 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
     filled = dict(samples)
     if ratio < 1:
         fill = max(100_000, target_milli) if kind == "averageUtilization" else target_milli
-        for p in groups.missing:
+        for p in missing:
             filled[p] = fill
     elif ratio > 1:
-        for p in groups.missing:
+        for p in missing:
             filled[p] = 0
     if up_with_loading:
-        for p in groups.loading:
+        for p in loading:
             filled[p] = 0
     new_usage = _usage_of(filled, kind, pod_names)
     assert new_usage is not None
@@ -178,7 +184,7 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
     if up_with_loading:
         # What a calculator blind to loading replicas would ask for: enough ready
         # replicas for the load, plus the loading ones on top (a second scale-up).
-        without = math.ceil(ratio * len(groups.ready)) + len(groups.loading)
+        without = math.ceil(ratio * len(ready)) + len(loading)
     return MetricProposal(
         key=base.key, target_kind=kind, target=base.target, replicas=n, usage=shown, ratio=ratio,
         reason=f"ceil({new_ratio:.3f} x {count} pods incl. assumed ones) = {n}",

@@ -21,8 +21,13 @@ class Stabilized:
 
 def stabilize(current: int, proposal: int, history: tuple[Recommendation, ...], up_window: float,
               down_window: float, now: float) -> Stabilized:
-    up_floor = min([proposal] + [r.replicas for r in history if r.timestamp > now - up_window])
-    down_ceiling = max([proposal] + [r.replicas for r in history if r.timestamp > now - down_window])
+    up_floor = down_ceiling = proposal
+    up_cutoff, down_cutoff = now - up_window, now - down_window
+    for r in history:
+        if r.timestamp > up_cutoff and r.replicas < up_floor:
+            up_floor = r.replicas
+        if r.timestamp > down_cutoff and r.replicas > down_ceiling:
+            down_ceiling = r.replicas
     stabilized = current
     if stabilized < up_floor:
         stabilized = up_floor
@@ -33,7 +38,12 @@ def stabilize(current: int, proposal: int, history: tuple[Recommendation, ...], 
 
 def record_recommendation(history: tuple[Recommendation, ...], proposal: int, up_window: float,
                           down_window: float, now: float) -> tuple[Recommendation, ...]:
-    """Append ``proposal`` at ``now``, dropping records older than both windows."""
-    horizon = max(up_window, down_window)
-    kept = tuple(r for r in history if r.timestamp > now - horizon)
-    return kept + (Recommendation(now, proposal),)
+    """Append ``proposal`` at ``now``, dropping records older than both windows.
+
+    The history is in time order (each poll appends at its ``now``), so the outdated
+    records are a prefix."""
+    cutoff = now - max(up_window, down_window)
+    start = 0
+    while start < len(history) and history[start].timestamp <= cutoff:
+        start += 1
+    return history[start:] + (Recommendation(now, proposal),)
