@@ -122,23 +122,27 @@ def run(config: ExporterConfig) -> int:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
-    # Installed first, so a SIGTERM during start-up still ends in a clean exit 0.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # Installed first, so a SIGTERM during start-up still ends in a clean exit 0;
+    # restored at the end, so run() called in-process leaves no handlers behind.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        exporter = Exporter(config)
-    except OSError as exc:
-        click.echo(f"gpu-exporter: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror or exc}", err=True)
-        return 1
-    except DiscoveryError as exc:
-        click.echo(f"gpu-exporter: {exc}", err=True)
-        return 1
-    exporter.start()
-    while not stop.wait(1.0):
-        pass
-    exporter.stop()
-    log.info("stopped")
-    return 0
+        try:
+            exporter = Exporter(config)
+        except OSError as exc:
+            click.echo(f"gpu-exporter: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror or exc}", err=True)
+            return 1
+        except DiscoveryError as exc:
+            click.echo(f"gpu-exporter: {exc}", err=True)
+            return 1
+        exporter.start()
+        while not stop.wait(1.0):
+            pass
+        exporter.stop()
+        log.info("stopped")
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

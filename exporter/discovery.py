@@ -92,16 +92,17 @@ def target_for_pod(pod: PodInfo) -> QueueTarget | None:
 
 
 def targets_from_pods(pods: Iterable[PodInfo]) -> TargetList:
-    targets, problems = [], {}
+    targets, problems, bad = [], {}, 0
     for pod in pods:
         try:
             target = target_for_pod(pod)
         except ConfigError as exc:
             problems[f"{pod.namespace}/{pod.name}"] = str(exc)
+            bad += 1
             continue
         if target is not None:
             targets.append(target)
-    return TargetList(tuple(targets), {"discovery": len(problems)} if problems else {}, problems)
+    return TargetList(tuple(targets), {"discovery": bad} if bad else {}, problems)
 
 
 class PodDiscovery:
@@ -133,14 +134,14 @@ def kubernetes_pod_lister(node_name: str, *, kubeconfig: str | None = None, time
     problems now and for API failures when called."""
     from kubernetes import client, config  # noqa: PLC0415 - 0.5 s import, only with --discover
 
+    cfg = client.Configuration()  # our own, not the process-wide default the loaders would set
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig)
+            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         else:
-            config.load_incluster_config()
+            config.load_incluster_config(client_configuration=cfg)
     except Exception as exc:  # the client raises ConfigException, TypeError, OSError...
         raise DiscoveryError(f"Kubernetes client configuration: {exc}") from exc
-    cfg = client.Configuration.get_default_copy()
     cfg.retries = 0  # urllib3's default 3 retries would turn a 5 s timeout into 20 s
     api = client.CoreV1Api(client.ApiClient(cfg))
     selector = f"spec.nodeName={node_name}"
