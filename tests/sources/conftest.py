@@ -1,0 +1,36 @@
+"""One real Prometheus per module, scraping one real HTTP target every second.
+
+Prometheus needs ~5 s before its first sample (toolchain-facts §2), so the tests of a
+module share it; each test writes its own namespace's series, so they do not meet.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.sources.exposition import Exposition
+from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+
+
+@dataclass
+class World:
+    exposition: Exposition
+    prometheus: PrometheusServer
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    if not prometheus_available():
+        pytest.skip("prometheus is not installed (make test installs it)")
+    exposition = Exposition().start()
+    exposition.set("sentinel", {"namespace": "sentinel", "pod": "s"}, 1)
+    server = PrometheusServer([ScrapeJob("exposition", [exposition.target])])
+    server.start()
+    try:
+        server.wait_for("sentinel", timeout=30)
+        yield World(exposition, server)
+    finally:
+        server.cleanup()
+        exposition.stop()
