@@ -1,0 +1,51 @@
+"""Metric names the dashboards and alerts may use: DESIGN.md Contract 2, plus the
+per-scaler gauges agreed with the controller (autoscaler/telemetry.py exports them)."""
+from __future__ import annotations
+
+EXPORTER = frozenset({
+    "gpu_utilization_ratio",
+    "gpu_sm_active_ratio",
+    "gpu_sm_occupancy_ratio",
+    "gpu_tensor_active_ratio",
+    "gpu_dram_bandwidth_ratio",
+    "gpu_memory_used_bytes",
+    "gpu_memory_total_bytes",
+    "gpu_power_watts",
+    "gpu_temperature_celsius",
+    "gpu_up",
+    "inference_queue_depth",
+    "inference_running_requests",
+    "gpu_exporter_scrape_duration_seconds",
+    "gpu_exporter_errors_total",
+})
+
+CONTROLLER = frozenset({
+    "gpu_autoscaler_current_replicas",
+    "gpu_autoscaler_desired_replicas",
+    "gpu_autoscaler_metric_value",
+    "gpu_autoscaler_metric_target",
+    "gpu_autoscaler_scale_events_total",
+    "gpu_autoscaler_reconcile_duration_seconds",
+    "gpu_autoscaler_errors_total",
+    "gpu_autoscaler_leader",
+})
+
+# Beyond Contract 2, per scaler {namespace, scaler}: for "pinned at max" and
+# "metrics unavailable".
+CONTROLLER_AGREED = frozenset({
+    "gpu_autoscaler_min_replicas",
+    "gpu_autoscaler_max_replicas",
+    "gpu_autoscaler_metrics_available",
+})
+
+HISTOGRAMS = frozenset({"gpu_autoscaler_reconcile_duration_seconds"})
+
+ALL = EXPORTER | CONTROLLER | CONTROLLER_AGREED
+
+
+def series_names() -> frozenset[str]:
+    """Names as they appear in Prometheus (a histogram as its _bucket/_sum/_count)."""
+    out = set(ALL - HISTOGRAMS)
+    for h in HISTOGRAMS:
+        out |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}
+    return frozenset(out)
