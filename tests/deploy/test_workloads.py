@@ -3,6 +3,7 @@ least privilege, written as tables of facts."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,28 +47,90 @@ def expand(scope: str, group: str, resources: str, verbs: str) -> set[tuple[str,
 
 
 # Exactly what the controller calls (autoscaler/kube): read and patch the scale
-# subresource, list/watch the target's pods, read GPUScalers and write their status,
-# record Events (core and events.k8s.io), hold a Lease in its own namespace.
-# TODO(issue 4): when the controller's API-emulator tests record the requests they
-# make, compare those here instead of this table ("RBAC matches reality").
+# subresource, list the target's pods, get/list/watch GPUScalers and get/replace
+# their status, create and patch core Events, and get/create/update a Lease in its
+# own namespace.
 CONTROLLER = (
     expand("cluster", "apps", "deployments/scale statefulsets/scale", "get patch")
-    | expand("cluster", "", "pods", "list watch")
+    | expand("cluster", "", "pods", "list")
     | expand("cluster", "gpuautoscaler.io", "gpuscalers", "get list watch")
-    | expand("cluster", "gpuautoscaler.io", "gpuscalers/status", "get patch update")
+    | expand("cluster", "gpuautoscaler.io", "gpuscalers/status", "get update")
     | expand("cluster", "", "events", "create patch")
-    | expand("cluster", "events.k8s.io", "events", "create patch")
     | expand("gpu-autoscaler", "coordination.k8s.io", "leases", "get create update")
 )
-EXPORTER = expand("cluster", "", "pods", "get list watch")
+EXPORTER = expand("cluster", "", "pods", "list")
 
 
 def test_controller_permissions_are_exactly_what_it_uses():
     assert granted("gpu-autoscaler") == CONTROLLER
 
 
-def test_exporter_only_reads_pods():
+# The official client's methods the controller may call -> (apiGroup, resource, verb).
+GROUP = "gpuautoscaler.io"
+CLIENT_METHODS = {
+    "read_namespaced_deployment_scale": ("apps", "deployments/scale", "get"),
+    "patch_namespaced_deployment_scale": ("apps", "deployments/scale", "patch"),
+    "replace_namespaced_deployment_scale": ("apps", "deployments/scale", "update"),
+    "read_namespaced_stateful_set_scale": ("apps", "statefulsets/scale", "get"),
+    "patch_namespaced_stateful_set_scale": ("apps", "statefulsets/scale", "patch"),
+    "replace_namespaced_stateful_set_scale": ("apps", "statefulsets/scale", "update"),
+    "list_namespaced_pod": ("", "pods", "list"),
+    "list_pod_for_all_namespaces": ("", "pods", "list"),
+    "read_namespaced_pod": ("", "pods", "get"),
+    "get_namespaced_custom_object": (GROUP, "gpuscalers", "get"),
+    "list_namespaced_custom_object": (GROUP, "gpuscalers", "list"),
+    "list_cluster_custom_object": (GROUP, "gpuscalers", "list"),
+    "get_namespaced_custom_object_status": (GROUP, "gpuscalers/status", "get"),
+    "replace_namespaced_custom_object_status": (GROUP, "gpuscalers/status", "update"),
+    "patch_namespaced_custom_object_status": (GROUP, "gpuscalers/status", "patch"),
+    "create_namespaced_event": ("", "events", "create"),
+    "patch_namespaced_event": ("", "events", "patch"),
+    "read_namespaced_lease": ("coordination.k8s.io", "leases", "get"),
+    "create_namespaced_lease": ("coordination.k8s.io", "leases", "create"),
+    "replace_namespaced_lease": ("coordination.k8s.io", "leases", "update"),
+}
+# Calls the controller can make that deploy/ deliberately does not grant: scaling a
+# custom resource (the CRD admits only Deployment and StatefulSet targets).
+NOT_GRANTED = {"get_namespaced_custom_object_scale", "patch_namespaced_custom_object_scale"}
+
+KUBE_PACKAGE = manifests.REPO / "autoscaler" / "kube"
+CALL = re.compile(r"\.((?:read|list|get|create|patch|replace|delete)_(?:namespaced_|cluster_)\w+|\w+_for_all_namespaces)\b")
+WATCH = re.compile(r"\.stream\(\s*[\w.]*\.(list_\w+)")
+
+
+def api_calls(package: Path) -> set[tuple[str, str, str, str]]:
+    """Read from a package's source: every API method it calls, as what RBAC must grant
+    (a method passed to watch.stream() is a watch as well as a list)."""
+    found: set[tuple[str, str, str, str]] = set()
+    unknown: set[str] = set()
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        for method in set(CALL.findall(text)) | set(WATCH.findall(text)):
+            if method in NOT_GRANTED:
+                continue
+            if method not in CLIENT_METHODS:
+                unknown.add(f"{path.name}: {method}")
+                continue
+            group, resource, verb = CLIENT_METHODS[method]
+            found.add(("gpu-autoscaler" if resource == "leases" else "cluster", group, resource, verb))
+        for method in WATCH.findall(text):
+            group, resource, _ = CLIENT_METHODS[method]
+            found.add(("cluster", group, resource, "watch"))
+    assert not unknown, f"API calls not in CLIENT_METHODS (add them, and a rule in deploy/rbac): {sorted(unknown)}"
+    return found
+
+
+@pytest.mark.skipif(not (KUBE_PACKAGE / "scale.py").exists(), reason="the controller's Kubernetes adapters are not there yet")
+def test_rbac_matches_the_calls_in_the_controllers_source():
+    """RBAC matches reality: what autoscaler/kube calls equals what deploy/rbac grants.
+    (tests/fakes/apiserver.py's request log, ApiServer.rbac_requirements(), checks the
+    same from the wire side in the controller's own tests.)"""
+    assert api_calls(KUBE_PACKAGE) == CONTROLLER
+
+
+def test_exporter_only_lists_pods():
     assert granted("gpu-exporter") == EXPORTER
+    assert api_calls(manifests.REPO / "exporter") == EXPORTER
 
 
 def test_no_wildcards_or_secrets_anywhere():
