@@ -27,7 +27,7 @@ GRAFANA = DEPLOY / "grafana"
 K8S_VERSION = "1.33.0"
 
 # YAML files under deploy/ that are not Kubernetes objects.
-NOT_OBJECTS = {"kustomization.yaml", "rules.yaml"}
+NOT_OBJECTS = {"kustomization.yaml", "rules.yaml", "classic-prometheus.yaml"}
 
 Obj = dict[str, Any]
 

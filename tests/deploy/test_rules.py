@@ -43,6 +43,23 @@ def test_promtool_check_rules_can_fail(tmp_path):
     assert promtool("check", "rules", str(path)).returncode != 0
 
 
+def test_classic_prometheus_config(tmp_path):
+    """deploy/monitoring/classic-prometheus.yaml is a valid prometheus.yml fragment.
+    Debian's prometheus is built without Kubernetes service discovery, so its
+    kubernetes_sd_configs are swapped for a static target here; the relabeling, the
+    rule file and everything else is checked as written."""
+    config = yaml.safe_load((manifests.DEPLOY / "monitoring" / "classic-prometheus.yaml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["honor_labels"] is True
+    assert job.pop("kubernetes_sd_configs")[0]["role"] == "pod"
+    job["static_configs"] = [{"targets": ["127.0.0.1:9400"]}]
+    config["rule_files"] = [str(manifests.RULES_FILE)]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    out = promtool("check", "config", str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_prometheusrule_spec_equals_rules_file():
     (rule,) = [o for o in manifests.documents(manifests.DEPLOY / "monitoring" / "prometheusrule.yaml")]
     assert rule["spec"] == RULES, "edit deploy/monitoring/rules.yaml and prometheusrule.yaml together"
