@@ -92,6 +92,9 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
         os.close(fd)
         try:
             plot(scaler.spec, kept, tmp, title=f"dry-run of {scaler.namespace}/{scaler.name} on {metrics_file}")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a plot is not
             os.replace(tmp, plot_file)
         except OSError as e:
             os.unlink(tmp)
