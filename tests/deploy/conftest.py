@@ -6,19 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.synthetic import SyntheticFleet
+from tests.deploy.fleet import Fleet
 from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
 
 @pytest.fixture(scope="module")
-def fleet_jobs() -> Iterator[list[ScrapeJob]]:
+def fleet_jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ScrapeJob]]:
     """The scrape jobs behind the dashboards and alerts: job "gpu-exporter" and job
     "gpu-autoscaler", as deploy/monitoring names them.
 
-    Today a synthetic fleet (tests/deploy/synthetic.py). To test against the real
-    programs, yield jobs pointing at the real exporter (faked NVML) and controller
-    (API emulator) instead, in the same unhealthy state; nothing else changes."""
-    fleet = SyntheticFleet()
+    The real exporter (fake NVML, kubelet and model servers) and the controller's
+    telemetry, in an unhealthy state (tests/deploy/fleet.py). This is the one place
+    to swap the source (e.g. for the whole controller against the API emulator)."""
+    fleet = Fleet(tmp_path_factory.mktemp("fleet"))
     try:
         yield fleet.start()
     finally:

@@ -1,6 +1,6 @@
 """Every dashboard query and every alert expression, sent to a real Prometheus that
-scrapes the fleet of tests/deploy/conftest.py (``fleet_jobs``): each parses, and
-each returns data where it should.
+scrapes the fleet of tests/deploy/conftest.py (``fleet_jobs``: the real exporter and
+the controller's telemetry): each parses, and each returns data where it should.
 
 One Prometheus for the whole module; its first samples take ~6 s (the discovery
 throttle, toolchain-facts §2), every query after that a few milliseconds.
@@ -25,7 +25,7 @@ CHOICES = {
 
 RULES = [r for g in yaml.safe_load(manifests.RULES_FILE.read_text())["groups"] for r in g["rules"]]
 
-# The fleet is unhealthy on purpose (tests/deploy/synthetic.py): every alert's
+# The fleet is unhealthy on purpose (tests/deploy/fleet.py): every alert's
 # condition holds except this one, which excludes GPUAutoscalerNoLeader.
 QUIET = {"GPUAutoscalerMultipleLeaders"}
 
@@ -39,6 +39,7 @@ def prom(fleet_prometheus: PrometheusServer) -> PrometheusServer:
     """Prometheus once every target was scraped twice (so rate() has two samples)."""
     p = fleet_prometheus
     p.wait_for("count(up == 0) == 2 and count(up == 1) == 4", timeout=40)
+    p.wait_for("gpu_sm_active_ratio", timeout=20)  # GPM needs the exporter's second tick
     p.wait_for("rate(gpu_autoscaler_reconcile_duration_seconds_count[1m]) > 0", timeout=20)
     p.wait_for("rate(gpu_exporter_errors_total[1m]) > 0", timeout=20)
     return p
