@@ -360,3 +360,33 @@ def test_bad_status_is_rejected(path, value):
 def test_validator_is_draft4():
     # Kubernetes' schema dialect: boolean exclusiveMinimum (Draft 6+ would read it as a number).
     assert isinstance(manifests.gpuscaler_validator(), jsonschema.Draft4Validator)
+
+
+def test_status_the_controller_builds_fits_the_schema():
+    """The controller's own status writer (autoscaler/kube/status.py), after a few
+    polls of a scale-up, produces a status the CRD keeps whole: a field it wrote
+    that the schema lacks would be pruned by the API server (or rejected by strict
+    validation), and with it the memory a new leader needs."""
+    status_mod = pytest.importorskip("autoscaler.kube.status")
+    from autoscaler.core.decide import decide
+    from autoscaler.core.types import Memory, MetricObservation, Observation, PodState
+    from autoscaler.kube.types import ScalerObject
+
+    doc = _with("spec.metrics", [MINIMAL["spec"]["metrics"][0], GPU, PROM])
+    spec = parse_scaler(defaulted(doc)).spec
+    scaler = ScalerObject("serving", "llm", "uid-1", 2, "17", doc["spec"])
+    memory, conditions, now, current = Memory(), None, 1_800_000_000.0, 2
+    for _ in range(4):  # queue 12 a pod against 4: scale up, then again as it stays high
+        pods = tuple(PodState(f"p{i}", start_time=now - 600) for i in range(current))
+        obs = Observation(current_replicas=current, pods=pods, metrics={
+            "queue_depth": MetricObservation(per_pod={p.name: 12.0 for p in pods}),
+            "gpu_utilization": MetricObservation(per_pod={p.name: 90.0 for p in pods}),
+        })  # tokens_per_second missing: it must show in status without a value
+        decision = decide(spec, obs, memory, now)
+        status = status_mod.build_status(decision, scaler, now, conditions)
+        errors = manifests.gpuscaler_errors(defaulted(doc) | {"status": status})
+        assert errors == [], (errors, status)
+        memory, conditions, current = decision.memory, status["conditions"], decision.desired_replicas
+        now += 15
+    assert status["memory"]["scaleEvents"] and status["memory"]["recommendations"]
+    assert {m["name"] for m in status["currentMetrics"]} == {"queue_depth", "gpu_utilization", "tps"}

@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 
 from tests.deploy import manifests, operator_schemas
+from tests.deploy.kustomize import render
 
 OBJECTS = manifests.all_objects()
 IDS = [f"{path.relative_to(manifests.DEPLOY)}:{obj['kind']}/{obj['metadata']['name']}" for path, obj in OBJECTS]
@@ -32,6 +33,21 @@ def validate(obj: dict) -> None:
 @pytest.mark.parametrize("obj", [o for _, o in OBJECTS], ids=IDS)
 def test_object_validates(obj):
     validate(obj)
+
+
+RENDERED = render(manifests.DEPLOY / "overlays" / "example") + render(manifests.DEPLOY / "examples")
+
+
+@pytest.mark.parametrize("obj", RENDERED, ids=[f"{o['kind']}/{o['metadata']['name']}" for o in RENDERED])
+def test_rendered_object_validates(obj):
+    # what kustomize adds (labels, namespace, images, the dashboards ConfigMap) validates too
+    validate(obj)
+
+
+def test_dashboards_configmap_fits_client_side_apply():
+    # `kubectl apply` (client-side) copies the object into an annotation of at most 256 KiB.
+    (cm,) = [o for o in RENDERED if o["kind"] == "ConfigMap"]
+    assert sum(len(v.encode()) for v in cm["data"].values()) < 200 * 1024
 
 
 def test_every_custom_kind_is_handled():
