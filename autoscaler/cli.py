@@ -17,3 +17,6 @@ from autoscaler.commands import dry_run, validate  # noqa: E402
 
 main.add_command(validate)
 main.add_command(dry_run)
+from autoscaler.controller_cli import record, run  # noqa: E402
+main.add_command(run)
+main.add_command(record)

@@ -29,7 +29,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +119,7 @@ class ControlLoop:
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="reconcile")
         self._states: dict[str, ScalerState] = {}
         self._names: dict[str, tuple[str, str]] = {}
+        self._pending: set[Future[Outcome]] = set()
         self._lock = threading.Lock()
         self._list_failed = False
         self.last_tick: float | None = None
@@ -159,7 +160,24 @@ class ControlLoop:
         snapshots: dict[Signal, SignalSnapshot] = {}
         if needed:
             snapshots = self.metrics.fetch_signals(needed, {obj.namespace for obj, _ in due})
-        return [self._pool.submit(self._run_one, obj, st, snapshots, now) for obj, st in due]
+        futures = [self._pool.submit(self._run_one, obj, st, snapshots, now) for obj, st in due]
+        with self._lock:
+            self._pending.update(futures)
+        for f in futures:
+            f.add_done_callback(self._done)
+        return futures
+
+    def _done(self, future: Future[Outcome]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait for the reconciles in flight (True when none is left). Called when
+        leadership ends, so that no PATCH of ours lands after the next leader starts."""
+        with self._lock:
+            pending = list(self._pending)
+        done, not_done = wait(pending, timeout=timeout)
+        return not not_done
 
     def _run_one(self, obj: ScalerObject, state: ScalerState, snapshots: Mapping[Signal, SignalSnapshot],
                  now: float) -> Outcome:

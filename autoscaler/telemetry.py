@@ -171,3 +171,6 @@ def configure_logging(level: str = "info") -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("autoscaler").setLevel(level.upper())
+    # urllib3 warns on every retry it makes; our own code logs the outcome once per
+    # state change, so its per-attempt lines would only repeat it.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
