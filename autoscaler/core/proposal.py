@@ -112,14 +112,16 @@ def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) 
     """The truncated usage HPA compares with the target.
 
     averageUtilization: every pod's "request" is 100 %, and only samples of known pods
-    count (HPA's utilization sum skips superfluous pods): ``trunc(Σ / n)`` in milli-percent.
+    count (HPA's utilization sum skips superfluous pods). HPA's utilization is a whole
+    percent, ``trunc(100 * Σusage / Σrequest)``: samples of 400, 950, 300 and 700 % make
+    587 %, not 587.5 % (its SuperfluousMetrics case). Returned in milli-percent.
     averageValue: ``trunc(Σ / n)`` over every sample, superfluous ones included.
     """
     if kind == "averageUtilization":
         known = [v for p, v in samples.items() if p in pod_names]
         if not known:
             return None
-        return sum(known) // len(known)
+        return sum(known) // len(known) // 1000 * 1000
     if not samples:
         return None
     return sum(samples.values()) // len(samples)
