@@ -1,0 +1,154 @@
+"""status.py: the Memory round trip through status.memory and Contract 1's status (pure, no HTTP)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autoscaler.core import MetricObservation, Observation, PodState, decide
+from autoscaler.core.types import Condition, Memory, Recommendation, ScaleEvent
+from autoscaler.kube.status import build_status, format_time, memory_from_status, memory_to_status, parse_time
+from autoscaler.kube.types import ScalerObject
+from autoscaler.spec import parse_spec
+
+CRD = Path(__file__).resolve().parents[2] / "deploy" / "crd" / "gpuscalers.gpuautoscaler.io.yaml"
+T0 = 1_795_933_600.25  # exact in binary and at microseconds
+SPEC = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 8,
+        "metrics": [{"type": "QueueDepth", "target": {"averageValue": 4}},
+                    {"type": "Prometheus", "name": "tps", "query": "sum(x)", "target": {"value": 100}}]}
+SCALER = ScalerObject("ns", "llm", "uid-1", 3, "17", SPEC)
+FULL = Memory(
+    recommendations=(Recommendation(T0, 2), Recommendation(T0 + 15, 6)),
+    scale_events=(ScaleEvent(T0 + 15, "up", 4), ScaleEvent(T0 + 400.5, "down", 1)),
+    consecutive_failures=2, last_scale_up_time=T0 + 15, last_scale_down_time=T0 + 400.5)
+
+
+@pytest.mark.parametrize("memory", [
+    pytest.param(Memory(), id="empty"),
+    pytest.param(FULL, id="full"),
+    pytest.param(Memory(recommendations=(Recommendation(T0 + 0.123456, 1),)), id="microseconds"),
+])
+def test_memory_round_trip(memory: Memory) -> None:
+    assert memory_from_status({"memory": memory_to_status(memory)}) == memory
+
+
+def test_memory_layout() -> None:
+    assert memory_to_status(FULL) == {
+        "recommendations": [{"timestamp": "2026-11-29T06:26:40.250000Z", "replicas": 2},
+                            {"timestamp": "2026-11-29T06:26:55.250000Z", "replicas": 6}],
+        "scaleEvents": [{"timestamp": "2026-11-29T06:26:55.250000Z", "direction": "up", "replicas": 4},
+                        {"timestamp": "2026-11-29T06:33:20.750000Z", "direction": "down", "replicas": 1}],
+        "consecutiveFailures": 2,
+        "lastScaleUpTime": "2026-11-29T06:26:55.250000Z",
+        "lastScaleDownTime": "2026-11-29T06:33:20.750000Z",
+    }
+
+
+@pytest.mark.parametrize("text,expected", [
+    pytest.param("2026-11-29T06:26:40.250000Z", T0, id="ours"),
+    pytest.param("2026-11-29T06:26:40.25+00:00", T0, id="offset"),
+    pytest.param("2026-11-29T07:26:40.25+01:00", T0, id="other zone"),
+    pytest.param("2026-11-29T06:26:40Z", T0 - 0.25, id="whole seconds"),
+])
+def test_parse_time(text: str, expected: float) -> None:
+    assert parse_time(text) == expected
+    assert parse_time(format_time(expected)) == expected
+
+
+@pytest.mark.parametrize("status,expected", [
+    pytest.param({}, Memory(), id="no memory"),
+    pytest.param({"memory": "junk"}, Memory(), id="not a mapping"),
+    pytest.param({"memory": {"recommendations": [{"timestamp": "yesterday", "replicas": 3},
+                                                 {"timestamp": "2026-11-29T06:26:40.25Z", "replicas": -1},
+                                                 {"timestamp": "2026-11-29T06:26:40.25Z", "replicas": 2}],
+                             "scaleEvents": [{"timestamp": "2026-11-29T06:26:40.25Z", "direction": "sideways",
+                                              "replicas": 1}],
+                             "consecutiveFailures": "many", "lastScaleUpTime": 12}},
+                 Memory(recommendations=(Recommendation(T0, 2),)), id="bad entries dropped"),
+])
+def test_malformed_memory_is_dropped_not_raised(status: dict[str, Any], expected: Memory) -> None:
+    assert memory_from_status(status) == expected
+
+
+def scale_up_decision() -> Any:
+    spec = parse_spec(SPEC)
+    obs = Observation(current_replicas=2, pods=(PodState("a"), PodState("b")),
+                      metrics={"queue_depth": MetricObservation(per_pod={"a": 12, "b": 12}),
+                               "tps": MetricObservation(value=math.nan)})
+    return decide(spec, obs, Memory(), T0)
+
+
+def test_build_status_contract_1() -> None:
+    status = build_status(scale_up_decision(), SCALER, T0)
+    assert {k: v for k, v in status.items() if k not in ("conditions", "memory")} == {
+        "observedGeneration": 3, "currentReplicas": 2, "desiredReplicas": 6,  # ceil(2 * 12/4) = 6
+        "lastScaleTime": format_time(T0),
+        "currentMetrics": [{"name": "queue_depth", "value": 12.0, "target": 4.0},
+                           {"name": "tps", "target": 100.0}],  # NaN left out: JSON has none
+        "leadingMetric": "queue_depth"}
+    assert [(c["type"], c["status"], c["reason"], c["lastTransitionTime"]) for c in status["conditions"]] == [
+        ("AbleToScale", "True", "ReadyForNewScale", format_time(T0)),
+        ("ScalingActive", "True", "ValidMetricFound", format_time(T0)),
+        ("ScalingLimited", "False", "DesiredWithinRange", format_time(T0)),
+        ("MetricsAvailable", "False", "FailedGetMetrics", format_time(T0))]
+    assert memory_from_status(status) == scale_up_decision().memory
+
+
+def test_not_applied_keeps_memory_without_the_scale_event() -> None:
+    decision = scale_up_decision()
+    status = build_status(decision, SCALER, T0, applied=False,
+                          overrides=[Condition("AbleToScale", "False", "FailedUpdateScale", "403 Forbidden")])
+    assert memory_from_status(status) == decision.memory_if_not_applied
+    assert "lastScaleTime" not in status
+    assert status["conditions"][0]["reason"] == "FailedUpdateScale"
+
+
+@pytest.mark.parametrize("previous_status,kept", [
+    pytest.param("True", True, id="same status keeps lastTransitionTime"),
+    pytest.param("False", False, id="changed status moves it to now"),
+])
+def test_last_transition_time(previous_status: str, kept: bool) -> None:
+    earlier = format_time(T0 - 600)
+    previous = [{"type": "ScalingActive", "status": previous_status, "reason": "Old", "message": "",
+                 "lastTransitionTime": earlier},
+                {"type": "Custom", "status": "True", "reason": "Kept", "lastTransitionTime": earlier}]
+    conditions = build_status(scale_up_decision(), SCALER, T0, previous)["conditions"]
+    active = next(c for c in conditions if c["type"] == "ScalingActive")
+    assert active["lastTransitionTime"] == (earlier if kept else format_time(T0))
+    assert active["reason"] == "ValidMetricFound"
+    assert conditions[-1]["reason"] == "Kept"  # a type the decision does not speak to stays
+
+
+def test_bound_without_scaling_limited_condition_is_derived() -> None:
+    spec = parse_spec(SPEC)
+    decision = decide(spec, Observation(current_replicas=12), Memory(), T0)
+    limited = next(c for c in build_status(decision, SCALER, T0)["conditions"] if c["type"] == "ScalingLimited")
+    assert (limited["status"], limited["reason"]) == ("True", "TooManyReplicas")
+
+
+def test_status_validates_against_the_crd_schema() -> None:
+    """The status we write must pass deploy/crd's schema, or the API server rejects (or prunes) it."""
+    jsonschema = pytest.importorskip("jsonschema")
+    if not CRD.exists():
+        pytest.skip("deploy/crd not present")
+    crd = yaml.safe_load(CRD.read_text())
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    status = build_status(scale_up_decision(), SCALER, T0)
+    status["memory"] = memory_to_status(FULL)
+    jsonschema.validate(status, schema, format_checker=jsonschema.FormatChecker())
+    _no_pruned_fields(status, schema, "status")
+
+
+def _no_pruned_fields(value: Any, schema: dict[str, Any], path: str) -> None:
+    """Structural schemas prune unknown fields silently: every key we write must be declared."""
+    if isinstance(value, dict) and "properties" in schema:
+        for key, item in value.items():
+            assert key in schema["properties"], f"{path}.{key} is not in the CRD schema (would be pruned)"
+            _no_pruned_fields(item, schema["properties"][key], f"{path}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            _no_pruned_fields(item, schema["items"], f"{path}[{i}]")
