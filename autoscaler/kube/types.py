@@ -6,7 +6,8 @@ fakes, and the adapters themselves are tested against the API emulator over HTTP
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,3 +63,18 @@ class EventSink(Protocol):
     def emit(self, scaler: ScalerObject, type_: str, reason: str, message: str) -> None:
         """Record an Event about ``scaler`` (``type_`` Normal or Warning); repeats of the
         same reason and message are deduplicated into a count, like HPA's recorder."""
+
+
+@dataclass(frozen=True)
+class ScalerEvent:
+    """A change to a GPUScaler seen by a watch: ``type`` is ADDED, MODIFIED or DELETED
+    (after a re-list, differences from what was known are reported the same way)."""
+
+    type: str
+    scaler: ScalerObject
+
+
+class ScalerWatcher(Protocol):
+    def watch_scalers(self, namespaces: Sequence[str] | None, on_event: Callable[[ScalerEvent], None],
+                      stop: threading.Event) -> None:
+        """Report GPUScaler changes to ``on_event`` (never concurrently) until ``stop`` is set."""
