@@ -175,18 +175,21 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
     new_usage = _usage_of(filled, kind, pod_names)
     assert new_usage is not None
     new_ratio = new_usage / target_milli
-    if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
-        return _ok(base, current, shown, ratio,
-                   f"within tolerance after filling missing/loading pods (ratio {new_ratio:.3f})")
-    count = len(filled)  # ready + filled missing + zeroed loading + superfluous samples
-    n = math.ceil(new_ratio * count)
-    if (new_ratio < 1 and n > current) or (new_ratio > 1 and n < current):
-        return _ok(base, current, shown, ratio, "new count would move against the ratio; keep current")
     without = None
     if up_with_loading:
         # What a calculator blind to loading replicas would ask for: enough ready
         # replicas for the load, plus the loading ones on top (a second scale-up).
+        # Also kept when the loading ones absorb the whole load and the answer is a
+        # hold: 2 ready at twice the target with 2 loading is (2+2+0+0)/4 = 1.0, hold
+        # at 4 where a blind calculator asks ceil(2 x 2) + 2 = 6; the reason is Loading.
         without = math.ceil(ratio * len(ready)) + len(loading)
+    if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
+        return _ok(base, current, shown, ratio,
+                   f"within tolerance after filling missing/loading pods (ratio {new_ratio:.3f})", without)
+    count = len(filled)  # ready + filled missing + zeroed loading + superfluous samples
+    n = math.ceil(new_ratio * count)
+    if (new_ratio < 1 and n > current) or (new_ratio > 1 and n < current):
+        return _ok(base, current, shown, ratio, "new count would move against the ratio; keep current", without)
     return MetricProposal(
         key=base.key, target_kind=kind, target=base.target, replicas=n, usage=shown, ratio=ratio,
         reason=f"ceil({new_ratio:.3f} x {count} pods incl. assumed ones) = {n}",
@@ -194,9 +197,11 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
     )
 
 
-def _ok(base: MetricProposal, n: int, usage: float, ratio: float, why: str) -> MetricProposal:
+def _ok(base: MetricProposal, n: int, usage: float, ratio: float, why: str,
+        without_loading: int | None = None) -> MetricProposal:
     return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, replicas=n,
-                          usage=usage, ratio=ratio, reason=why)
+                          usage=usage, ratio=ratio, reason=why, loading_adjusted=without_loading is not None,
+                          replicas_without_loading=without_loading)
 
 
 def _value_proposal(base: MetricProposal, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:
