@@ -158,6 +158,12 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
         # number of samples (superfluous samples do not count here).
         ready_count = len(ready)
         n = math.ceil(ratio * ready_count)
+        if ratio > 1 and n < current and classes.stuck:
+            # Stuck pods are set aside, so their missing data must not turn an overload
+            # into a scale-down: one ready replica at 1.2 x target with two stuck ones
+            # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
+            # guard does when its assumptions would move the count against the ratio.
+            return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
         return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
     # Rebalance: fill the missing pods pessimistically, and on a scale-up count the
     # loading pods at 0 (capacity already on its way).
