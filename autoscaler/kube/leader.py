@@ -41,7 +41,7 @@ from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from autoscaler.kube.client import KubeClient
-from autoscaler.kube.errors import Conflict, KubeError
+from autoscaler.kube.errors import Conflict, KubeError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,8 @@ class LeaderElector:
                 return True
             except Conflict:
                 continue  # a renewal of ours landed in between: read again
+            except NotFound:
+                return False  # never created: nothing to release
             except KubeError as exc:
                 log.warning("cannot release lease %s/%s: %s", namespace, name, exc)
                 return False

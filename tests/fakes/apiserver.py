@@ -398,20 +398,15 @@ class ApiServer:
             obj = self._objects[(group, plural)].get((namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def deployment(self, namespace: str, name: str) -> Obj:
-        return self._must("apps", "deployments", namespace, name)
+    # The named getters return None when absent; typed Any so a test can index the result directly.
+    def deployment(self, namespace: str, name: str) -> Any:
+        return self.get("apps", "deployments", namespace, name)
 
-    def gpuscaler(self, namespace: str, name: str) -> Obj:
-        return self._must("gpuautoscaler.io", "gpuscalers", namespace, name)
+    def gpuscaler(self, namespace: str, name: str) -> Any:
+        return self.get("gpuautoscaler.io", "gpuscalers", namespace, name)
 
-    def lease(self, namespace: str, name: str) -> Obj:
-        return self._must("coordination.k8s.io", "leases", namespace, name)
-
-    def _must(self, group: str, plural: str, namespace: str, name: str) -> Obj:
-        obj = self.get(group, plural, namespace, name)
-        if obj is None:
-            raise LookupError(f"no {plural} {namespace}/{name} in the emulator")
-        return obj
+    def lease(self, namespace: str, name: str) -> Any:
+        return self.get("coordination.k8s.io", "leases", namespace, name)
 
     def objects(self, group: str, plural: str, namespace: str | None = None) -> list[Obj]:
         with self._cond:
