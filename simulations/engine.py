@@ -1,0 +1,109 @@
+"""The simulation loop: one trace, one scenario, one policy.
+
+The stepper reads the clock once per step and passes it down (STYLE.md principle 2):
+each step it loads the arrivals up to the step's end, lets the fleet finish, admit,
+prefill and decode, records what happened, takes the metric snapshots the policy will
+see ``delay_s`` later, and at the policy's polls applies its desired replica count.
+
+Every policy starts from the same warm fleet (the oracle's plan for the first second,
+all replicas ready), so a run measures how a policy follows the load, not how it
+recovers from a cold start. After the trace ends the run continues without arrivals
+(at most ``drainSeconds``) until the queued requests finish; GPU-hours, scale actions
+and time at the maximum count only the trace's span.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+from simulations.fleet import Fleet, Snapshot
+from simulations.frontqueue import FrontQueue
+from simulations.policies import POLICY_NAMES, FleetView, Plan, Policy, build_policy
+from simulations.scenario import Scenario
+from simulations.stats import PolicyResult, Recorder
+from simulations.traces.base import Trace
+
+Progress = Callable[[str, float], None]
+
+
+def plot_bin_s(span_s: float) -> float:
+    """Bins for time series: about 300 to 1500 of them, at a round number of seconds."""
+    for b in (10, 30, 60, 120, 300, 600, 1800, 3600):
+        if span_s / b <= 1500:
+            return float(b)
+    return 3600.0
+
+
+def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
+             progress: Progress | None = None) -> PolicyResult:
+    sim = scenario.simulation
+    dt = sim.step_s
+    t0, t_stop = trace.start_s, trace.end_s
+    horizon = (t_stop - t0) + sim.drain_s
+    fleet = Fleet(scenario.model, _initial(policy, scenario, plan), t0, dt, sim.seed)
+    queue = FrontQueue(trace, dt, sim.max_groups_per_step)
+    rec = Recorder(t0, t_stop, dt, horizon, scenario.slo.latency, scenario.slo.threshold_s, plot_bin_s(t_stop - t0))
+    interval, delay = policy.interval_s, policy.delay_s
+    next_poll = t0 + interval
+    next_snap = next_poll - delay
+    snaps: deque[tuple[float, Snapshot]] = deque()
+    n_steps = int(math.ceil(horizon / dt))
+    report_every = max(1, n_steps // 50)
+    bound = scenario.max_replicas
+    for i in range(n_steps):
+        t = t0 + i * dt
+        t_end = t + dt
+        if t >= t_stop and queue.drained() and not fleet.busy():
+            break
+        queue.ensure(t_end)
+        fleet.advance(t)
+        rec.tick(fleet.target, fleet.held, queue.waiting, fleet.in_system(queue))
+        rec.admitted(fleet.admit(t, t_end, queue))
+        if policy.every_step:
+            policy.observe(t_end, fleet.in_system(queue, at_step_end=True), fleet.n_ready)
+        while next_snap <= t_end + 1e-9:
+            snaps.append((next_snap + delay, fleet.snapshot(t_end, queue)))
+            next_snap += interval
+        if next_poll <= t_end + 1e-9:
+            while snaps and snaps[0][0] < next_poll - 1e-9:
+                snaps.popleft()
+            seen = snaps.popleft()[1] if snaps and snaps[0][0] <= next_poll + 1e-9 else None
+            serial, ready, start = fleet.pods()
+            view = FleetView(now=t_end, current_replicas=fleet.target, ready_replicas=fleet.n_ready,
+                             pod_serial=serial, pod_ready=ready, pod_start=start, metrics=seen)
+            desired = policy.decide(view)
+            if desired != fleet.target:
+                if t_end <= t_stop:
+                    rec.scale_actions += 1
+                fleet.scale_to(desired, t_end)
+            next_poll += interval
+        if progress is not None and i % report_every == 0:
+            progress(policy.name, min(1.0, (t_end - t0) / (t_stop - t0)))
+    rec.unserved_at_end(*_still_queued(queue), now=t0 + rec.steps * dt)
+    return rec.result(policy.name, bound)
+
+
+def _initial(policy: Policy, scenario: Scenario, plan: Plan) -> int:
+    if policy.name == "static_peak":
+        return policy.decide(FleetView(0.0, 0, 0, *(_empty(),) * 3, None))
+    return plan.at(plan.origin)
+
+
+def _empty():  # type: ignore[no-untyped-def]
+    import numpy as np
+    return np.empty(0)
+
+
+def _still_queued(q: FrontQueue):  # type: ignore[no-untyped-def]
+    c = q.count[q.head:].copy()
+    if c.shape[0]:
+        c[0] -= q.head_used
+    return q.time[q.head:], c
+
+
+def run_policies(trace: Trace, scenario: Scenario, names: tuple[str, ...] = POLICY_NAMES,
+                 progress: Progress | None = None) -> list[PolicyResult]:
+    """Every named policy on the same trace and scenario, in the order given."""
+    plan = Plan(trace, scenario)
+    return [simulate(trace, scenario, build_policy(n, scenario, plan), plan, progress) for n in names]

@@ -1,0 +1,110 @@
+"""Policies driven by the decision core, unchanged: ours, and HPA and KEDA restated as
+GPUScaler specs (with ``cooldownSeconds: 0`` and HPA's default behavior the core decides
+as the HPA does; DESIGN.md Contract 1).
+
+* ``ours``: the scenario's GPUScaler, polled every ``pollingIntervalSeconds``.
+* ``hpa_util``: HPA on NVML's plain GPU utilization, target 60 %, default behavior,
+  15 s sync: NVIDIA's common recipe (DCGM exporter + prometheus-adapter + HPA).
+* ``keda_queue``: KEDA's Prometheus scaler on the summed queue depth with
+  ``metricType: AverageValue`` (an External metric: ``ceil(total / target)``, HPA §1.7),
+  30 s polling, HPA's default behavior underneath.
+"""
+from __future__ import annotations
+
+from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
+from autoscaler.spec import (
+    Behavior,
+    GPUScalerSpec,
+    MetricSpec,
+    MetricTarget,
+    ScaleTargetRef,
+)
+from simulations.fleet import Snapshot
+from simulations.policies.base import FleetView, pod_name
+from simulations.scenario import Scenario
+
+TARGET = ScaleTargetRef("apps/v1", "Deployment", "model-server")
+
+
+class CorePolicy:
+    every_step = False
+
+    def __init__(self, name: str, spec: GPUScalerSpec, delay_s: float):
+        self.name = name
+        self.spec = spec
+        self.interval_s = float(spec.polling_interval_seconds)
+        self.delay_s = delay_s
+        self.memory = Memory()
+        self.last: Decision | None = None
+        self._names: dict[int, str] = {}
+
+    def _name(self, serial: int) -> str:
+        n = self._names.get(serial)
+        if n is None:
+            n = self._names[serial] = pod_name(serial)
+        return n
+
+    def observe(self, t: float, in_system: float, ready_replicas: int) -> None:
+        return None
+
+    def decide(self, view: FleetView) -> int:
+        pods = tuple(PodState(self._name(int(s)), ready=bool(r), start_time=float(st), phase="Running")
+                     for s, r, st in zip(view.pod_serial.tolist(), view.pod_ready.tolist(), view.pod_start.tolist()))
+        obs = Observation(current_replicas=view.current_replicas, pods=pods,
+                          metrics=self._metrics(view.metrics) if view.metrics is not None else {})
+        d = decide(self.spec, obs, self.memory, view.now)
+        self.memory = d.memory
+        self.last = d
+        return d.desired_replicas
+
+    def _metrics(self, snap: Snapshot) -> dict[str, MetricObservation]:
+        names = [self._name(s) for s in snap.serial.tolist()]
+        out: dict[str, MetricObservation] = {}
+        for m in self.spec.metrics:
+            if m.type == "QueueDepth":
+                out[m.key] = MetricObservation(per_pod=dict(zip(names, snap.queue.tolist())))
+            elif m.type == "GPUUtilization":
+                values = snap.sm_active if m.signal == "smActive" else snap.utilization
+                out[m.key] = MetricObservation(per_pod=dict(zip(names, values.tolist())))
+            else:
+                out[m.key] = MetricObservation(value=prometheus_value(m.name or "", snap))
+        return out
+
+
+def prometheus_value(name: str, snap: Snapshot) -> float:
+    if name == "inference_queue_depth_total":
+        return snap.queue_total
+    if name == "inference_running_requests_total":
+        return snap.running_total
+    if name == "inference_concurrency_total":
+        return snap.in_system
+    raise KeyError(name)  # the scenario loader accepts only the names above
+
+
+def ours(scenario: Scenario) -> CorePolicy:
+    return CorePolicy("ours", scenario.ours, scenario.metrics_delay_s)
+
+
+def hpa_util(scenario: Scenario) -> CorePolicy:
+    h = scenario.hpa_util
+    spec = GPUScalerSpec(
+        scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
+        metrics=(MetricSpec(type="GPUUtilization", signal="utilization",
+                            target=MetricTarget(average_utilization=h.target_utilization)),),
+        polling_interval_seconds=h.sync_s, startup_seconds=int(round(scenario.model.startup_s)),
+        behavior=Behavior(),
+    )
+    return CorePolicy("hpa_util", spec, scenario.metrics_delay_s)
+
+
+def keda_queue(scenario: Scenario) -> CorePolicy:
+    k = scenario.keda_queue
+    spec = GPUScalerSpec(
+        scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
+        metrics=(MetricSpec(type="Prometheus", name="inference_queue_depth_total",
+                            query="sum(inference_queue_depth)",
+                            target=MetricTarget(average_value=k.target_queue_per_replica)),),
+        polling_interval_seconds=k.polling_s, startup_seconds=int(round(scenario.model.startup_s)),
+        behavior=Behavior(),
+    )
+    return CorePolicy("keda_queue", spec, scenario.metrics_delay_s)

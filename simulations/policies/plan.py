@@ -1,0 +1,108 @@
+"""The oracle's plan and static peak provisioning, from the future load.
+
+The oracle knows every arrival. Per second it sums the work arriving: slot-seconds
+(prefill plus decode at the batch it aims for, ``target_occupancy x slots``) and prefill
+seconds. Over a centred window (``window_s``) that is the concurrency and the prefill load
+the load brings (Little's law), so a second needs
+
+    ceil(max(slot-seconds rate / (slots x occupancy), prefill-seconds rate / occupancy))
+
+replicas. Because a replica takes ``startup_s`` to load, the oracle asks at ``t`` for the
+most any second in ``[t, t + startup_s + interval_s]`` needs: a replica it starts now
+is ready exactly when the load it was started for arrives, and it never lets go of one
+it could not get back in time. Static peak provisioning runs the plan's maximum all along.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulations.policies.base import FleetView
+from simulations.scenario import Scenario
+from simulations.traces.base import Trace, chunks
+
+
+class Plan:
+    """Replicas the oracle wants at each second of the trace (index 0 = ``trace.start_s``)."""
+
+    def __init__(self, trace: Trace, scenario: Scenario):
+        m, o = scenario.model, scenario.oracle
+        self.origin = trace.start_s
+        n = max(1, int(math.ceil(trace.end_s - trace.start_s)))
+        slot_work = np.zeros(n)
+        pf_work = np.zeros(n)
+        step = m.step_time(o.target_occupancy * m.slots)
+        for _, _, a in chunks(trace):
+            if not len(a):
+                continue
+            sec = np.minimum((a.time - self.origin).astype(np.int64), n - 1)
+            pf = a.prompt * m.prefill_s_per_token * a.count
+            pf_work += np.bincount(sec, weights=pf, minlength=n)
+            slot_work += np.bincount(sec, weights=pf + a.output * step * a.count, minlength=n)
+        w = max(1, int(round(o.window_s)))
+        conc = _centred_mean(slot_work, w)
+        pf_load = _centred_mean(pf_work, w)
+        need = np.ceil(np.maximum(conc / (m.slots * o.target_occupancy), pf_load / o.prefill_utilization) - 1e-9)
+        self.need = np.clip(need, scenario.min_replicas, scenario.max_replicas).astype(np.int64)
+        ahead = int(math.ceil(m.startup_s)) + o.interval_s
+        self.plan = _forward_max(self.need, ahead + 1)
+        self.peak = int(self.need.max())
+
+    def at(self, t: float) -> int:
+        i = int(min(max(0, int(t - self.origin)), self.plan.shape[0] - 1))
+        return int(self.plan[i])
+
+
+def _centred_mean(x: np.ndarray, w: int) -> np.ndarray:
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    n = x.shape[0]
+    lo = np.clip(np.arange(n) - w // 2, 0, n)
+    hi = np.clip(np.arange(n) - w // 2 + w, 0, n)
+    return (c[hi] - c[lo]) / w
+
+
+def _forward_max(x: np.ndarray, w: int) -> np.ndarray:
+    """``out[i] = max(x[i : i + w])`` (the window clipped at the end), by doubling the span."""
+    out = x.astype(float)
+    n = out.shape[0]
+    span = 1
+    while span < w and span < n:
+        k = min(span, w - span)
+        shifted = np.full(n, -np.inf)
+        shifted[:n - k] = out[k:]
+        out = np.maximum(out, shifted)
+        span += k
+    return out.astype(x.dtype)
+
+
+class OraclePolicy:
+    name = "oracle"
+    every_step = False
+    delay_s = 0.0
+
+    def __init__(self, plan: Plan, scenario: Scenario):
+        self.plan = plan
+        self.interval_s = float(scenario.oracle.interval_s)
+
+    def observe(self, t: float, in_system: float, ready_replicas: int) -> None:
+        return None
+
+    def decide(self, view: FleetView) -> int:
+        return self.plan.at(view.now)
+
+
+class StaticPolicy:
+    name = "static_peak"
+    every_step = False
+    delay_s = 0.0
+    interval_s = 3600.0
+
+    def __init__(self, replicas: int):
+        self.replicas = replicas
+
+    def observe(self, t: float, in_system: float, ready_replicas: int) -> None:
+        return None
+
+    def decide(self, view: FleetView) -> int:
+        return self.replicas

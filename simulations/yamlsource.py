@@ -1,0 +1,155 @@
+"""YAML with line numbers: where each field of a document sits in its file.
+
+``yaml.safe_load`` forgets positions; composing the node tree keeps them. The scenario
+reader validates the loaded values and asks :func:`line_of` for the line of a field path
+such as ``policies.ours.scaler.spec.metrics[0].target`` (the nearest enclosing field when
+the path itself is absent, e.g. a required key that is missing).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from simulations.errors import InputProblem, SimulationInputError
+
+
+def load_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """The single document in ``text`` and a map from field path to 1-based line."""
+    try:
+        nodes = [n for n in yaml.compose_all(text)]
+        docs = [d for d in yaml.safe_load_all(text)]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        raise SimulationInputError.one(source, line, "document",
+                                       f"not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    docs = [d for d in docs if d is not None]
+    nodes = [n for n in nodes if n is not None]
+    if len(docs) != 1 or len(nodes) != 1:
+        raise SimulationInputError.one(source, 1, "document", f"expected exactly one YAML document, got {len(docs)}")
+    lines: dict[str, int] = {"": nodes[0].start_mark.line + 1}
+    _walk(nodes[0], "", lines)
+    return docs[0], lines
+
+
+def _walk(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            p = f"{path}.{key.value}" if path else str(key.value)
+            out[p] = key.start_mark.line + 1
+            _walk(value, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            p = f"{path}[{i}]"
+            out[p] = item.start_mark.line + 1
+            _walk(item, p, out)
+
+
+def line_of(lines: dict[str, int], path: str) -> int:
+    """The line of ``path``, or of its nearest enclosing field present in the file."""
+    p = path
+    while p:
+        if p in lines:
+            return lines[p]
+        cut = max(p.rfind("."), p.rfind("["))
+        p = p[:cut] if cut > 0 else ""
+    return lines.get("", 1)
+
+
+class FieldReader:
+    """Reads typed fields out of a loaded document, collecting every problem with its line."""
+
+    def __init__(self, source: str, lines: dict[str, int]):
+        self.source = source
+        self.lines = lines
+        self.problems: list[InputProblem] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.problems.append(InputProblem(self.source, line_of(self.lines, path), path, message))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise SimulationInputError(self.problems)
+
+    def mapping(self, obj: Any, path: str, *, required: bool = False) -> dict[str, Any] | None:
+        if obj is None:
+            if required:
+                self.error(path, "is required (expected a mapping)")
+            return None
+        if not isinstance(obj, dict):
+            self.error(path, f"expected a mapping, got {describe(obj)}")
+            return None
+        return obj
+
+    def unknown(self, obj: dict[str, Any], path: str, known: tuple[str, ...]) -> None:
+        for k in obj:
+            if k not in known:
+                self.error(f"{path}.{k}" if path else str(k), f"unknown field; expected one of {', '.join(known)}")
+
+    def number(self, obj: dict[str, Any], key: str, path: str, default: float, *, minimum: float | None = None,
+               exclusive_minimum: float | None = None, maximum: float | None = None) -> float:
+        p = f"{path}.{key}" if path else key
+        v = obj.get(key)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+            self.error(p, f"expected a number, got {describe(v)}")
+            return default
+        if minimum is not None and v < minimum:
+            self.error(p, f"expected a number >= {minimum:g}, got {v:g}")
+            return default
+        if exclusive_minimum is not None and v <= exclusive_minimum:
+            self.error(p, f"expected a number > {exclusive_minimum:g}, got {v:g}")
+            return default
+        if maximum is not None and v > maximum:
+            self.error(p, f"expected a number <= {maximum:g}, got {v:g}")
+            return default
+        return float(v)
+
+    def integer(self, obj: dict[str, Any], key: str, path: str, default: int, *, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+        p = f"{path}.{key}" if path else key
+        v = obj.get(key)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.error(p, f"expected an integer, got {describe(v)}")
+            return default
+        if minimum is not None and v < minimum:
+            self.error(p, f"expected an integer >= {minimum}, got {v}")
+            return default
+        if maximum is not None and v > maximum:
+            self.error(p, f"expected an integer <= {maximum}, got {v}")
+            return default
+        return v
+
+    def string(self, obj: dict[str, Any], key: str, path: str, default: str,
+               choices: tuple[str, ...] | None = None) -> str:
+        p = f"{path}.{key}" if path else key
+        v = obj.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, str) or not v:
+            self.error(p, f"expected a non-empty string, got {describe(v)}")
+            return default
+        if choices is not None and v not in choices:
+            self.error(p, f"expected one of {', '.join(choices)}, got {v!r}")
+            return default
+        return v
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
