@@ -205,6 +205,11 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
                       f"metrics unavailable for {failures} polls (threshold {fb.failure_threshold}): "
                       f"at least {fb.replicas} replicas")
         code, words, limits = "Fallback", f"{limit.message}; {first.key}: {first.error}", (limit,)
+        # Raising to the fallback is a scale-up like any other: it waits out the up
+        # cooldown (2 -> 4 ten seconds after a scale-up with cooldownSeconds 60 holds at 2).
+        desired, cooled = _apply_cooldown(spec, current, desired, memory, now)
+        if cooled is not None:
+            code, words, limits = "Cooldown", f"{words}; Cooldown: {cooled.message}", (limit, cooled)
     else:
         desired = current
         if valid:
