@@ -111,6 +111,10 @@ READINESS_CASES = [
     pytest.param(pods(4, loading=[2, 3]), samples(12, 12), 6, "Loading",
                  # (12+12+0+0)/4 = 6 → 1.5 → ceil(4 * 1.5) = 6 (blind: ceil(2 * 3) + 2 = 8)
                  id="more load than the loading replicas cover: scale up for the rest only"),
+    pytest.param(pods(4, loading=[2, 3]), samples(8.4, 8.4), 4, "Loading",
+                 # ready at 2.1 x target, but with the loading pods at 0: 16.8/4 = 4.2 → 1.05,
+                 # inside the band → hold (ignoring them: ceil(2 * 2.1) = 5, a scale-up)
+                 id="loading replicas count toward the tolerance band"),
     pytest.param(pods(4), samples(8, 8, 8, 8), 8, WITHIN,
                  # four ready at 8: ceil(4 * 2) = 8
                  id="no loading replicas: plain HPA"),
