@@ -31,7 +31,7 @@ from autoscaler.spec import (
 )
 
 NOW = 1_000_000.0
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("PROP_EXAMPLES", "200")), deadline=None)
+SETTINGS = settings(max_examples=200, deadline=None)
 
 POLICY_SETS = [
     (ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)),
