@@ -20,3 +20,5 @@ main.add_command(dry_run)
 from autoscaler.controller_cli import record, run  # noqa: E402
 main.add_command(run)
 main.add_command(record)
+from simulations.cli import simulate  # noqa: E402
+main.add_command(simulate)

@@ -35,6 +35,7 @@ grows with batch occupancy).
 """
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -45,7 +46,6 @@ from simulations.frontqueue import FrontQueue
 from simulations.scenario import ModelServer
 
 GONE, LOADING, READY, DRAINING = 0, 1, 2, 3
-MAX_ROUNDS = 4
 FAST_SHARE = 0.5        # the direct path while arrivals need at most this share of free slots
 RING_S = 3600.0         # a request's slot is released through a ring this long (>> any service time)
 
@@ -277,51 +277,87 @@ class Fleet:
 
     def _admit_scarce(self, t: float, t_end: float, q: FrontQueue, hi: int, acc: np.ndarray,
                       free: np.ndarray) -> Admitted | None:
-        """FIFO matching of queued requests with slots in the order the slots free up."""
+        """Queued requests take slots in FIFO order, each the earliest slot free."""
         d_cum = np.cumsum(q.demand_counts(hi))
         demand = float(d_cum[-1])
-        free_total = float(free.sum())
-        if demand <= free_total:
+        if demand <= float(free.sum()):
+            # Enough slots free now: every request starts at max(arrival, t), spread least occupied first.
             alloc = waterfill(self.occ[acc], free, demand)
             nz = alloc > 0
-            s_rep, s_cnt, s_time = acc[nz], alloc[nz], np.full(int(nz.sum()), t)
-        else:
-            has = free > 0
-            s_rep, s_cnt, s_time = acc[has], free[has], np.full(int(has.sum()), t)
-            fin, rep, cnt = self._running()[:3]
-            ending = (fin >= t) & (fin < t_end)
-            ending &= self.state[rep] == READY
-            if ending.any():
-                order = np.argsort(fin[ending], kind="stable")
-                s_rep = np.concatenate((s_rep, rep[ending][order]))
-                s_cnt = np.concatenate((s_cnt, cnt[ending][order]))
-                s_time = np.concatenate((s_time, fin[ending][order]))
-        pieces: list[Admitted] = []
-        for _ in range(MAX_ROUNDS):
-            if not s_cnt.shape[0]:
-                break
-            got, fin_new, rep_new, cnt_new = self._match(q, d_cum, s_rep, s_cnt, s_time)
-            pieces.append(got)
-            hi = q.upto(t_end)
-            if hi <= q.head:
-                break
-            # Slots freed inside this step by requests admitted in it: another round.
-            short = (fin_new < t_end) & (self.state[rep_new] == READY)
-            if not short.any():
-                break
-            order = np.argsort(fin_new[short], kind="stable")
-            s_rep, s_cnt, s_time = rep_new[short][order], cnt_new[short][order], fin_new[short][order]
-            d_cum = np.cumsum(q.demand_counts(hi))
+            got = self._match(q, d_cum, acc[nz], alloc[nz], np.full(int(nz.sum()), t))
+            q.waiting = 0.0
+            return got
+        got = self._admit_events(t, t_end, q, hi, d_cum, acc, free)
         hi = q.upto(t_end)
         q.waiting = float(q.demand_counts(hi).sum()) if hi > q.head else 0.0
-        if not pieces:
+        return got
+
+    def _admit_events(self, t: float, t_end: float, q: FrontQueue, hi: int, d_cum: np.ndarray,
+                      acc: np.ndarray, free: np.ndarray) -> Admitted | None:
+        """Slots are scarce: an exact FIFO multi-server queue over the step, event by event.
+
+        The slots free now (ordered least occupied first, one level at a time, as a
+        least-loaded balancer fills them) and those freed during the step by requests
+        finishing (including requests admitted in this very step) go into one heap by
+        the time they free up; queued requests, in arrival order, each take the top.
+        Only requests that get a slot are visited, so a step costs its admissions.
+        """
+        m = self.m
+        heap: list[tuple[float, float, int, float]] = []
+        for r, f, o in zip(acc.tolist(), free.tolist(), self.occ[acc].tolist()):
+            for j in range(int(f)):
+                heap.append((t, o + j, r, 1.0))
+        fin, rep, cnt = self._running()[:3]
+        ending = (fin >= t) & (fin < t_end)
+        ending &= self.state[rep] == READY
+        for f_, r, c in zip(fin[ending].tolist(), rep[ending].tolist(), cnt[ending].tolist()):
+            heap.append((f_, 0.0, r, c))
+        heapq.heapify(heap)
+        head = q.head
+        counts = q.demand_counts(hi).tolist()
+        times = q.time[head:hi].tolist()
+        prompts = q.prompt[head:hi].tolist()
+        outputs = q.output[head:hi].tolist()
+        pf_free, occ = self.pf_free, self.occ
+        p, d0, d1 = m.prefill_s_per_token, m.decode_step_s, m.decode_step_s_per_seq
+        rows: list[tuple[float, float, float, float, float, float, int]] = []
+        admitted = 0.0
+        i, n = 0, len(counts)
+        while i < n and heap:
+            s_time, level, r, avail = heap[0]
+            if s_time >= t_end:
+                break
+            take = avail if avail < counts[i] else counts[i]
+            if take < avail:
+                heapq.heapreplace(heap, (s_time, level, r, avail - take))
+            else:
+                heapq.heappop(heap)
+            a = times[i]
+            start = a if a > s_time else s_time
+            unit = prompts[i] * p
+            pf = float(pf_free[r])
+            end = (start if start > pf else pf) + unit * take
+            pf_free[r] = end
+            occ[r] += take
+            f_ = end + outputs[i] * (d0 + d1 * float(occ[r]))
+            rows.append((a, start, end, unit, f_, take, r))
+            if f_ < t_end:
+                heapq.heappush(heap, (f_, 0.0, r, take))
+            admitted += take
+            counts[i] -= take
+            if counts[i] <= 0:
+                i += 1
+        if not rows:
             return None
-        if len(pieces) == 1:
-            return pieces[0]
-        return Admitted(*(np.concatenate(col) for col in zip(*pieces)))
+        cols = list(zip(*rows))
+        arrival, start_, end_, unit_, fin_, cnt_ = (np.array(c, dtype=float) for c in cols[:6])
+        rep_ = np.array(cols[6], dtype=np.intp)
+        self._book(fin_, rep_, cnt_, unit_ * cnt_, end_, admitted)
+        q.consume(d_cum, admitted)
+        return Admitted(arrival, start_, end_, unit_, fin_, cnt_)
 
     def _match(self, q: FrontQueue, d_cum: np.ndarray, s_rep: np.ndarray, s_cnt: np.ndarray,
-               s_time: np.ndarray) -> tuple[Admitted, np.ndarray, np.ndarray, np.ndarray]:
+               s_time: np.ndarray) -> Admitted:
         """The k-th queued request (in arrival order) takes the k-th slot (in free-time order)."""
         head = q.head
         s_cum = np.cumsum(s_cnt)
@@ -337,7 +373,7 @@ class Fleet:
         rep = s_rep[si]
         got = self._start(rep, start, cnt, arrival, q.prompt[rows], q.output[rows], k)
         q.consume(d_cum, k)
-        return got, got.finish, rep, cnt
+        return got
 
     def _start(self, rep: np.ndarray, start: np.ndarray, cnt: np.ndarray, arrival: np.ndarray,
                prompt: np.ndarray, output: np.ndarray, total: float) -> Admitted:
@@ -349,6 +385,12 @@ class Fleet:
         occ = self.occ
         occ += np.bincount(rep, weights=cnt, minlength=occ.shape[0])
         fin = end + output * (m.decode_step_s + m.decode_step_s_per_seq * occ[rep])
+        self._book(fin, rep, cnt, work, end, total)
+        return Admitted(arrival, start, end, unit, fin, cnt)
+
+    def _book(self, fin: np.ndarray, rep: np.ndarray, cnt: np.ndarray, work: np.ndarray, end: np.ndarray,
+              total: float) -> None:
+        """Schedule the slots' release (the ring) and keep the rows for snapshots."""
         step = ((fin - self.t0) / self.dt).astype(np.int64)   # fin > t0: truncation is floor
         if float(fin.max()) >= self.t0 + (self.k + self.horizon - 1) * self.dt:
             late = step - self.k >= self.horizon - 1
@@ -360,7 +402,6 @@ class Fleet:
         if len(self._pending) >= 256:
             self._running()
         self.admitted_total += total
-        return Admitted(arrival, start, end, unit, fin, cnt)
 
     def _prefill(self, rep: np.ndarray, start: np.ndarray, work: np.ndarray) -> np.ndarray:
         """Prefill end per piece: each replica prefills one prompt after another.
@@ -386,11 +427,12 @@ class Fleet:
         np.not_equal(r[1:], r[:-1], out=first[1:])
         fi = np.flatnonzero(first)
         v[fi] = np.maximum(v[fi], self.pf_free[r[fi]] - prev[fi])
-        # Offsets larger than any spread of v keep the running maximum inside each
-        # replica's run: v lies within [t - total work, max(t + step, pf_free)].
-        span = float(cw[-1]) + self.dt + float(self.pf_free.max()) - float(start.min()) + 1.0
+        # Offsets larger than the spread of v keep the running maximum inside each replica's run.
+        span = float(v.max() - v.min()) + 1.0
         shift = np.cumsum(first) * span
-        end_sorted = cw + (np.maximum.accumulate(v + shift) - shift)
+        run_max = np.maximum.accumulate(v + shift) - shift
+        np.maximum(run_max, v, out=run_max)     # no rounding below start + work
+        end_sorted = cw + run_max
         np.maximum.at(self.pf_free, r, end_sorted)
         end = np.empty(n)
         end[order] = end_sorted

@@ -27,7 +27,7 @@ def _log_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     lo = float(edges[0])
     per = (edges.shape[0] - 1) / math.log10(float(edges[-1]) / lo)
     with np.errstate(divide="ignore"):
-        x = np.log10(values)
+        x = np.log10(np.maximum(values, 0.0))
     x -= math.log10(lo)
     x *= per
     x += 1.0 + 1e-9
