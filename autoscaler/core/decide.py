@@ -109,6 +109,9 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     desired, cooled = _apply_cooldown(spec, current, desired, memory, now)
     if cooled is not None:
         limits.append(cooled)
+        # ScalingLimited names what held the count: the cooldown, not the rate step
+        # that let 15 through (it would read "TooManyReplicas: maxReplicas is 1000").
+        limited_reason, limit_msg = cooled.name, cooled.message
 
     code = limits[-1].name if limits else "DesiredWithinRange"
     words = _describe(leading, proposal, limits, current, desired)
