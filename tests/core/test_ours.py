@@ -96,6 +96,8 @@ def test_cooldown_limit_says_what_it_held() -> None:
     (limit,) = decision.limits
     assert (limit.name, limit.before, limit.after) == ("Cooldown", 15, 10)
     assert decision.action == HOLD
+    limited = {c.type: c for c in decision.conditions}["ScalingLimited"]
+    assert (limited.status, limited.reason) == ("True", "Cooldown")
 
 
 # --- loading and stuck replicas ----------------------------------------------------------
