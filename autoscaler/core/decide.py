@@ -80,11 +80,15 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     assert proposal is not None
     limits: list[Limit] = []
     for p in valid:
-        if p.loading_adjusted and p.replicas_without_loading is not None and p.replicas == proposal \
-                and p.replicas_without_loading > proposal:
+        if not p.loading_adjusted or p.replicas != proposal:
+            continue
+        if p.replicas_without_loading is not None and p.replicas_without_loading > proposal:
             limits.append(Limit("Loading", p.replicas_without_loading, proposal,
                                 f"replicas still loading count as capacity on its way "
                                 f"(without them: {p.replicas_without_loading})"))
+            break
+        if p.usage is None:
+            limits.append(Limit("Loading", proposal, proposal, "every replica is still loading its model"))
             break
 
     stab = stabilize(current, proposal, memory.recommendations, up_rules.stabilization_window_seconds,
@@ -196,8 +200,11 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
                  proposals: tuple[MetricProposal, ...], valid: list[MetricProposal],
                  invalid: list[MetricProposal]) -> Decision:
     current = obs.current_replicas
-    failures = memory.consecutive_failures + 1
-    memory = _with(memory, consecutive_failures=failures)
+    # Only a poll without any valid metric counts towards the fallback threshold; a
+    # partial one shows the source is reachable and breaks the streak.
+    failures = 0 if valid else memory.consecutive_failures + 1
+    if failures != memory.consecutive_failures:
+        memory = _with(memory, consecutive_failures=failures)
     first = invalid[0]
     fb = spec.fallback
     if not valid and fb is not None and fb.replicas is not None and failures >= fb.failure_threshold:

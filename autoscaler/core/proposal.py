@@ -139,6 +139,12 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
     # samples are dropped: missing data is never a number.
     samples = {p: int(v * 1000 + 0.5) for p, v in raw.items() if 0 <= v < math.inf and p not in set_aside}
     if not samples:
+        if classes.loading and not classes.candidates:
+            # Every replica is still loading its model (or stuck): no replica can report
+            # load yet. That is not a metrics failure — it must not count towards the
+            # fallback threshold — and no reason to scale either way: hold.
+            return MetricProposal(key=base.key, target_kind=kind, target=base.target, replicas=current,
+                                  reason="every replica is still loading its model: hold", loading_adjusted=True)
         valid = any(0 <= v < math.inf for v in raw.values())
         return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
     pod_names = classes.names

@@ -133,6 +133,10 @@ READINESS_CASES = [
                  # one ready at 1.2 x target: ceil(1 * 1.2) = 2 would be a scale-down while
                  # over target because two pods are stuck; missing data never scales down
                  id="stuck replicas never turn an overload into a scale-down"),
+    pytest.param(pods(2, loading=[0, 1]), {}, 2, "Loading",
+                 # a rollout from scratch: no replica can report load yet. Not a metrics
+                 # failure (the fallback must not fire while the model loads): hold
+                 id="every replica loading, no samples: hold, not a failure"),
 ]
 
 
@@ -142,6 +146,8 @@ def test_loading_and_stuck_replicas(pod_list: tuple, per_pod: dict[str, float], 
     decision = decide(s, observe(len(pod_list), pod_list, queue_depth=per_pod), SEEN, NOW)
     assert decision.desired_replicas == expected
     assert decision.reason_code == reason
+    assert decision.metrics_available
+    assert decision.memory.consecutive_failures == 0
 
 
 # (seconds since the not-Ready pod started, expected class as the decision shows it)
@@ -181,8 +187,9 @@ MISSING_CASES = [
     pytest.param((prom(value=10),), observe(5, qps=math.inf), SEEN, None, 5, FAILED, 1, id="an infinite value: hold"),
     pytest.param((prom(value=10),), observe(5, qps=-1.0), SEEN, None, 5, FAILED, 1, id="a negative value: hold"),
     pytest.param((queue(4), prom(value=10)), observe(5, queue_depth=samples(1, 1, 1, 1, 1), qps="!timeout"), SEEN,
-                 None, 5, FAILED, 1,
-                 # the queue alone asks ceil(5 * 0.25) = 2; one metric is missing: no scale-down
+                 None, 5, FAILED, 0,
+                 # the queue alone asks ceil(5 * 0.25) = 2; one metric is missing: no scale-down.
+                 # Partial data is not an outage: the failure streak does not grow.
                  id="partial failure: no scale-down"),
     pytest.param((queue(4), prom(value=10)), observe(5, queue_depth=samples(8, 8, 8, 8, 8), qps="!timeout"), SEEN,
                  None, 10, WITHIN, 0,
@@ -207,8 +214,9 @@ MISSING_CASES = [
                  FAILED, 3,
                  id="a threshold without fallback.replicas only holds"),
     pytest.param((queue(4), prom(value=10)), observe(2, queue_depth=samples(1, 1), qps="!timeout"),
-                 replace(SEEN, consecutive_failures=5), Fallback(3, 4), 2, FAILED, 6,
-                 # a valid metric is still there: partial data holds, it is not an outage
+                 replace(SEEN, consecutive_failures=5), Fallback(3, 4), 2, FAILED, 0,
+                 # a valid metric is still there: partial data holds, it is not an outage,
+                 # and it breaks the streak of failed polls
                  id="partial failure never triggers the fallback"),
     pytest.param((prom(value=10),), observe(2, qps=10.0), replace(SEEN, consecutive_failures=5), Fallback(3, 4), 2,
                  WITHIN, 0,
