@@ -58,8 +58,12 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
             break
         queue.ensure(t_end)
         fleet.advance(t)
-        rec.tick(fleet.target, fleet.held, queue.waiting, fleet.in_system(queue))
+        at_start = fleet.in_system(queue)
         rec.admitted(fleet.admit(t, t_end, queue))
+        # The exact integral of the number in system over the step, from the fleet's books:
+        # those there at its start, plus arrivals from their arrival, less completions after theirs.
+        rec.tick(fleet.target, fleet.held, queue.waiting,
+                 at_start * dt + queue.arrival_credit(t_end) - fleet.completion_credit())
         if policy.every_step:
             policy.observe(t_end, fleet.in_system(queue, at_step_end=True), fleet.n_ready)
         while next_snap <= t_end + 1e-9:
@@ -80,6 +84,8 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
             next_poll += interval
         if progress is not None and i % report_every == 0:
             progress(policy.name, min(1.0, (t_end - t0) / (t_stop - t0)))
+    if progress is not None:
+        progress(policy.name, 1.0)
     rec.unserved_at_end(*_still_queued(queue), now=t0 + rec.steps * dt)
     return rec.result(policy.name, bound)
 

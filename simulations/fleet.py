@@ -54,8 +54,8 @@ class Admitted(NamedTuple):
     """Requests admitted in one step, one row per piece of a queue row (times in seconds).
 
     A row of ``count`` identical requests is prefilled one request after another
-    (``unit`` seconds each) up to ``prefill_end``; all of them hold their slots until
-    ``finish``. Latencies are derived in bulk by the recorder (:func:`latencies`).
+    (``unit`` seconds each) up to ``prefill_end``; ``finish`` is its members' mean finish.
+    Latencies are derived in bulk by the recorder (:func:`latencies`).
     """
 
     arrival: np.ndarray
@@ -103,6 +103,9 @@ class Fleet:
         self.pf_free = np.zeros(cap)    # when each replica's prefill engine is next free
         self.horizon = int(math.ceil(RING_S / step_s)) + 2
         self.ring = np.zeros((self.horizon, cap))   # slots released per (step, replica)
+        #: per step, sum over the requests finishing in it of count * (step end - finish):
+        #: what the step's start-of-step count overstates of the time they spent in the system
+        self.ring_credit = np.zeros(self.horizon)
         self.overlong = 0                            # requests whose service outlasted the ring (clamped)
         self.next_serial = 0
         self.n_loading = self.n_ready = self.n_draining = 0
@@ -210,6 +213,7 @@ class Fleet:
                 self.occ -= row
                 row[:] = 0.0
                 self.completed += done
+                self.ring_credit[b] = 0.0
                 if self.n_draining:
                     released = (self.state == DRAINING) & (self.occ <= 0)
                     n = int(released.sum())
@@ -231,6 +235,10 @@ class Fleet:
         if at_step_end:
             n -= float(self.ring[self.k % self.horizon].sum())
         return n
+
+    def completion_credit(self) -> float:
+        """``sum(count * (step end - finish))`` over the requests finishing in the current step."""
+        return float(self.ring_credit[self.k % self.horizon])
 
     def busy(self) -> bool:
         return self.admitted_total > self.completed
@@ -339,7 +347,7 @@ class Fleet:
             end = (start if start > pf else pf) + unit * take
             pf_free[r] = end
             occ[r] += take
-            f_ = end + outputs[i] * (d0 + d1 * float(occ[r]))
+            f_ = end - unit * (take - 1.0) * 0.5 + outputs[i] * (d0 + d1 * float(occ[r]))
             rows.append((a, start, end, unit, f_, take, r))
             if f_ < t_end:
                 heapq.heappush(heap, (f_, 0.0, r, take))
@@ -384,7 +392,9 @@ class Fleet:
         end = self._prefill(rep, start, work)
         occ = self.occ
         occ += np.bincount(rep, weights=cnt, minlength=occ.shape[0])
-        fin = end + output * (m.decode_step_s + m.decode_step_s_per_seq * occ[rep])
+        # A group's members finish their prefill one after another; each holds its slot
+        # for its own time, so the group releases its slots at its members' mean finish.
+        fin = end - unit * (cnt - 1.0) * 0.5 + output * (m.decode_step_s + m.decode_step_s_per_seq * occ[rep])
         self._book(fin, rep, cnt, work, end, total)
         return Admitted(arrival, start, end, unit, fin, cnt)
 
@@ -398,6 +408,7 @@ class Fleet:
             step[late] = self.k + self.horizon - 2
         slot = step % self.horizon
         np.add.at(self.ring.reshape(-1), slot * self.ring.shape[1] + rep, cnt)
+        np.add.at(self.ring_credit, slot, cnt * (self.t0 + (step + 1) * self.dt - fin))
         self._pending.append((fin, rep, cnt, work, end))
         if len(self._pending) >= 256:
             self._running()
@@ -489,8 +500,8 @@ class Fleet:
 
 def waterfill(occ: np.ndarray, free: np.ndarray, k: float) -> np.ndarray:
     """Spread ``k`` requests over replicas, least occupied first, as evenly as whole
-    requests allow (``k <= free.sum()``). Occupancies 3, 1, 1 and 4 to place: levels
-    become 3, 3, 3 (2 + 2) and the last goes to the first of the lowest: 4, 3, 3."""
+    requests allow (``k <= free.sum()``). Occupancies 3, 1, 1 and 5 to place: 2 + 2
+    bring them level at 3, 3, 3 and the fifth goes to the first of the lowest: 4, 3, 3."""
     m = occ.shape[0]
     if m == 1:
         return np.array([k])

@@ -35,6 +35,7 @@ class FrontQueue:
         self.rows_loaded = 0
         #: requests that arrived before the last step's end and are not admitted yet
         self.waiting = 0.0
+        self._seen = 0      # rows already counted by :meth:`arrival_credit`
 
     def ensure(self, t_end: float) -> None:
         """Load chunks until every arrival before ``t_end`` is in the buffer."""
@@ -54,6 +55,18 @@ class FrontQueue:
             self.output = np.concatenate((self.output[h:], a.output))
             self.count = np.concatenate((self.count[h:], a.count))
             self.head = 0
+            self._seen -= h
+
+    def arrival_credit(self, t_end: float) -> float:
+        """Request-seconds spent in the system before ``t_end`` by the requests arriving since
+        the last call: ``sum(count * (t_end - arrival))`` (for the exact time integral of the
+        number of requests in the system)."""
+        hi = self.upto(t_end)
+        lo = self._seen
+        self._seen = hi
+        if hi <= lo:
+            return 0.0
+        return float(((t_end - self.time[lo:hi]) * self.count[lo:hi]).sum())
 
     def upto(self, t_end: float) -> int:
         """Index one past the last row arriving before ``t_end``."""

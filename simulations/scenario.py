@@ -190,9 +190,10 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
         drain_s=r.number(sim, "drainSeconds", "simulation", ds.drain_s, minimum=0),
     )
 
-    pol = r.mapping(top.get("policies"), "policies", required=True) or {}
+    given = r.mapping(top.get("policies"), "policies", required=True)
+    pol = given or {}
     r.unknown(pol, "policies", ("ours", "hpa_util", "keda_queue", "kpa", "oracle", "static_peak"))
-    ours = _parse_ours(r, pol.get("ours"), model, source)
+    ours = _parse_ours(r, pol.get("ours"), source) if given is not None else None
 
     h = r.mapping(pol.get("hpa_util"), "policies.hpa_util") or {}
     r.unknown(h, "policies.hpa_util", ("targetUtilization", "syncSeconds"))
@@ -245,7 +246,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
                     ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static)
 
 
-def _parse_ours(r: FieldReader, raw: Any, model: ModelServer, source: str) -> GPUScalerSpec | None:
+def _parse_ours(r: FieldReader, raw: Any, source: str) -> GPUScalerSpec | None:
     base = "policies.ours"
     obj = r.mapping(raw, base, required=True)
     if obj is None:

@@ -104,12 +104,13 @@ class Recorder:
             if len(self._buf) >= FLUSH_EVERY:
                 self.flush()
 
-    def tick(self, target: int, held: int, waiting: float, in_system: float) -> None:
+    def tick(self, target: int, held: int, waiting: float, request_seconds: float) -> None:
+        """One step: the fleet's state, and the integral over the step of the requests in the system."""
         i = self.steps
         self.target[i] = target
         self.held[i] = held
         self.waiting[i] = waiting
-        self.in_system[i] = in_system
+        self.in_system[i] = request_seconds
         self.steps = i + 1
 
     def flush(self) -> None:
@@ -155,7 +156,7 @@ class Recorder:
         hours = (self.end - self.origin) / 3600.0
         at_max = float((self.target[:n_span] >= max_replicas_bound).sum()) * dt
         sim_time = self.steps * dt
-        little_l = float(self.in_system[:self.steps].mean()) if self.steps else 0.0
+        little_l = float(self.in_system[:self.steps].sum()) / sim_time if self.steps else 0.0
         lam = self.requests / sim_time if sim_time else 0.0
         mean_e2e = self.sum_e2e / self.requests if self.requests else math.nan
         little_lw = lam * mean_e2e if self.requests else 0.0
@@ -199,7 +200,10 @@ class Recorder:
 
 @dataclass(frozen=True)
 class LittlesLaw:
-    """L (time-average requests in system, sampled each step) against lambda * W."""
+    """Little's law on one run: L, the time-average number of requests in the system (the
+    exact integral from the fleet's books), against lambda W, the arrival rate times the mean
+    time in system (from the requests' own latencies). A run that starts and ends empty
+    satisfies L = lambda W exactly, so any gap is a bookkeeping error."""
 
     mean_in_system: float
     arrival_rate: float
