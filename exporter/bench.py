@@ -102,6 +102,7 @@ def _baseline_registry(series: int) -> CollectorRegistry:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scrapes", type=int, default=10_000, help="scrapes in the render and memory phases")
+    parser.add_argument("--warmup-ticks", type=int, default=300, help="ticks before memory tracing starts")
     args = parser.parse_args(argv)
     try:
         from tests.fakes.nvml import FakeGpu, FakeNvml
@@ -137,21 +138,22 @@ def main(argv: list[str] | None = None) -> None:
         _cpu_ms(render, 200)
 
         # -- sampling, per tick and per source --------------------------------------
-        tick_ms = _cpu_ms(tick, 100)
+        rounds = max(10, min(100, scrapes // 100))
+        tick_ms = _cpu_ms(tick, rounds)
         gpus = exporter.sampler._gpus  # noqa: SLF001 - the benchmark looks inside on purpose
-        nvml_ms = _cpu_ms(gpus.sample, 500)
+        nvml_ms = _cpu_ms(gpus.sample, 5 * rounds)
         pod_resources = exporter.sampler._pod_resources  # noqa: SLF001
         assert pod_resources is not None
-        kubelet_ms = _cpu_ms(pod_resources.holders, 200)
+        kubelet_ms = _cpu_ms(pod_resources.holders, 2 * rounds)
         queues = exporter.sampler._queues  # noqa: SLF001
         assert queues is not None
-        queue_ms = _cpu_ms(lambda: queues.read(targets), 100)
+        queue_ms = _cpu_ms(lambda: queues.read(targets), rounds)
 
         # -- serving ------------------------------------------------------------------
         render_ms = _cpu_ms(render, scrapes)
         baseline = _baseline_registry(series)
         baseline_ms = _cpu_ms(lambda: generate_latest(baseline), scrapes)
-        http_n = max(200, scrapes // 5)
+        http_n = max(50, scrapes // 5)
         c0 = time.process_time()
         parent_conn.send(("scrape", exporter.url + "/metrics", http_n))
         assert _recv(parent_conn, child) == "done"
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         # Warm-up before tracing: the first ~300 ticks allocate one-off state (the
         # queue reader's pool grows to 16 threads, gRPC fills its caches), ~9 KiB
         # that then stays flat (measured over 1,200 further ticks).
-        for _ in range(300):
+        for _ in range(args.warmup_ticks):
             tick()
         tracemalloc.start()
         for i in range(200):
