@@ -1,4 +1,5 @@
 """``python -m exporter`` is ``gpu-exporter``."""
+
 from exporter.cli import main
 
 main(prog_name="gpu-exporter")

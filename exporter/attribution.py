@@ -8,6 +8,7 @@ plugin's device IDs are GPU UUIDs (``GPU-5d0c...``); with MIG it hands out MIG U
 time-slicing the same UUID appears with a replica suffix (``GPU-5d0c...::3``) in
 several pods. :func:`holders_by_device` maps each UUID to all of its holders.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -56,7 +57,9 @@ def device_uuid(device_id: str) -> str:
     return device_id.split("::", 1)[0]
 
 
-def holders_by_device(allocations: Iterable[Allocation], resources: Iterable[str] = DEFAULT_GPU_RESOURCES) -> dict[str, tuple[Holder, ...]]:
+def holders_by_device(
+    allocations: Iterable[Allocation], resources: Iterable[str] = DEFAULT_GPU_RESOURCES
+) -> dict[str, tuple[Holder, ...]]:
     """GPU UUID -> the containers holding it, each once, sorted (stable labels).
 
     Two pods time-slicing ``GPU-a`` (``GPU-a::0``, ``GPU-a::1``) give
@@ -79,7 +82,11 @@ def allocations_from_response(response: Any) -> list[Allocation]:
     for pod in response.pod_resources:
         for container in pod.containers:
             for devices in container.devices:
-                out.append(Allocation(pod.namespace, pod.name, container.name, devices.resource_name, tuple(devices.device_ids)))
+                out.append(
+                    Allocation(
+                        pod.namespace, pod.name, container.name, devices.resource_name, tuple(devices.device_ids)
+                    )
+                )
     return out
 
 
@@ -91,7 +98,13 @@ class PodResourcesClient:
     120 s) after the kubelet restarts and recreates its socket.
     """
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, *, timeout_s: float = 1.0, resources: Iterable[str] = DEFAULT_GPU_RESOURCES) -> None:
+    def __init__(
+        self,
+        socket_path: str = DEFAULT_SOCKET,
+        *,
+        timeout_s: float = 1.0,
+        resources: Iterable[str] = DEFAULT_GPU_RESOURCES,
+    ) -> None:
         self.socket_path = socket_path
         self.timeout_s = timeout_s
         self.resources = tuple(resources)

@@ -16,6 +16,7 @@ exporter's alone. Printed:
 - memory before and after 10,000 scrapes (with a sampling tick every 100): RSS and
   tracemalloc's traced bytes, as growth ratios (flat = 1.00).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ import tracemalloc
 import urllib.request
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -44,7 +46,7 @@ def _serve_fakes(conn: Connection, socket_path: str) -> None:
     from tests.fakes.kubelet import FakeKubelet, gpu_pod
     from tests.fakes.model_servers import ModelServer
 
-    kubelet = FakeKubelet(socket_path).start()
+    kubelet = FakeKubelet(Path(socket_path)).start()
     kubelet.pods = [gpu_pod("serving", f"llm-{i}", f"GPU-bench-{i:02d}", container="server") for i in range(GPUS)]
     servers = [ModelServer(KINDS[i % 4], waiting=i, running=1).start() for i in range(TARGETS)]
     conn.send([(s.kind, s.url) for s in servers])
@@ -93,9 +95,16 @@ def _rss_bytes() -> int:
 def _baseline_registry(series: int) -> CollectorRegistry:
     """prometheus_client's own Gauges holding ``series`` samples with 8 labels."""
     registry = CollectorRegistry()
-    g = Gauge("baseline_value", "baseline", ["node", "gpu", "uuid", "model", "mig", "namespace", "pod", "container"], registry=registry)
+    g = Gauge(
+        "baseline_value",
+        "baseline",
+        ["node", "gpu", "uuid", "model", "mig", "namespace", "pod", "container"],
+        registry=registry,
+    )
     for i in range(series):
-        g.labels("gpu-node-1", str(i % 8), f"GPU-{i}", "NVIDIA H200", "", "serving", f"llm-{i % 8}", "server").set(i * 0.5)
+        g.labels("gpu-node-1", str(i % 8), f"GPU-{i}", "NVIDIA H200", "", "serving", f"llm-{i % 8}", "server").set(
+            i * 0.5
+        )
     return registry
 
 
@@ -121,9 +130,28 @@ def main(argv: list[str] | None = None) -> None:
     child.start()
     urls = _recv(parent_conn, child)
 
-    nvml = FakeNvml([FakeGpu(f"GPU-bench-{i:02d}", utilization=90, sm_util=70.0, sm_occupancy=30.0, tensor_util=50.0, dram_bw_util=20.0) for i in range(GPUS)])
+    nvml = FakeNvml(
+        [
+            FakeGpu(
+                f"GPU-bench-{i:02d}",
+                utilization=90,
+                sm_util=70.0,
+                sm_occupancy=30.0,
+                tensor_util=50.0,
+                dram_bw_util=20.0,
+            )
+            for i in range(GPUS)
+        ]
+    )
     targets = tuple(parse_target(f"serving/llm-{i}={url}#{kind}") for i, (kind, url) in enumerate(urls))
-    config = ExporterConfig(listen_host="127.0.0.1", listen_port=0, interval_s=3600.0, node="gpu-node-1", kubelet_socket=socket_path, targets=targets)
+    config = ExporterConfig(
+        listen_host="127.0.0.1",
+        listen_port=0,
+        interval_s=3600.0,
+        node="gpu-node-1",
+        kubelet_socket=socket_path,
+        targets=targets,
+    )
     exporter = Exporter(config, nvml_lib=nvml)
     exporter.start()
     try:
@@ -131,8 +159,13 @@ def main(argv: list[str] | None = None) -> None:
         snap = tick()
         assert len(snap.queues) == TARGETS and len(snap.holders) == GPUS, (len(snap.queues), len(snap.holders))
         registry = exporter.registry
-        render = lambda: generate_latest(registry)  # noqa: E731
-        series = generate_latest(registry).decode().count("\n") - sum(1 for line in generate_latest(registry).decode().splitlines() if line.startswith("#"))
+
+        def render() -> bytes:
+            return generate_latest(registry)
+
+        series = generate_latest(registry).decode().count("\n") - sum(
+            1 for line in generate_latest(registry).decode().splitlines() if line.startswith("#")
+        )
         for _ in range(20):
             tick()
         _cpu_ms(render, 200)
@@ -188,14 +221,25 @@ def main(argv: list[str] | None = None) -> None:
         child.join(10)
 
     per_gpu = http_ms / GPUS
-    print(f"exporter benchmark: {GPUS} GPUs (fake NVML, GPM on), attribution over gRPC, {TARGETS} model-server targets over HTTP; {series} series per scrape")
-    print(f"  /metrics scrape, server CPU (collect+render+HTTP): {http_ms:.3f} ms/scrape = {per_gpu:.3f} ms per GPU = {per_gpu / TARGET_MS_PER_GPU:.2f} x the {TARGET_MS_PER_GPU:g} ms/GPU target")
-    print(f"  render alone: {render_ms:.3f} ms/scrape = {render_ms / baseline_ms:.2f} x prometheus_client rendering {series} plain Gauge series ({baseline_ms:.3f} ms)")
-    print(f"  sampling tick (once per interval, not per scrape): {tick_ms:.2f} ms CPU = {tick_ms / GPUS:.3f} ms per GPU")
-    print(f"    NVML (fake module) {nvml_ms / GPUS:.3f} ms per GPU; kubelet List {kubelet_ms:.3f} ms per call; model servers {queue_ms / TARGETS:.3f} ms per target")
     (t0, r0), (th, rh), (t1, r1) = marks
-    print(f"  memory over {scrapes} scrapes (+{scrapes // 100} ticks): RSS {r0 / 2**20:.1f} -> {rh / 2**20:.1f} -> {r1 / 2**20:.1f} MiB (x{r1 / r0:.3f}); "
-          f"traced {t0 / 1024:.1f} -> {th / 1024:.1f} -> {t1 / 1024:.1f} KiB (x{t1 / t0:.3f}; second half {(t1 - th) / (scrapes - scrapes // 2):+.2f} B/scrape)")  # fmt: skip
+    second_half = (t1 - th) / (scrapes - scrapes // 2)
+    lines = [
+        f"exporter benchmark: {GPUS} GPUs (fake NVML, GPM on), attribution over gRPC, "
+        f"{TARGETS} model-server targets over HTTP; {series} series per scrape",
+        f"  /metrics scrape, server CPU (collect+render+HTTP): {http_ms:.3f} ms/scrape = {per_gpu:.3f} ms per GPU "
+        f"= {per_gpu / TARGET_MS_PER_GPU:.2f} x the {TARGET_MS_PER_GPU:g} ms/GPU target",
+        f"  render alone: {render_ms:.3f} ms/scrape = {render_ms / baseline_ms:.2f} x prometheus_client rendering "
+        f"{series} plain Gauge series ({baseline_ms:.3f} ms)",
+        f"  sampling tick (once per interval, not per scrape): {tick_ms:.2f} ms CPU = {tick_ms / GPUS:.3f} ms per GPU",
+        f"    NVML (fake module) {nvml_ms / GPUS:.3f} ms per GPU; kubelet List {kubelet_ms:.3f} ms per call; "
+        f"model servers {queue_ms / TARGETS:.3f} ms per target",
+        f"  memory over {scrapes} scrapes (+{scrapes // 100} ticks): "
+        f"RSS {r0 / 2**20:.1f} -> {rh / 2**20:.1f} -> {r1 / 2**20:.1f} MiB (x{r1 / r0:.3f}); "
+        f"traced {t0 / 1024:.1f} -> {th / 1024:.1f} -> {t1 / 1024:.1f} KiB "
+        f"(x{t1 / t0:.3f}; second half {second_half:+.2f} B/scrape)",
+    ]
+    print("\n".join(lines))
+
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ Exit codes (Contract 4): 0 after a clean shutdown, 1 on a runtime failure (canno
 listen, cannot configure the Kubernetes client), 2 on bad options, with a message and
 never a traceback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,25 +77,70 @@ def build_config(
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--listen", default="0.0.0.0:9400", show_default=True, help="host:port to serve /metrics and /healthz on.")
-@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between samples (also the GPM window).")
-@click.option("--node-name", envvar="NODE_NAME", default=None, help="Node label and discovery filter [default: $NODE_NAME, else the host name].")
-@click.option("--kubelet-socket", default=DEFAULT_SOCKET, show_default=True, help="Kubelet PodResources socket, for GPU-to-pod labels.")
+@click.option(
+    "--listen", default="0.0.0.0:9400", show_default=True, help="host:port to serve /metrics and /healthz on."
+)
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between samples (also the GPM window)."
+)
+@click.option(
+    "--node-name",
+    envvar="NODE_NAME",
+    default=None,
+    help="Node label and discovery filter [default: $NODE_NAME, else the host name].",
+)
+@click.option(
+    "--kubelet-socket",
+    default=DEFAULT_SOCKET,
+    show_default=True,
+    help="Kubelet PodResources socket, for GPU-to-pod labels.",
+)
 @click.option("--no-attribution", is_flag=True, help="Do not ask the kubelet who holds each GPU.")
-@click.option("--gpu-resource", "gpu_resources", multiple=True, help="Resource name whose devices are GPUs; repeatable; '*' suffix = prefix [default: nvidia.com/gpu, nvidia.com/mig-*].")
-@click.option("--target", "targets", multiple=True, metavar="NS/POD=URL[#SERVER|#METRIC]", help="A model-server metrics endpoint; SERVER is vllm|tgi|triton|sglang, anything else a queue metric name; none: detect. Repeatable.")
-@click.option("--targets-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="File of targets, one per line as for --target; '#' lines are comments.")
-@click.option("--discover/--no-discover", default=False, show_default=True, help="Find annotated model-server pods on this node through the Kubernetes API.")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), help="Kubeconfig for --discover outside a cluster.")
+@click.option(
+    "--gpu-resource",
+    "gpu_resources",
+    multiple=True,
+    help="Resource name whose devices are GPUs; repeatable; '*' suffix = prefix "
+    "[default: nvidia.com/gpu, nvidia.com/mig-*].",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NS/POD=URL[#SERVER|#METRIC]",
+    help="A model-server metrics endpoint; SERVER is vllm|tgi|triton|sglang, anything else a queue metric name; "
+    "none: detect. Repeatable.",
+)
+@click.option(
+    "--targets-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File of targets, one per line as for --target; '#' lines are comments.",
+)
+@click.option(
+    "--discover/--no-discover",
+    default=False,
+    show_default=True,
+    help="Find annotated model-server pods on this node through the Kubernetes API.",
+)
+@click.option(
+    "--kubeconfig", type=click.Path(exists=True, dir_okay=False), help="Kubeconfig for --discover outside a cluster."
+)
 @click.option("--discover-interval", type=float, default=30.0, show_default=True, help="Seconds between pod listings.")
 @click.option("--target-timeout", type=float, default=1.0, show_default=True, help="Per-target timeout, seconds.")
 @click.option("--no-gpm", is_flag=True, help="Do not read GPM metrics (SM activity etc.).")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
 @click.pass_context
-def main(ctx: click.Context, log_level: str, **options: object) -> None:
+def main(ctx: click.Context, /, log_level: str, **options: object) -> None:
     """Per-node GPU exporter: NVML/GPM GPU metrics labelled with the pods that hold them,
     and model-server queue depth, served for Prometheus."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = build_config(**options)  # type: ignore[arg-type]
     except ConfigError as exc:
@@ -129,7 +175,10 @@ def run(config: ExporterConfig) -> int:
         try:
             exporter = Exporter(config)
         except OSError as exc:
-            click.echo(f"gpu-exporter: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror or exc}", err=True)
+            click.echo(
+                f"gpu-exporter: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror or exc}",
+                err=True,
+            )
             return 1
         except DiscoveryError as exc:
             click.echo(f"gpu-exporter: {exc}", err=True)

@@ -7,6 +7,7 @@ deployment's GPUs is not dragged down by zeros that mean "unknown". A snapshot o
 than ``max_age_s`` (a sampler stuck in a driver call) publishes no GPU or queue series
 either, only the exporter's own health metrics, so stale values do not look fresh.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,7 +38,9 @@ GPU_GAUGES: tuple[tuple[str, str, str], ...] = (
 class SnapshotCollector(Collector):
     """Builds the exposition from ``source()`` (the sampling thread's latest snapshot)."""
 
-    def __init__(self, source: Callable[[], Snapshot], *, max_age_s: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, source: Callable[[], Snapshot], *, max_age_s: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self._source = source
         self.max_age_s = max_age_s
         self._clock = clock
@@ -60,7 +63,9 @@ def _gpu_label_sets(snap: Snapshot, g: GpuReading) -> list[list[str]]:
 
 def gpu_families(snap: Snapshot) -> Iterator[Metric]:
     labelled = [(g, _gpu_label_sets(snap, g)) for g in snap.gpus]
-    up = GaugeMetricFamily("gpu_up", "1 where the GPU answered NVML at the last sample, 0 where it errored.", labels=GPU_LABELS)
+    up = GaugeMetricFamily(
+        "gpu_up", "1 where the GPU answered NVML at the last sample, 0 where it errored.", labels=GPU_LABELS
+    )
     for g, label_sets in labelled:
         for labels in label_sets:
             up.add_metric(labels, 1.0 if g.up else 0.0)
@@ -80,7 +85,9 @@ def gpu_families(snap: Snapshot) -> Iterator[Metric]:
 
 def queue_families(snap: Snapshot) -> Iterator[Metric]:
     depth = GaugeMetricFamily("inference_queue_depth", "Requests waiting in a model-server pod.", labels=QUEUE_LABELS)
-    running = GaugeMetricFamily("inference_running_requests", "Requests in flight in a model-server pod.", labels=QUEUE_LABELS)
+    running = GaugeMetricFamily(
+        "inference_running_requests", "Requests in flight in a model-server pod.", labels=QUEUE_LABELS
+    )
     for q in snap.queues:
         labels = [snap.node, q.namespace, q.pod]
         if q.queue_depth is not None:

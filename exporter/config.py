@@ -1,4 +1,5 @@
 """The exporter's settings: typed, frozen, validated once at the edge (the CLI)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -16,6 +16,7 @@ the SMs are ~0.0026 busy — the reason the autoscaler prefers ``smActive``.
 Exit code 0 when every phase was scraped, 1 when the exporter is unhealthy (no NVML)
 or a phase produced no GPU series.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -174,14 +175,27 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load GPU 0 in phases and read the exporter's view of it.")
-    parser.add_argument("--phase-seconds", type=float, default=60.0, help="longest a load phase may run (it ends after its scrapes)")
+    parser.add_argument(
+        "--phase-seconds", type=float, default=60.0, help="longest a load phase may run (it ends after its scrapes)"
+    )
     parser.add_argument("--interval", type=float, default=1.0, help="exporter sampling interval")
     parser.add_argument("--scrapes", type=int, default=8, help="scrapes per phase, one per interval after settling")
     args = parser.parse_args(argv)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "exporter", "--listen", f"127.0.0.1:{port}", "--interval", str(args.interval), "--no-attribution", "--node-name", "device-check"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "exporter",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--interval",
+        str(args.interval),
+        "--no-attribution",
+        "--node-name",
+        "device-check",
+    ]
     exporter = subprocess.Popen(cmd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     results: list[PhaseResult] = []
     try:
@@ -206,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(args.interval)
             child.terminate()
             child.join(10)
-            results.append(summarize(phase, scrapes) if scrapes else PhaseResult(phase, 0, None, None, None, None, 0.0, 0.0, None))
+            results.append(
+                summarize(phase, scrapes) if scrapes else PhaseResult(phase, 0, None, None, None, None, 0.0, 0.0, None)
+            )
             print(f"phase {phase}: {asdict(results[-1])}", flush=True)
     finally:
         exporter.terminate()

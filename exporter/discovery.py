@@ -15,6 +15,7 @@ is detected from what the endpoint exposes. The pod list is refreshed at most ev
 a 1,000-node cluster at ~33 requests/s to the API server. RBAC: ``list`` on ``pods``
 cluster-wide (the field selector ``spec.nodeName`` narrows the answer, not the right).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
@@ -128,7 +129,9 @@ class PodDiscovery:
         return self._last
 
 
-def kubernetes_pod_lister(node_name: str, *, kubeconfig: str | None = None, timeout_s: float = 5.0) -> Callable[[], list[PodInfo]]:
+def kubernetes_pod_lister(
+    node_name: str, *, kubeconfig: str | None = None, timeout_s: float = 5.0
+) -> Callable[[], list[PodInfo]]:
     """A function listing this node's pods through the official client: in-cluster
     config, or ``kubeconfig`` outside. Raises :class:`DiscoveryError` for config
     problems now and for API failures when called."""
@@ -137,9 +140,9 @@ def kubernetes_pod_lister(node_name: str, *, kubeconfig: str | None = None, time
     cfg = client.Configuration()  # our own, not the process-wide default the loaders would set
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
         else:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except Exception as exc:  # the client raises ConfigException, TypeError, OSError...
         raise DiscoveryError(f"Kubernetes client configuration: {exc}") from exc
     cfg.retries = 0  # urllib3's default 3 retries would turn a 5 s timeout into 20 s
@@ -160,7 +163,10 @@ def pod_info(pod: Any) -> PodInfo:
     """A :class:`PodInfo` from a ``V1Pod`` model."""
     meta, spec, status = pod.metadata, pod.spec, pod.status
     ports = tuple(
-        (p.name, int(p.container_port)) for c in (spec.containers if spec else []) or [] for p in (c.ports or []) if p.name
+        (p.name, int(p.container_port))
+        for c in (spec.containers if spec else []) or []
+        for p in (c.ports or [])
+        if p.name
     )
     return PodInfo(
         namespace=meta.namespace or "",

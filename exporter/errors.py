@@ -6,6 +6,7 @@ one of these, so the rest of the exporter (and its tests) never imports a vendor
 library to handle a failure. Each error carries the ``kind`` under which it is counted
 in ``gpu_exporter_errors_total{kind=...}``.
 """
+
 from __future__ import annotations
 
 

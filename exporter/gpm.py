@@ -10,6 +10,7 @@ never 0.
 Why GPM at all, measured on an H200: a loop of tiny kernels reads 17 % plain
 utilization while the SMs are 0.26 % busy; ``sm_active`` tells the two apart.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

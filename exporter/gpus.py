@@ -6,12 +6,13 @@ an 8-GPU node with GPU 3 lost exports 7 GPUs up and ``gpu_up{gpu="3"} 0``. A rea
 the board does not offer (power on some boards, utilization under MIG) is simply
 left out and is not an error.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exporter.errors import NvmlError, NvmlUnavailable
@@ -88,7 +89,9 @@ class GpuSampler:
         return GpuSample(tuple(readings), dict(errors), problems)
 
     # -- one GPU ---------------------------------------------------------------
-    def _read_gpu(self, index: int, errors: Counter[str], problems: dict[str, str], gpm_keys: list[str]) -> list[GpuReading]:
+    def _read_gpu(
+        self, index: int, errors: Counter[str], problems: dict[str, str], gpm_keys: list[str]
+    ) -> list[GpuReading]:
         nvml = self._nvml
         try:
             handle = nvml.device(index)
@@ -105,7 +108,11 @@ class GpuSampler:
             problems[f"gpu {index}"] = str(exc)
             known = self._gpus.get(index, _Identity("", ""))
             down = [GpuReading(index, known.uuid, known.model, up=False)]
-            down += [GpuReading(index, m.uuid, m.model, m.mig, up=False) for (i, _), m in sorted(self._migs.items()) if i == index]
+            down += [
+                GpuReading(index, m.uuid, m.model, m.mig, up=False)
+                for (i, _), m in sorted(self._migs.items())
+                if i == index
+            ]
             return down
         # Under MIG, GPM is read per instance (nvmlGpmMigSampleGet), not for the whole GPU.
         gpm = None if mig else self._gpm_ratios(ident.uuid, handle, None, f"gpu {index}", errors, problems, gpm_keys)
@@ -118,12 +125,20 @@ class GpuSampler:
             memory_total_bytes=total,
             power_watts=power,
             temperature_celsius=temperature,
-            **_gpm_fields(gpm),
         )
-        return [whole] + [self._read_mig(index, handle, slot, h, errors, problems, gpm_keys) for slot, h in mig_handles]
+        return [_with_gpm(whole, gpm)] + [
+            self._read_mig(index, handle, slot, h, errors, problems, gpm_keys) for slot, h in mig_handles
+        ]
 
     def _read_mig(
-        self, index: int, parent: Any, slot: int, handle: Any, errors: Counter[str], problems: dict[str, str], gpm_keys: list[str]
+        self,
+        index: int,
+        parent: Any,
+        slot: int,
+        handle: Any,
+        errors: Counter[str],
+        problems: dict[str, str],
+        gpm_keys: list[str],
     ) -> GpuReading:
         """One MIG instance: its own UUID (``MIG-...``), frame buffer and GPM metrics.
 
@@ -142,9 +157,10 @@ class GpuSampler:
             known = self._migs.get((index, slot), _Identity("", "", ""))
             return GpuReading(index, known.uuid, known.model, known.mig, up=False)
         gpm = self._gpm_ratios(ident.uuid, parent, gi, where, errors, problems, gpm_keys)
-        return GpuReading(
-            index, ident.uuid, ident.model, ident.mig, memory_used_bytes=used, memory_total_bytes=total, **_gpm_fields(gpm)
+        reading = GpuReading(
+            index, ident.uuid, ident.model, ident.mig, memory_used_bytes=used, memory_total_bytes=total
         )
+        return _with_gpm(reading, gpm)
 
     def _gpm_ratios(
         self,
@@ -183,15 +199,16 @@ class GpuSampler:
             self._initialized = False
 
 
-def _gpm_fields(r: GpmRatios | None) -> dict[str, float | None]:
+def _with_gpm(reading: GpuReading, r: GpmRatios | None) -> GpuReading:
     if r is None:
-        return {}
-    return {
-        "sm_active_ratio": r.sm_active,
-        "sm_occupancy_ratio": r.sm_occupancy,
-        "tensor_active_ratio": r.tensor_active,
-        "dram_bandwidth_ratio": r.dram_bandwidth,
-    }
+        return reading
+    return replace(
+        reading,
+        sm_active_ratio=r.sm_active,
+        sm_occupancy_ratio=r.sm_occupancy,
+        tensor_active_ratio=r.tensor_active,
+        dram_bandwidth_ratio=r.dram_bandwidth,
+    )
 
 
 def probe(lib: Any) -> str | None:

@@ -9,6 +9,7 @@ of ours is patched.
 Units are converted here, once: NVML's power is milliwatts (``312000`` -> 312.0 W),
 utilization and GPM metrics are percent (``97`` -> 0.97).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -10,6 +10,7 @@ Parsing uses prometheus_client's text parser, but only over the lines of the met
 we want: a vLLM endpoint serves ~1,000 lines of histograms, of which we need 2, and
 filtering lines by name prefix first is several times cheaper than parsing it all.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -88,7 +89,9 @@ def reading_from_text(target: QueueTarget, text: str) -> QueueReading:
     if metrics is None:
         metrics = next((m for m in SERVERS.values() if m.queue in sums), None)
         if metrics is None:
-            raise TargetError("queue_parse", f"no known queue metric ({', '.join(sorted(m.queue for m in SERVERS.values()))})")
+            raise TargetError(
+                "queue_parse", f"no known queue metric ({', '.join(sorted(m.queue for m in SERVERS.values()))})"
+            )
     if metrics.queue not in sums:
         raise TargetError("queue_parse", f"metric {metrics.queue} not exposed")
     running = sums.get(metrics.running) if metrics.running else None

@@ -7,6 +7,7 @@ are in flight, then the fetches are collected; a tick therefore takes about
 ``max(NVML + kubelet, slowest target up to its timeout)``, ~1 s at worst with the
 defaults, well inside a 5 s interval.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,7 @@ from exporter.discovery import TargetSource
 from exporter.errors import ERROR_KINDS, ExporterError
 from exporter.gpus import GpuSampler
 from exporter.queues import QueueReader
-from exporter.snapshot import Holder, Snapshot, frozen_map
+from exporter.snapshot import Holder, QueueReading, Snapshot, frozen_map
 
 log = logging.getLogger("exporter")
 
@@ -100,7 +101,7 @@ class NodeSampler:
                 self._log.update("podresources", {"kubelet": str(exc)})
             durations["podresources"] = self._timer() - t0
 
-        queues = ()
+        queues: tuple[QueueReading, ...] = ()
         if pending is not None and self._queues is not None:
             result = self._queues.finish(pending)
             durations["queues"] = self._timer() - q0  # wall time of the round, overlapping NVML

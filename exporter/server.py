@@ -4,6 +4,7 @@ reason). Exposition is prometheus_client's; this module only serves it.
 Each request runs on its own thread and reads the current snapshot, so a slow client
 or a scrape never waits on NVML or a model server.
 """
+
 from __future__ import annotations
 
 import socket
@@ -76,7 +77,9 @@ class MetricsServer:
         return Handler
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="gpu-exporter-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="gpu-exporter-http", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

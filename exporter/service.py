@@ -2,6 +2,7 @@
 server. The CLI builds one from :class:`~exporter.config.ExporterConfig`; tests build
 one with a fake NVML module and real local servers for everything else.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ class Exporter:
         self._clock = clock
         gpus = GpuSampler(nvml_lib if nvml_lib is not None else load_pynvml(), gpm=config.gpm)
         pod_resources = (
-            PodResourcesClient(config.kubelet_socket, timeout_s=1.0, resources=config.gpu_resources) if config.kubelet_socket else None
+            PodResourcesClient(config.kubelet_socket, timeout_s=1.0, resources=config.gpu_resources)
+            if config.kubelet_socket
+            else None
         )
         if target_source is None:
             static = StaticTargets(config.targets)

@@ -5,6 +5,7 @@ builds a new :class:`Snapshot` each interval and swaps a reference (atomic in
 CPython); ``collect()`` reads whichever snapshot is current. Unknown values are None
 and are left out of the exposition, never reported as 0.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

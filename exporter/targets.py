@@ -12,6 +12,7 @@ in a targets file (one per line, ``#`` starts a comment line):
 In a cluster the same targets come from pod discovery (:mod:`exporter.discovery`) and
 the annotations ``gpuautoscaler.io/queue-metric``, ``/metrics-port``, ``/metrics-path``.
 """
+
 from __future__ import annotations
 
 import re
@@ -86,7 +87,9 @@ def parse_target(text: str) -> QueueTarget:
     namespace, slash, pod = head.partition("/")
     for what, value in (("namespace", namespace), ("pod", pod)):
         if not slash or not _K8S_NAME.match(value):
-            raise ConfigError(f"target {text!r}: {what} {value!r} is not a Kubernetes name (expected namespace/pod before '=')")
+            raise ConfigError(
+                f"target {text!r}: {what} {value!r} is not a Kubernetes name (expected namespace/pod before '=')"
+            )
     url, _, word = url.partition("#")
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:

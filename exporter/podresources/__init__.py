@@ -13,6 +13,7 @@ have neither check, and they go into a private descriptor pool, so a package
 ``tests/exporter/test_attribution.py`` compiles it with grpcio-tools and checks every
 message and field number here against it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -89,7 +90,7 @@ def file_descriptor_proto() -> descriptor_pb2.FileDescriptorProto:
                 field.type = _F.TYPE_MESSAGE
                 field.type_name = f".{PACKAGE}.{kind}"
             else:
-                field.type = kind  # type: ignore[assignment]
+                field.type = kind
     return fdp
 
 

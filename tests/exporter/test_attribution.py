@@ -1,4 +1,5 @@
 """GPU-to-pod attribution against a real gRPC server speaking PodResources v1."""
+
 from __future__ import annotations
 
 import subprocess
@@ -32,7 +33,11 @@ def alloc(pod: str, resource: str, *ids: str, ns: str = "serving", container: st
     "allocations, expected",
     [
         pytest.param([], {}, id="nothing-allocated"),
-        pytest.param([alloc("llm-0", "nvidia.com/gpu", "GPU-a")], {"GPU-a": (Holder("serving", "llm-0", "server"),)}, id="one-gpu"),
+        pytest.param(
+            [alloc("llm-0", "nvidia.com/gpu", "GPU-a")],
+            {"GPU-a": (Holder("serving", "llm-0", "server"),)},
+            id="one-gpu",
+        ),
         pytest.param(
             [alloc("llm-0", "nvidia.com/gpu", "GPU-a", "GPU-b")],
             {"GPU-a": (Holder("serving", "llm-0", "server"),), "GPU-b": (Holder("serving", "llm-0", "server"),)},
@@ -40,7 +45,9 @@ def alloc(pod: str, resource: str, *ids: str, ns: str = "serving", container: st
         ),
         pytest.param([alloc("x", "example.com/fpga", "GPU-a")], {}, id="other-resources-ignored"),
         pytest.param(
-            [alloc("mig-0", "nvidia.com/mig-1g.18gb", "MIG-1")], {"MIG-1": (Holder("serving", "mig-0", "server"),)}, id="mig-resource-prefix"
+            [alloc("mig-0", "nvidia.com/mig-1g.18gb", "MIG-1")],
+            {"MIG-1": (Holder("serving", "mig-0", "server"),)},
+            id="mig-resource-prefix",
         ),
         pytest.param(
             [alloc("b", "nvidia.com/gpu", "GPU-a::1"), alloc("a", "nvidia.com/gpu", "GPU-a::0")],
@@ -56,7 +63,11 @@ def test_holders_by_device(allocations: list[Allocation], expected: dict[str, tu
 def test_list_over_a_real_unix_socket(kubelet: FakeKubelet) -> None:
     kubelet.pods = [
         gpu_pod("serving", "llm-0", "GPU-a", container="vllm"),
-        FakePod("serving", "llm-1", [FakeContainer("vllm", {"nvidia.com/gpu": ["GPU-b", "GPU-c"]}), FakeContainer("sidecar")]),
+        FakePod(
+            "serving",
+            "llm-1",
+            [FakeContainer("vllm", {"nvidia.com/gpu": ["GPU-b", "GPU-c"]}), FakeContainer("sidecar")],
+        ),
         FakePod("kube-system", "cni", [FakeContainer("cni", {"example.com/nic": ["eth1"]})]),
     ]
     holders = PodResourcesClient(kubelet.socket_path).holders()
@@ -71,7 +82,9 @@ def test_list_over_a_real_unix_socket(kubelet: FakeKubelet) -> None:
 def test_custom_resource_names(kubelet: FakeKubelet) -> None:
     kubelet.pods = [gpu_pod("s", "p", "GPU-a", resource="gpu.example.com/h200")]
     assert PodResourcesClient(kubelet.socket_path).holders() == {}
-    assert PodResourcesClient(kubelet.socket_path, resources=["gpu.example.com/*"]).holders() == {"GPU-a": (Holder("s", "p", "server"),)}
+    assert PodResourcesClient(kubelet.socket_path, resources=["gpu.example.com/*"]).holders() == {
+        "GPU-a": (Holder("s", "p", "server"),)
+    }
 
 
 def test_a_failing_kubelet_raises_our_error(kubelet: FakeKubelet) -> None:

@@ -1,4 +1,5 @@
 """``gpu-exporter``: exit codes, and a real process that starts, serves and stops on SIGTERM."""
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,12 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
         pytest.param(["--interval", "0"], {}, "--interval: 0.0 must be > 0", id="interval-zero"),
         pytest.param(["--interval", "soon"], {}, "'soon' is not a valid float", id="interval-not-a-number"),
         pytest.param(["--target", "llm-0=http://h:1/m"], {}, "namespace/pod before '='", id="target-no-namespace"),
-        pytest.param(["--target", "s/p=http://h:1/m", "--target", "s/p=http://h:2/m"], {}, "two targets for pod s/p", id="duplicate-target"),
+        pytest.param(
+            ["--target", "s/p=http://h:1/m", "--target", "s/p=http://h:2/m"],
+            {},
+            "two targets for pod s/p",
+            id="duplicate-target",
+        ),
         pytest.param(["--targets-file", "/nonexistent/targets.txt"], {}, "does not exist", id="targets-file-missing"),
         pytest.param(["--discover"], {"NODE_NAME": ""}, "--discover needs the node name", id="discover-without-node"),
         pytest.param(["--target-timeout", "-1"], {}, "--target-timeout", id="negative-timeout"),
@@ -83,7 +89,16 @@ def test_real_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
     port = free_port()
     env = {**os.environ, "NODE_NAME": "test-node", "PYTHONWARNINGS": "error"}
     with ModelServer("tgi", waiting=5, running=2) as tgi:
-        args = ["--listen", f"127.0.0.1:{port}", "--interval", "0.5", "--kubelet-socket", str(tmp_path / "absent.sock"), "--target", f"serving/tgi-0={tgi.url}"]
+        args = [
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "0.5",
+            "--kubelet-socket",
+            str(tmp_path / "absent.sock"),
+            "--target",
+            f"serving/tgi-0={tgi.url}",
+        ]
         proc = subprocess.Popen(_command() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
         try:
             health = None
@@ -123,7 +138,11 @@ def test_port_in_use_exits_1() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            _command() + ["--listen", f"127.0.0.1:{port}", "--no-attribution"], capture_output=True, text=True, timeout=30, env={**os.environ, "NODE_NAME": "n"}
+            _command() + ["--listen", f"127.0.0.1:{port}", "--no-attribution"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "NODE_NAME": "n"},
         )
     assert result.returncode == 1
     assert f"gpu-exporter: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr

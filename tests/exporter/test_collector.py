@@ -1,4 +1,5 @@
 """Snapshot -> Prometheus exposition: names and labels of Contract 2, absent not 0."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,12 +16,25 @@ def scrape(snap: Snapshot, *, now: float = NOW, max_age_s: float = 15.0) -> Seri
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(lambda: snap, max_age_s=max_age_s, clock=lambda: now))
     text = generate_latest(registry).decode()
-    return {(s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples
+    }
 
 
-def gpu_labels(gpu: str, uuid: str, *, mig: str = "", ns: str = "", pod: str = "", container: str = "") -> frozenset[tuple[str, str]]:
+def gpu_labels(
+    gpu: str, uuid: str, *, mig: str = "", ns: str = "", pod: str = "", container: str = ""
+) -> frozenset[tuple[str, str]]:
     return frozenset(
-        {"node": "n1", "gpu": gpu, "uuid": uuid, "model": "NVIDIA H200", "mig": mig, "namespace": ns, "pod": pod, "container": container}.items()
+        {
+            "node": "n1",
+            "gpu": gpu,
+            "uuid": uuid,
+            "model": "NVIDIA H200",
+            "mig": mig,
+            "namespace": ns,
+            "pod": pod,
+            "container": container,
+        }.items()
     )
 
 
@@ -30,10 +44,20 @@ def names(series: Series) -> set[str]:
 
 FULL = GpuReading(
     0, "GPU-a", "NVIDIA H200",
-    utilization_ratio=0.97, memory_used_bytes=40 * 2**30, memory_total_bytes=141 * 2**30, power_watts=312.0,
-    temperature_celsius=61.0, sm_active_ratio=0.78, sm_occupancy_ratio=0.4, tensor_active_ratio=0.6, dram_bandwidth_ratio=0.3,
+    utilization_ratio=0.97, memory_used_bytes=40 * 2**30, memory_total_bytes=141 * 2**30,
+    power_watts=312.0, temperature_celsius=61.0,
+    sm_active_ratio=0.78, sm_occupancy_ratio=0.4, tensor_active_ratio=0.6, dram_bandwidth_ratio=0.3,
 )  # fmt: skip
-NO_GPM = GpuReading(1, "GPU-b", "NVIDIA H200", utilization_ratio=0.17, memory_used_bytes=0, memory_total_bytes=141 * 2**30, power_watts=90.0, temperature_celsius=30.0)
+NO_GPM = GpuReading(
+    1,
+    "GPU-b",
+    "NVIDIA H200",
+    utilization_ratio=0.17,
+    memory_used_bytes=0,
+    memory_total_bytes=141 * 2**30,
+    power_watts=90.0,
+    temperature_celsius=30.0,
+)
 DOWN = GpuReading(2, "GPU-c", "NVIDIA H200", up=False)
 
 
@@ -98,7 +122,9 @@ def test_a_time_sliced_gpu_is_published_under_each_holder() -> None:
 
 
 def test_mig_instances_carry_their_mig_label() -> None:
-    mig = GpuReading(0, "MIG-x", "NVIDIA H200", mig="7", memory_used_bytes=5, memory_total_bytes=18 * 2**30, sm_active_ratio=0.5)
+    mig = GpuReading(
+        0, "MIG-x", "NVIDIA H200", mig="7", memory_used_bytes=5, memory_total_bytes=18 * 2**30, sm_active_ratio=0.5
+    )
     s = scrape(snapshot(gpus=(mig,), holders=frozen_map({"MIG-x": (Holder("s", "p", "c"),)})))
     assert s[("gpu_sm_active_ratio", gpu_labels("0", "MIG-x", mig="7", ns="s", pod="p", container="c"))] == 0.5
 

@@ -4,6 +4,7 @@ over real HTTP on 127.0.0.1 (only ``GET /api/v1/pods`` with a field selector).
 The client validates responses strictly (pydantic models), so the pods served here
 are complete objects, as a real API server's are.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,25 @@ from exporter.errors import DiscoveryError
 from exporter.targets import SERVERS, QueueTarget
 
 
-def pod_object(name: str, node: str, annotations: dict[str, str], *, ip: str = "10.0.3.7", phase: str = "Running") -> dict[str, Any]:
+def pod_object(
+    name: str, node: str, annotations: dict[str, str], *, ip: str = "10.0.3.7", phase: str = "Running"
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "serving", "annotations": annotations, "uid": f"uid-{name}", "resourceVersion": "1"},
-        "spec": {"nodeName": node, "containers": [{"name": "server", "image": "vllm/vllm-openai:v0.6", "ports": [{"name": "http", "containerPort": 8000}]}]},
+        "metadata": {
+            "name": name,
+            "namespace": "serving",
+            "annotations": annotations,
+            "uid": f"uid-{name}",
+            "resourceVersion": "1",
+        },
+        "spec": {
+            "nodeName": node,
+            "containers": [
+                {"name": "server", "image": "vllm/vllm-openai:v0.6", "ports": [{"name": "http", "containerPort": 8000}]}
+            ],
+        },
         "status": {"phase": phase, "podIP": ip},
     }
 
@@ -49,7 +63,13 @@ class PodsApi:
                 api.selectors.append(selector)
                 if url.path != "/api/v1/pods" or api.status != 200:
                     code = 404 if url.path != "/api/v1/pods" else api.status
-                    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "message": "injected"}
+                    body = {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "code": code,
+                        "message": "injected",
+                    }
                 else:
                     code = 200
                     node = selector.removeprefix("spec.nodeName=")
@@ -106,7 +126,12 @@ def test_lists_annotated_pods_on_this_node_only(api: PodsApi, tmp_path: Path) ->
         pod_object("llm-0", "gpu-node-1", {"gpuautoscaler.io/queue-metric": "vllm"}),
         pod_object("llm-1", "gpu-node-2", {"gpuautoscaler.io/queue-metric": "vllm"}, ip="10.0.4.1"),  # other node
         pod_object("web", "gpu-node-1", {}),  # not opted in
-        pod_object("custom", "gpu-node-1", {"gpuautoscaler.io/queue-metric": "app_pending", "gpuautoscaler.io/metrics-port": "9000"}, ip="10.0.3.8"),
+        pod_object(
+            "custom",
+            "gpu-node-1",
+            {"gpuautoscaler.io/queue-metric": "app_pending", "gpuautoscaler.io/metrics-port": "9000"},
+            ip="10.0.3.8",
+        ),
     ]
     lister = kubernetes_pod_lister("gpu-node-1", kubeconfig=api.kubeconfig(tmp_path / "kubeconfig"), timeout_s=2.0)
     listed = PodDiscovery(lister).poll(0.0)

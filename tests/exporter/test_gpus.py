@@ -1,4 +1,5 @@
 """GPU sampling through NVML, faked only at the pynvml boundary (tests/fakes/nvml.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,12 +47,16 @@ def _set(**kw: object) -> Script:
 @pytest.mark.parametrize(
     "script, field, expected",
     [
-        pytest.param(_set(utilization=97), "utilization_ratio", 0.97, id="utilization-percent-to-ratio"),  # 97 % -> 0.97
+        pytest.param(
+            _set(utilization=97), "utilization_ratio", 0.97, id="utilization-percent-to-ratio"
+        ),  # 97 % -> 0.97
         pytest.param(_set(utilization=0), "utilization_ratio", 0.0, id="idle-is-a-real-zero"),
         pytest.param(_set(power_mw=312_000), "power_watts", 312.0, id="power-mW-to-W"),  # 312000 mW / 1000
         pytest.param(_set(power_mw=None), "power_watts", None, id="power-not-supported-absent"),
         pytest.param(_set(temperature=71), "temperature_celsius", 71.0, id="temperature"),
-        pytest.param(_set(memory_used=40 * 2**30), "memory_used_bytes", 42_949_672_960, id="memory-used-bytes"),  # 40 GiB
+        pytest.param(
+            _set(memory_used=40 * 2**30), "memory_used_bytes", 42_949_672_960, id="memory-used-bytes"
+        ),  # 40 GiB
         pytest.param(_set(), "memory_total_bytes", 141 * 2**30, id="memory-total-bytes"),
         pytest.param(_set(sm_util=78.0), "sm_active_ratio", 0.78, id="gpm-sm-active"),  # 78 % of SMs busy
         pytest.param(_set(sm_occupancy=35.5), "sm_occupancy_ratio", 0.355, id="gpm-occupancy"),
@@ -60,8 +65,12 @@ def _set(**kw: object) -> Script:
         pytest.param(_set(sm_util=100.4), "sm_active_ratio", 1.0, id="gpm-overshoot-clamped"),
         pytest.param(_set(sm_util=0.26), "sm_active_ratio", 0.0026, id="tiny-kernels-read-low"),  # H200: 0.26 % busy
         pytest.param(_set(gpm=False, sm_util=50.0), "sm_active_ratio", None, id="pre-hopper-no-gpm-absent"),
-        pytest.param(_set(gpm_not_supported={3}, sm_occupancy=20.0), "sm_occupancy_ratio", None, id="one-gpm-metric-unsupported"),
-        pytest.param(_set(gpm_not_supported={3}, sm_util=20.0), "sm_active_ratio", 0.2, id="other-gpm-metrics-still-read"),
+        pytest.param(
+            _set(gpm_not_supported={3}, sm_occupancy=20.0), "sm_occupancy_ratio", None, id="one-gpm-metric-unsupported"
+        ),
+        pytest.param(
+            _set(gpm_not_supported={3}, sm_util=20.0), "sm_active_ratio", 0.2, id="other-gpm-metrics-still-read"
+        ),
     ],
 )
 def test_reading_after_two_ticks(script: Script, field: str, expected: float | None) -> None:
@@ -91,13 +100,23 @@ def test_gpm_can_be_turned_off() -> None:
 def test_labels_are_index_uuid_and_model() -> None:
     fake = FakeNvml([FakeGpu(uuid="GPU-a", name="NVIDIA H100 80GB HBM3"), FakeGpu(uuid="GPU-b", name="NVIDIA L4")])
     readings = ticks(fake, 1)[0]
-    assert [(r.index, r.uuid, r.model, r.mig) for r in readings] == [(0, "GPU-a", "NVIDIA H100 80GB HBM3", ""), (1, "GPU-b", "NVIDIA L4", "")]
+    assert [(r.index, r.uuid, r.model, r.mig) for r in readings] == [
+        (0, "GPU-a", "NVIDIA H100 80GB HBM3", ""),
+        (1, "GPU-b", "NVIDIA L4", ""),
+    ]
 
 
 # -- errors -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "call",
-    ["nvmlDeviceGetUtilizationRates", "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetPowerUsage", "nvmlDeviceGetTemperature", "nvmlDeviceGetHandleByIndex", "*"],
+    [
+        "nvmlDeviceGetUtilizationRates",
+        "nvmlDeviceGetMemoryInfo",
+        "nvmlDeviceGetPowerUsage",
+        "nvmlDeviceGetTemperature",
+        "nvmlDeviceGetHandleByIndex",
+        "*",
+    ],
 )
 def test_one_gpu_lost_is_down_and_the_others_keep_reporting(call: str) -> None:
     fake = FakeNvml(h200s(3))
@@ -160,7 +179,9 @@ def test_library_missing_reports_the_reason_and_retries_init_each_tick() -> None
     fake = FakeNvml(h200s(1), library_missing=True)
     sampler = GpuSampler(fake)
     sample = sampler.sample()
-    assert sample.readings == () and sample.nvml_error == "NVML unavailable: NVML Shared Library Not Found (NVML error 12)"
+    assert (
+        sample.readings == () and sample.nvml_error == "NVML unavailable: NVML Shared Library Not Found (NVML error 12)"
+    )
     assert probe(fake) == sample.nvml_error
     fake.library_missing = False  # the driver came up
     assert sampler.sample().nvml_error is None and probe(fake) is None
@@ -172,7 +193,14 @@ def test_mig_instances_are_reported_per_instance() -> None:
         uuid="GPU-m",
         migs=[
             FakeMig(slot=0, gpu_instance_id=7, uuid="MIG-a", memory_used=2**30, sm_util=50.0),
-            FakeMig(slot=4, gpu_instance_id=9, uuid="MIG-b", name="NVIDIA H200 MIG 3g.71gb", memory_total=71 * 2**30, sm_util=10.0),
+            FakeMig(
+                slot=4,
+                gpu_instance_id=9,
+                uuid="MIG-b",
+                name="NVIDIA H200 MIG 3g.71gb",
+                memory_total=71 * 2**30,
+                sm_util=10.0,
+            ),
         ],
     )
     fake = FakeNvml([gpu])
@@ -183,7 +211,7 @@ def test_mig_instances_are_reported_per_instance() -> None:
     assert whole.utilization_ratio is None  # NVML has no plain utilization under MIG
     assert whole.power_watts == 100.0 and a.power_watts is None  # board-level readings stay on the GPU
     assert (a.memory_used_bytes, b.memory_total_bytes) == (2**30, 71 * 2**30)
-    assert (a.sm_active_ratio, b.sm_active_ratio) == (pytest.approx(0.5), pytest.approx(0.1))
+    assert a.sm_active_ratio == pytest.approx(0.5) and b.sm_active_ratio == pytest.approx(0.1)
     assert whole.sm_active_ratio is None  # GPM under MIG is per instance
     assert b.model == "NVIDIA H200 MIG 3g.71gb"
 

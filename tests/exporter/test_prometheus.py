@@ -5,6 +5,7 @@ One Prometheus for the module: its first sample takes ~5-6 s (toolchain-facts §
 so every assertion shares that wait. The exporter runs in-process (fake NVML module,
 real kubelet gRPC, real model servers) and samples every second on its own thread.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from tests.fakes.model_servers import ModelServer
 from tests.fakes.nvml import FakeGpu, FakeNvml
 from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
-pytestmark = pytest.mark.skipif(not prometheus_available(), reason="prometheus binary not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    not prometheus_available(), reason="prometheus binary not installed (make test installs it)"
+)
 
 NODE = "gpu-node-1"
 H200 = "NVIDIA H200"
@@ -37,7 +40,8 @@ class Stack:
     nvml: FakeNvml
 
     def query(self, promql: str) -> list[dict[str, Any]]:
-        return self.prom.custom_query(promql, timeout=5)
+        result: list[dict[str, Any]] = self.prom.custom_query(promql, timeout=5)
+        return result
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +49,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp: Path = tmp_path_factory.mktemp("exporter-prom")
     nvml = FakeNvml(
         [
-            FakeGpu("GPU-busy", utilization=97, memory_used=80 * 2**30, power_mw=650_000, temperature=71, sm_util=78.0, sm_occupancy=41.0, tensor_util=66.0, dram_bw_util=35.0),
+            FakeGpu(
+                "GPU-busy",
+                utilization=97,
+                memory_used=80 * 2**30,
+                power_mw=650_000,
+                temperature=71,
+                sm_util=78.0,
+                sm_occupancy=41.0,
+                tensor_util=66.0,
+                dram_bw_util=35.0,
+            ),
             FakeGpu("GPU-old", name="NVIDIA A10", gpm=False, utilization=17, memory_total=24 * 2**30, power_mw=60_000),
             FakeGpu("GPU-lost"),
         ]
     )
-    with FakeKubelet(tmp / "kubelet.sock") as kubelet, ModelServer("vllm", waiting=7, running=3) as vllm, ModelServer(
-        "triton", waiting=4
-    ) as triton, ModelServer("garbage") as garbage:
+    with (
+        FakeKubelet(tmp / "kubelet.sock") as kubelet,
+        ModelServer("vllm", waiting=7, running=3) as vllm,
+        ModelServer("triton", waiting=4) as triton,
+        ModelServer("garbage") as garbage,
+    ):
         kubelet.pods = [gpu_pod("serving", "llm-0", "GPU-busy", container="vllm")]
         targets = (
             parse_target(f"serving/llm-0={vllm.url}"),
             parse_target(f"serving/triton-0={triton.url}#triton"),
             parse_target(f"serving/broken-0={garbage.url}"),
         )
-        config = ExporterConfig(listen_host="127.0.0.1", listen_port=0, interval_s=1.0, node=NODE, kubelet_socket=kubelet.socket_path, targets=targets)
+        config = ExporterConfig(
+            listen_host="127.0.0.1",
+            listen_port=0,
+            interval_s=1.0,
+            node=NODE,
+            kubelet_socket=kubelet.socket_path,
+            targets=targets,
+        )
         exporter = Exporter(config, nvml_lib=nvml)
         nvml.fail("nvmlDeviceGetMemoryInfo", gpu=2)  # GPU 2 errors from its first read on
         exporter.start()

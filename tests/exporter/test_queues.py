@@ -1,12 +1,13 @@
 """Queue depth from real HTTP model servers on 127.0.0.1 (tests/fakes/model_servers.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
 
-from exporter.queues import QueueReader, reading_from_text, select_lines, sums_by_name
 from exporter.errors import TargetError
+from exporter.queues import QueueReader, reading_from_text, select_lines, sums_by_name
 from exporter.snapshot import QueueReading
 from exporter.targets import QueueTarget, parse_target
 from tests.fakes.model_servers import ModelServer
@@ -15,7 +16,10 @@ from tests.fakes.model_servers import ModelServer
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, ModelServer]]:
     """One of each kind, 7 waiting and 3 running."""
-    started = {k: ModelServer(k, waiting=7, running=3).start() for k in ("vllm", "tgi", "triton", "sglang", "custom", "garbage")}
+    started = {
+        k: ModelServer(k, waiting=7, running=3).start()
+        for k in ("vllm", "tgi", "triton", "sglang", "custom", "garbage")
+    }
     started["error"] = ModelServer("vllm", status=500).start()
     yield started
     for s in started.values():
@@ -43,7 +47,9 @@ def reader() -> Iterator[QueueReader]:
         pytest.param("sglang", "", 7.0, 3.0, id="sglang-detected"),
     ],
 )
-def test_each_server_type(servers: dict[str, ModelServer], reader: QueueReader, kind: str, fragment: str, depth: float, running: float | None) -> None:
+def test_each_server_type(
+    servers: dict[str, ModelServer], reader: QueueReader, kind: str, fragment: str, depth: float, running: float | None
+) -> None:
     result = reader.read([parse_target(f"serving/{kind}-0={servers[kind].url}{fragment}")])
     assert result.errors == {}, result.problems
     assert result.readings == (QueueReading("serving", f"{kind}-0", depth, running),)
@@ -58,7 +64,9 @@ def test_each_server_type(servers: dict[str, ModelServer], reader: QueueReader, 
         pytest.param("custom", "", "queue_parse", "no known queue metric", id="nothing-to-detect"),
     ],
 )
-def test_broken_targets_count_their_error(servers: dict[str, ModelServer], reader: QueueReader, kind: str, fragment: str, error: str, words: str) -> None:
+def test_broken_targets_count_their_error(
+    servers: dict[str, ModelServer], reader: QueueReader, kind: str, fragment: str, error: str, words: str
+) -> None:
     target = parse_target(f"serving/p={servers[kind].url}{fragment}")
     result = reader.read([target])
     assert result.readings == ()
@@ -106,8 +114,8 @@ def test_values_follow_the_server(servers: dict[str, ModelServer], reader: Queue
 
 # -- parsing without HTTP --------------------------------------------------------------
 def test_select_lines_keeps_only_the_wanted_names() -> None:
-    text = "# TYPE foo gauge\nfoo 1\nfoo_bucket{le=\"1\"} 9\nfoo{a=\"x\"} 2\nfoobar 5\n# HELP foobar x\nbar 3\n"
-    assert select_lines(text, ["foo"]) == "# TYPE foo gauge\nfoo 1\nfoo{a=\"x\"} 2\n"
+    text = '# TYPE foo gauge\nfoo 1\nfoo_bucket{le="1"} 9\nfoo{a="x"} 2\nfoobar 5\n# HELP foobar x\nbar 3\n'
+    assert select_lines(text, ["foo"]) == '# TYPE foo gauge\nfoo 1\nfoo{a="x"} 2\n'
 
 
 def test_sums_drop_nan_samples() -> None:

@@ -1,6 +1,7 @@
 """The whole exporter in-process: fake NVML module, real kubelet gRPC on a unix socket,
 real model servers, scraped over real HTTP. Ticks are driven by hand (interval 1 h)
 so every assertion sees a known snapshot."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -39,7 +40,9 @@ def get(url: str) -> tuple[int, str]:
 
 
 def series(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples
+    }
 
 
 def value(text: str, name: str, **labels: str) -> list[float]:
@@ -73,7 +76,15 @@ def test_metrics_and_health_over_http(kubelet: FakeKubelet, vllm: ModelServer) -
         ex.thread.tick_once()  # a second tick: GPM has its two samples
         status, text = get(ex.url + "/metrics")
         assert status == 200
-        assert value(text, "gpu_utilization_ratio", gpu="0", pod="llm-0", namespace="serving", container="vllm", node="gpu-node-1") == [0.97]
+        assert value(
+            text,
+            "gpu_utilization_ratio",
+            gpu="0",
+            pod="llm-0",
+            namespace="serving",
+            container="vllm",
+            node="gpu-node-1",
+        ) == [0.97]
         assert value(text, "gpu_sm_active_ratio", gpu="0", uuid=UUID.format(0), model="NVIDIA H200") == [0.78]
         assert value(text, "gpu_up", gpu="1", pod="") == [1.0]  # unallocated: empty pod labels
         assert value(text, "inference_queue_depth", namespace="serving", pod="llm-0") == [7.0]

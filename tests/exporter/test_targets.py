@@ -1,4 +1,5 @@
 """Target syntax (CLI, file) and pod annotations -> queue targets."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,14 @@ URL = "http://10.0.3.7:8000/metrics"
         pytest.param(f"s/t={URL}#tgi", QueueTarget("s", "t", URL, SERVERS["tgi"]), id="tgi"),
         pytest.param(f"s/t={URL}#triton", QueueTarget("s", "t", URL, SERVERS["triton"]), id="triton"),
         pytest.param(f"s/t={URL}#sglang", QueueTarget("s", "t", URL, SERVERS["sglang"]), id="sglang"),
-        pytest.param(f"s/t={URL}#my_app:pending", QueueTarget("s", "t", URL, ServerMetrics("my_app:pending", None)), id="custom-metric"),
-        pytest.param("s/t=https://[fd00::7]:8443/m", QueueTarget("s", "t", "https://[fd00::7]:8443/m"), id="ipv6-https"),
+        pytest.param(
+            f"s/t={URL}#my_app:pending",
+            QueueTarget("s", "t", URL, ServerMetrics("my_app:pending", None)),
+            id="custom-metric",
+        ),
+        pytest.param(
+            "s/t=https://[fd00::7]:8443/m", QueueTarget("s", "t", "https://[fd00::7]:8443/m"), id="ipv6-https"
+        ),
         pytest.param(f"  s/t={URL}  ", QueueTarget("s", "t", URL), id="whitespace-trimmed"),
     ],
 )
@@ -66,7 +73,13 @@ def test_two_targets_for_one_pod_are_refused() -> None:
 
 
 # -- pods -> targets ------------------------------------------------------------------
-def pod(annotations: dict[str, str], *, phase: str = "Running", ip: str = "10.0.3.7", ports: tuple[tuple[str, int], ...] = ()) -> PodInfo:
+def pod(
+    annotations: dict[str, str],
+    *,
+    phase: str = "Running",
+    ip: str = "10.0.3.7",
+    ports: tuple[tuple[str, int], ...] = (),
+) -> PodInfo:
     return PodInfo("serving", "llm-0", phase, ip, annotations, ports)
 
 
@@ -76,8 +89,18 @@ def pod(annotations: dict[str, str], *, phase: str = "Running", ip: str = "10.0.
         pytest.param(pod({}), None, None, id="not-opted-in"),
         pytest.param(pod({"prometheus.io/port": "8000"}), None, None, id="prometheus-annotation-alone-is-not-opt-in"),
         pytest.param(pod({"gpuautoscaler.io/metrics-port": "8000"}), URL, None, id="port-only-detect-server"),
-        pytest.param(pod({"gpuautoscaler.io/queue-metric": "vllm", "prometheus.io/port": "8000"}), URL, SERVERS["vllm"], id="vllm-prometheus-port"),
-        pytest.param(pod({"gpuautoscaler.io/queue-metric": "tgi"}, ports=(("http", 80),)), "http://10.0.3.7:80/metrics", SERVERS["tgi"], id="port-named-http"),
+        pytest.param(
+            pod({"gpuautoscaler.io/queue-metric": "vllm", "prometheus.io/port": "8000"}),
+            URL,
+            SERVERS["vllm"],
+            id="vllm-prometheus-port",
+        ),
+        pytest.param(
+            pod({"gpuautoscaler.io/queue-metric": "tgi"}, ports=(("http", 80),)),
+            "http://10.0.3.7:80/metrics",
+            SERVERS["tgi"],
+            id="port-named-http",
+        ),
         pytest.param(
             pod({"gpuautoscaler.io/queue-metric": "triton"}, ports=(("http", 8000), ("metrics", 8002))),
             "http://10.0.3.7:8002/metrics",
@@ -85,13 +108,26 @@ def pod(annotations: dict[str, str], *, phase: str = "Running", ip: str = "10.0.
             id="port-named-metrics-wins",
         ),
         pytest.param(
-            pod({"gpuautoscaler.io/queue-metric": "app_pending", "gpuautoscaler.io/metrics-port": "9000", "gpuautoscaler.io/metrics-path": "stats"}),
+            pod(
+                {
+                    "gpuautoscaler.io/queue-metric": "app_pending",
+                    "gpuautoscaler.io/metrics-port": "9000",
+                    "gpuautoscaler.io/metrics-path": "stats",
+                }
+            ),
             "http://10.0.3.7:9000/stats",
             ServerMetrics("app_pending", None),
             id="custom-metric-port-path",
         ),
-        pytest.param(pod({"gpuautoscaler.io/metrics-port": "8000"}, ip="fd00::7"), "http://[fd00::7]:8000/metrics", None, id="ipv6-pod"),
-        pytest.param(pod({"gpuautoscaler.io/metrics-port": "8000"}, phase="Pending", ip=""), None, None, id="not-running-yet"),
+        pytest.param(
+            pod({"gpuautoscaler.io/metrics-port": "8000"}, ip="fd00::7"),
+            "http://[fd00::7]:8000/metrics",
+            None,
+            id="ipv6-pod",
+        ),
+        pytest.param(
+            pod({"gpuautoscaler.io/metrics-port": "8000"}, phase="Pending", ip=""), None, None, id="not-running-yet"
+        ),
     ],
 )
 def test_target_for_pod(info: PodInfo, url: str | None, metrics: ServerMetrics | None) -> None:
@@ -106,7 +142,9 @@ def test_bad_annotations_skip_the_pod_and_count() -> None:
     listed = targets_from_pods(
         [
             PodInfo("serving", "a", "Running", "10.0.0.7", {"gpuautoscaler.io/metrics-port": "http"}),
-            PodInfo("serving", "b", "Running", "10.0.0.8", {"gpuautoscaler.io/queue-metric": "vllm"}),  # no port anywhere
+            PodInfo(
+                "serving", "b", "Running", "10.0.0.8", {"gpuautoscaler.io/queue-metric": "vllm"}
+            ),  # no port anywhere
             PodInfo("serving", "ok", "Running", "10.0.0.9", {"gpuautoscaler.io/metrics-port": "8000"}),
         ]
     )

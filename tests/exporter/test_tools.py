@@ -1,6 +1,7 @@
 """The benchmark and the device check, run cheaply: they must keep working, and the
 device check's reading of ``/metrics`` is checked against a fake-NVML exporter. No
 timing assertions: the figures are for people."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,7 +27,9 @@ def exporter() -> Iterator[Exporter]:
             FakeGpu("GPU-1", utilization=97, sm_util=78.0, migs=[FakeMig(0, 1, "MIG-1", sm_util=5.0)]),
         ]
     )
-    config = ExporterConfig(listen_host="127.0.0.1", listen_port=0, interval_s=3600.0, node="device-check", kubelet_socket=None)
+    config = ExporterConfig(
+        listen_host="127.0.0.1", listen_port=0, interval_s=3600.0, node="device-check", kubelet_socket=None
+    )
     with Exporter(config, nvml_lib=nvml) as ex:
         ex.thread.tick_once()
         yield ex
@@ -42,13 +45,18 @@ def test_device_check_reads_one_gpu_from_metrics(exporter: Exporter) -> None:
     # utilization does not exist under MIG); the device check reads whole GPUs only.
     assert "gpu_sm_active_ratio" not in whole.values and "gpu_utilization_ratio" not in whole.values
     result = summarize("tiny_kernels", [got, got])
-    assert (result.scrapes, result.utilization, result.sm_active) == (2, pytest.approx(0.17), pytest.approx(0.0026))
+    assert result.scrapes == 2
+    assert result.utilization == pytest.approx(0.17) and result.sm_active == pytest.approx(0.0026)
     assert "tiny_kernels" in table([result]) and PHASES == ("idle", "matmul", "tiny_kernels")
 
 
 def test_bench_runs_and_prints_its_figures() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "exporter.bench", "--scrapes", "200", "--warmup-ticks", "5"], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "exporter.bench", "--scrapes", "200", "--warmup-ticks", "5"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     for words in ("ms per GPU", "x the 1 ms/GPU target", "plain Gauge series", "per target", "memory over 200 scrapes"):

@@ -6,6 +6,7 @@ Tests point the exporter's :class:`~exporter.attribution.PodResourcesClient` at
 the socket like a kubelet that went away. Responses also carry the fields the
 exporter ignores (cpu_ids, memory, topology, DRA claims), as a real kubelet's do.
 """
+
 from __future__ import annotations
 
 import threading
@@ -32,13 +33,15 @@ class FakePod:
     containers: list[FakeContainer] = field(default_factory=list)
 
 
-def gpu_pod(namespace: str, name: str, *uuids: str, container: str = "server", resource: str = "nvidia.com/gpu") -> FakePod:
+def gpu_pod(
+    namespace: str, name: str, *uuids: str, container: str = "server", resource: str = "nvidia.com/gpu"
+) -> FakePod:
     """A pod with one container holding ``uuids`` of ``resource``."""
     return FakePod(namespace, name, [FakeContainer(container, {resource: list(uuids)})])
 
 
 class FakeKubelet:
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(self, socket_path: Path | str) -> None:
         self.socket_path = str(socket_path)
         self.pods: list[FakePod] = []
         self.failing = False
@@ -60,10 +63,20 @@ class FakeKubelet:
         containers = [
             pr.ContainerResources(
                 name=c.name,
-                devices=[pr.ContainerDevices(resource_name=r, device_ids=ids, topology=numa) for r, ids in c.devices.items()],
+                devices=[
+                    pr.ContainerDevices(resource_name=r, device_ids=ids, topology=numa) for r, ids in c.devices.items()
+                ],
                 cpu_ids=[2, 3],
                 memory=[pr.ContainerMemory(memory_type="memory", size=2**30, topology=numa)],
-                dynamic_resources=[pr.DynamicResource(claim_name="c", claim_namespace=p.namespace, claim_resources=[pr.ClaimResource(driver_name="d", cdi_devices=[pr.CDIDevice(name="vendor.com/x=y")])])],
+                dynamic_resources=[
+                    pr.DynamicResource(
+                        claim_name="c",
+                        claim_namespace=p.namespace,
+                        claim_resources=[
+                            pr.ClaimResource(driver_name="d", cdi_devices=[pr.CDIDevice(name="vendor.com/x=y")])
+                        ],
+                    )
+                ],
             )
             for c in p.containers
         ]

@@ -5,6 +5,7 @@ around the metrics we read), plus a slow one and a garbage one.
 ``waiting`` and ``running`` can be changed while the server runs; ``delay_s`` holds
 every response that long (a hung model server); ``status`` answers with an HTTP error.
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,7 +22,11 @@ def _histogram(name: str, labels: str, n_buckets: int) -> list[str]:
     sep = "," if labels else ""
     for i in range(n_buckets):
         lines.append(f'{name}_bucket{{le="{0.001 * 2**i:g}"{sep}{labels}}} {i * 3}.0')
-    lines += [f'{name}_bucket{{le="+Inf"{sep}{labels}}} {n_buckets * 3}.0', f"{name}_count{{{labels}}} {n_buckets * 3}.0", f"{name}_sum{{{labels}}} 12.5"]
+    lines += [
+        f'{name}_bucket{{le="+Inf"{sep}{labels}}} {n_buckets * 3}.0',
+        f"{name}_count{{{labels}}} {n_buckets * 3}.0",
+        f"{name}_sum{{{labels}}} 12.5",
+    ]
     return lines
 
 
@@ -65,7 +70,8 @@ def metrics_text(kind: str, waiting: float, running: float, padding: int = 20) -
             "# HELP nv_inference_request_success Number of successful inference requests, all batch sizes",
             "# TYPE nv_inference_request_success counter",
             'nv_inference_request_success{model="resnet",version="1"} 1200',
-            "# HELP nv_inference_pending_request_count Instantaneous number of pending requests awaiting execution per-model.",
+            "# HELP nv_inference_pending_request_count Instantaneous number of pending requests awaiting execution "
+            "per-model.",
             "# TYPE nv_inference_pending_request_count gauge",
             f'nv_inference_pending_request_count{{model="resnet",version="1"}} {a:g}',
             f'nv_inference_pending_request_count{{model="bert",version="1"}} {b:g}',
@@ -92,7 +98,7 @@ def metrics_text(kind: str, waiting: float, running: float, padding: int = 20) -
             "my_app_pending_requests_bucket 999",
         ]
     elif kind == "garbage":
-        return "<html><body>Internal dashboard</body></html>\nvllm:num_requests_waiting{model_name=\"x\" 3 oops\n"
+        return '<html><body>Internal dashboard</body></html>\nvllm:num_requests_waiting{model_name="x" 3 oops\n'
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return "\n".join(pad + body) + "\n"
@@ -101,7 +107,17 @@ def metrics_text(kind: str, waiting: float, running: float, padding: int = 20) -
 class ModelServer:
     """One fake model server on ``127.0.0.1:<free port>``; ``url`` is its metrics URL."""
 
-    def __init__(self, kind: str, *, waiting: float = 0, running: float = 0, delay_s: float = 0.0, status: int = 200, path: str = "/metrics", padding: int = 20) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        waiting: float = 0,
+        running: float = 0,
+        delay_s: float = 0.0,
+        status: int = 200,
+        path: str = "/metrics",
+        padding: int = 20,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
         self.kind = kind

@@ -16,6 +16,7 @@ in tests. What it mimics from the real binding (nvidia-ml-py 13.615):
   window's value here is the scripted percent at the time of the newer sample.
   Allocated samples are counted, so tests can check nothing leaks.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -153,7 +154,7 @@ class _Metric:
         self.value = 0.0
 
 
-class c_nvmlGpmMetricsGet_t:
+class GpmMetricsGet:
     """The request/response struct of ``nvmlGpmMetricsGet`` (the real array holds
     NVML_GPM_METRIC_MAX entries; 32 is plenty for a fake)."""
 
@@ -182,7 +183,7 @@ class FakeNvml:
     NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
     NVMLError_GpuIsLost = NVMLError_GpuIsLost
     NVMLError_Unknown = NVMLError_Unknown
-    c_nvmlGpmMetricsGet_t = c_nvmlGpmMetricsGet_t
+    c_nvmlGpmMetricsGet_t = GpmMetricsGet
 
     NVML_SUCCESS = NVML_SUCCESS
     NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
@@ -214,7 +215,9 @@ class FakeNvml:
         self.samples_allocated = 0  # alloc minus free: 0 when nothing leaks
 
     # -- scripting -------------------------------------------------------------
-    def fail(self, call: str, *, gpu: int | None = None, code: int = NVML_ERROR_GPU_IS_LOST, times: int | None = None) -> None:
+    def fail(
+        self, call: str, *, gpu: int | None = None, code: int = NVML_ERROR_GPU_IS_LOST, times: int | None = None
+    ) -> None:
         """Make ``call`` (``"*"`` for every device call) raise ``NVMLError(code)`` on
         GPU ``gpu`` (None: any GPU), ``times`` times (None: until :meth:`heal`)."""
         self._rules.append(_Rule(call, gpu, code, times))
@@ -375,7 +378,7 @@ class FakeNvml:
                 return self._take(mig, (handle.index, gpu_instance_id), sample)
         raise NVMLError(NVML_ERROR_NOT_FOUND)
 
-    def nvmlGpmMetricsGet(self, request: c_nvmlGpmMetricsGet_t) -> c_nvmlGpmMetricsGet_t:
+    def nvmlGpmMetricsGet(self, request: GpmMetricsGet) -> GpmMetricsGet:
         self._enter("nvmlGpmMetricsGet")
         s1, s2 = request.sample1, request.sample2
         if request.version != self.NVML_GPM_METRICS_GET_VERSION or not (0 < request.numMetrics <= len(request.metrics)):
