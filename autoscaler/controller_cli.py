@@ -90,21 +90,24 @@ def run(kubeconfig: str | None, prometheus_url: str, leader_elect: bool, leader_
         leader_election_id=leader_election_id, metrics_address=metrics_address,
         namespaces=tuple(dict.fromkeys(namespaces)) or None, dry_run=dry_run, signal_source=signal_source,
         workers=workers, **election, **extra)  # type: ignore[arg-type]
-    configure_logging(log_level)
+    restore_logging = configure_logging(log_level)
 
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         code = run_controller(settings, stop)
     except ConfigError as e:
         _fail(str(e), 2)
     except OSError as e:
         _fail(f"cannot serve on {metrics_address}: {e.strerror or e}", 1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        restore_logging()
     sys.exit(code)
 
 

@@ -18,7 +18,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,16 +161,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, separators=(",", ":"))
 
 
-def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr for the ``autoscaler`` loggers; quiet third-party loggers."""
+def configure_logging(level: str = "info") -> Callable[[], None]:
+    """JSON lines on stderr for the ``autoscaler`` loggers; quiet third-party loggers.
+
+    Returns a function that puts the previous configuration back (the CLI calls it on
+    exit, so that running the command in-process, as tests do, leaves no trace).
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
+    ours = logging.getLogger("autoscaler")
+    urllib3 = logging.getLogger("urllib3")
+    saved = (root.level, ours.level, urllib3.level)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    logging.getLogger("autoscaler").setLevel(level.upper())
+    ours.setLevel(level.upper())
     # urllib3 warns on every retry it makes; our own code logs the outcome once per
     # state change, so its per-attempt lines would only repeat it.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    urllib3.setLevel(logging.ERROR)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])
+        urllib3.setLevel(saved[2])
+
+    return restore

@@ -1,7 +1,7 @@
-"""One real Prometheus per module, scraping one real HTTP target every second.
+"""One real Prometheus for tests/sources, scraping one real HTTP target every second.
 
-Prometheus needs ~5 s before its first sample (toolchain-facts §2), so the tests of a
-module share it; each test writes its own namespace's series, so they do not meet.
+Prometheus needs ~5 s before its first sample (toolchain-facts §2), so the tests of
+the package share it; each test writes its own namespace's series, so they do not meet.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class World:
     prometheus: PrometheusServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def world() -> Iterator[World]:
     if not prometheus_available():
         pytest.skip("prometheus is not installed (make test installs it)")
