@@ -145,6 +145,7 @@ class SamplingThread:
         self._clock = clock
         self._latest = Snapshot(node=sampler.node)
         self._stop = threading.Event()
+        self._tick_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.ticks = 0
 
@@ -153,11 +154,13 @@ class SamplingThread:
         return self._latest
 
     def tick_once(self) -> Snapshot:
-        """Run one tick now (the first one runs before the HTTP server starts)."""
-        snapshot = self.sampler.tick(self._clock())
-        self._latest = snapshot
-        self.ticks += 1
-        return snapshot
+        """Run one tick now (the first one runs before the HTTP server starts). Ticks
+        never overlap: the sources keep state between ticks (GPM samples)."""
+        with self._tick_lock:
+            snapshot = self.sampler.tick(self._clock())
+            self._latest = snapshot
+            self.ticks += 1
+            return snapshot
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="gpu-exporter-sampler", daemon=True)
