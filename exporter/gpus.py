@@ -9,7 +9,6 @@ left out and is not an error.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,8 +18,6 @@ from exporter.errors import NvmlError, NvmlUnavailable
 from exporter.gpm import GpmRatios, GpmTracker
 from exporter.nvml import Nvml
 from exporter.snapshot import GpuReading
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +100,9 @@ class GpuSampler:
             temperature = nvml.temperature_celsius(handle)
             mig = nvml.mig_enabled(handle)
             mig_handles = nvml.mig_devices(handle) if mig else []
+            slots = {slot for slot, _ in mig_handles}
+            for gone in [key for key in self._migs if key[0] == index and key[1] not in slots]:
+                del self._migs[gone]  # MIG reconfigured: forget instances that no longer exist
         except NvmlError as exc:
             errors["nvml"] += 1
             problems[f"gpu {index}"] = str(exc)

@@ -238,3 +238,17 @@ def test_gpm_samples_do_not_leak_when_gpus_come_and_go() -> None:
     assert fake.samples_allocated == 2
     sampler.close()
     assert fake.samples_allocated == 0 and not fake.initialized
+
+
+def test_mig_reconfiguration_forgets_removed_instances() -> None:
+    gpu = FakeGpu(uuid="GPU-m", migs=[FakeMig(0, 1, "MIG-a"), FakeMig(1, 2, "MIG-b")])
+    fake = FakeNvml([gpu])
+    sampler = GpuSampler(fake)
+    sampler.sample()
+    gpu.migs = [FakeMig(0, 3, "MIG-c")]  # re-partitioned: one bigger instance
+    assert sorted(by_uuid(sampler.sample().readings)) == ["GPU-m", "MIG-c"]
+    fake.fail("nvmlDeviceGetMemoryInfo", gpu=0)
+    down = sampler.sample().readings  # the GPU fails: it and its *current* instance are down
+    assert [(r.uuid, r.up) for r in down] == [("GPU-m", False), ("MIG-c", False)]
+    sampler.close()
+    assert fake.samples_allocated == 0
