@@ -146,7 +146,7 @@ class HttpEndpoints:
         host, port = parse_address(address)
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._send(200, telemetry.exposition(), CONTENT_TYPE_LATEST)

@@ -75,7 +75,7 @@ def run(kubeconfig: str | None, prometheus_url: str, leader_elect: bool, leader_
             check_namespace(ns)
         except PromQLError as e:
             _fail(f"--namespace: {e}", 2)
-    election = dict(lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period)
+    election = {"lease_duration": lease_duration, "renew_deadline": renew_deadline, "retry_period": retry_period}
     try:
         LeaderElectionSettings(**election).validate()  # type: ignore[arg-type]
     except ValueError as e:

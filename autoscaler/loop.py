@@ -176,7 +176,7 @@ class ControlLoop:
         leadership ends, so that no PATCH of ours lands after the next leader starts."""
         with self._lock:
             pending = list(self._pending)
-        done, not_done = wait(pending, timeout=timeout)
+        _, not_done = wait(pending, timeout=timeout)
         return not not_done
 
     def _run_one(self, obj: ScalerObject, state: ScalerState, snapshots: Mapping[Signal, SignalSnapshot],
@@ -184,7 +184,7 @@ class ControlLoop:
         started = time.perf_counter()
         try:
             return self.reconcile(obj, state, snapshots, now)
-        except Exception as e:  # noqa: BLE001 - a bug in one scaler must not stop the others
+        except Exception as e:
             self.telemetry.errors.labels("internal").inc()
             log.exception("reconcile failed", extra={"fields": {"namespace": obj.namespace, "scaler": obj.name}})
             return Outcome(obj.namespace, obj.name, None, False, {"InternalError": str(e)})
@@ -222,7 +222,7 @@ class ControlLoop:
             started = self.clock()
             try:
                 self.tick(started)
-            except Exception:  # noqa: BLE001 - keep the loop alive whatever one pass does
+            except Exception:
                 self.telemetry.errors.labels("internal").inc()
                 log.exception("tick failed")
             stop.wait(max(0.0, self.settings.tick_seconds - (self.clock() - started)))

@@ -57,7 +57,7 @@ class ScalerView:
 
 
 class _ScalerCollector(Collector):
-    def __init__(self, telemetry: "Telemetry"):
+    def __init__(self, telemetry: Telemetry):
         self._telemetry = telemetry
 
     def collect(self) -> Iterator[Metric]:

@@ -20,13 +20,13 @@ import re
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
-import urllib3
 from urllib3.util.retry import Retry
 
 from autoscaler.sources import promql
@@ -73,7 +73,7 @@ class PrometheusSource:
                       status_forcelist=(429, 502, 503, 504), allowed_methods=None,
                       raise_on_status=False, respect_retry_after_header=True)
         self._conn = PrometheusConnect(url=settings.url.rstrip("/"), retry=retry,
-                                       timeout=settings.timeout_seconds)  # type: ignore[arg-type]
+                                       timeout=settings.timeout_seconds)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_queries))
         self._lock = threading.Lock()
         self._queries = 0
@@ -117,8 +117,8 @@ class PrometheusSource:
             self._queries += 1
         try:
             rows = self._conn.custom_query_range(
-                query, datetime.fromtimestamp(start, tz=timezone.utc),
-                datetime.fromtimestamp(end, tz=timezone.utc), f"{step:g}")
+                query, datetime.fromtimestamp(start, tz=UTC),
+                datetime.fromtimestamp(end, tz=UTC), f"{step:g}")
         except (requests.exceptions.RequestException, PrometheusApiClientException, ValueError) as e:
             raise MetricsError(describe_error(e, self.settings.url)) from None
         if not isinstance(rows, list):
@@ -191,7 +191,7 @@ def parse_single(result: Any) -> Sample:
     return Sample(value, float(t))
 
 
-_ERROR_BODY = re.compile(r"HTTP Status Code (\d+) \((.*)\)\Z", re.S)
+_ERROR_BODY = re.compile(r"HTTP Status Code (\d+) \((.*)\)\Z", re.DOTALL)
 
 
 def describe_error(e: Exception, url: str = "") -> str:

@@ -77,7 +77,7 @@ class Workloads:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="workloads", daemon=True)
 
-    def start(self) -> "Workloads":
+    def start(self) -> Workloads:
         self._thread.start()
         return self
 
@@ -112,7 +112,7 @@ class Workloads:
                 while len(w.pods) < want:
                     self._add_pod(w)
                 while len(w.pods) > want:
-                    self._remove_pod(w, sorted(w.pods)[-1])
+                    self._remove_pod(w, max(w.pods))
                 self._spread(w)
 
     def _add_pod(self, w: _Workload) -> None:
@@ -137,7 +137,7 @@ class Workloads:
         while not self._stop.wait(self.period):
             try:
                 self.reconcile()
-            except Exception:  # noqa: BLE001 - the emulator may be down in an outage test
+            except Exception:  # noqa: BLE001, S110 - the emulator may be down in an outage test
                 pass
 
     def stop(self) -> None:
@@ -166,7 +166,7 @@ class ControllerProcess:
                      "--metrics-address", f"127.0.0.1:{self.port}", *extra]
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "ControllerProcess":
+    def start(self) -> ControllerProcess:
         env = dict(os.environ, PYTHONPATH=str(REPO))
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from autoscaler.core import Memory, Recommendation
-from autoscaler.kube.errors import NotFound, ServerError
+from autoscaler.kube.errors import ServerError
 from autoscaler.loop import ControlLoop, LoopSettings, Outcome, newest_memory
 from autoscaler.sources.base import Sample, Signal
 from autoscaler.telemetry import JsonFormatter, Telemetry
@@ -341,7 +341,7 @@ def test_jitter_does_not_drift() -> None:
     w = World(jitter=0.1)
     w.deployment("serving", "llm", [4, 4])
     times = []
-    for t in range(0, 15 * 200):
+    for t in range(15 * 200):
         w.queues("serving", "llm", [4, 4], T0 + t)
         if w.poll(T0 + t):
             times.append(t)

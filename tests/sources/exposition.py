@@ -58,11 +58,11 @@ class Exposition:
             lines.append(f"{metric}{{{lab}}} {_fmt(value)}{stamp}")
         return ("\n".join(lines) + "\n").encode()
 
-    def start(self) -> "Exposition":
+    def start(self) -> Exposition:
         exposition = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = exposition.render()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")

@@ -22,7 +22,7 @@ from autoscaler.sources.signals import series_for
 from tests.sources.conftest import World
 from tests.support.prometheus import free_port
 
-FAST = dict(timeout_seconds=2.0, retries=0, backoff_seconds=0.0)
+FAST = {"timeout_seconds": 2.0, "retries": 0, "backoff_seconds": 0.0}
 
 
 def source(world: World, kind: str = "ours") -> PrometheusSource:
@@ -178,13 +178,14 @@ def flaky() -> Iterator[tuple[str, list[int]]]:
     hits: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             hits.append(1)
             if len(hits) <= 2:
                 body, code = b"overloaded", 503
             else:
-                body, code = b'{"status":"success","data":{"resultType":"vector","result":' \
-                             b'[{"metric":{},"value":[1700000000.0,"42"]}]}}', 200
+                body = (b'{"status":"success","data":{"resultType":"vector","result":'
+                        b'[{"metric":{},"value":[1700000000.0,"42"]}]}}')
+                code = 200
             self.send_response(code)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

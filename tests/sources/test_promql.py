@@ -7,8 +7,8 @@ import re
 import pytest
 
 from autoscaler.sources import promql
-from autoscaler.sources.signals import SIGNAL_SOURCES, SeriesSpec, series_for
 from autoscaler.sources.base import Signal
+from autoscaler.sources.signals import SIGNAL_SOURCES, SeriesSpec, series_for
 
 QUEUE = SeriesSpec("inference_queue_depth", "max", 1.0)
 SM = SeriesSpec("gpu_sm_active_ratio", "avg", 100.0)
