@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test bench prometheus clean
+.PHONY: demo test bench bench-exporter lint prometheus clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ test: $(VENV)/.installed-test prometheus
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m autoscaler.bench
+
+bench-exporter: $(VENV)/.installed-test
+	$(BIN)/python -m exporter.bench
+
+$(VENV)/.installed-lint: $(VENV)/.installed-test
+	$(BIN)/python -m pip install -q -e '.[test,lint]'
+	touch $@
+
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check .
+	$(BIN)/mypy autoscaler exporter simulations
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

@@ -13,12 +13,14 @@ def main() -> None:
 
 
 # Commands live beside the code they drive and register here.
-from autoscaler.commands import dry_run, validate  # noqa: E402
+from autoscaler.commands import dry_run, validate
 
 main.add_command(validate)
 main.add_command(dry_run)
-from autoscaler.controller_cli import record, run  # noqa: E402
+from autoscaler.controller_cli import record, run
+
 main.add_command(run)
 main.add_command(record)
-from simulations.cli import simulate  # noqa: E402
+from simulations.cli import simulate
+
 main.add_command(simulate)

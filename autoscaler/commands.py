@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-
 from collections.abc import Iterator
 
 import click
@@ -35,7 +34,8 @@ def validate(scaler_file: str) -> None:
             click.echo(f"error: {err}", err=True)
         sys.exit(2)
     click.echo(f"OK: {scaler_file}: GPUScaler {scaler.namespace}/{scaler.name} "
-               f"({len(scaler.spec.metrics)} metric(s), replicas {scaler.spec.min_replicas}..{scaler.spec.max_replicas})")
+               f"({len(scaler.spec.metrics)} metric(s), "
+               f"replicas {scaler.spec.min_replicas}..{scaler.spec.max_replicas})")
 
 
 @click.command("dry-run")

@@ -117,13 +117,14 @@ class _Samples:
         idx = np.searchsorted(times, grid, side="right") - 1
         safe = np.maximum(idx, 0)
         ok = (idx >= 0) & (grid - times[safe] < limit)
-        return np.where(ok, np.asarray(s.values)[safe], np.nan).tolist()
+        resolved: list[float] = np.where(ok, np.asarray(s.values)[safe], np.nan).tolist()
+        return resolved
 
     def pod_values(self, key: str, i: int) -> dict[str, float]:
         names, rows, complete = self.rows[key]
         if complete[i]:
-            return dict(zip(names, rows[i]))
-        return {pod: v for pod, v in zip(names, rows[i]) if v == v}
+            return dict(zip(names, rows[i], strict=True))
+        return {pod: v for pod, v in zip(names, rows[i], strict=True) if v == v}
 
     def wide_value(self, key: str, i: int) -> float | None:
         col = self.wide[key]

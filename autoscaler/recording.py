@@ -15,11 +15,11 @@ import csv
 import gc
 import io
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +91,7 @@ def parse_timestamp(text: str) -> float:
 
 def format_timestamp(t: float) -> str:
     """Unix seconds to RFC 3339 UTC, whole seconds unless there is a fraction."""
-    dt = datetime.fromtimestamp(t, tz=timezone.utc)
+    dt = datetime.fromtimestamp(t, tz=UTC)
     if t == int(t):
         return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -151,18 +151,18 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
                 raise fail(i, f"metric: unknown metric key {metric!r} (expected one of: {expected})")
             metrics[i] = metric
     groups: dict[tuple[str, str], list[int]] = {}
-    for i, key in enumerate(zip(metrics, pods)):
+    for i, key in enumerate(zip(metrics, pods, strict=True)):
         group = groups.get(key)
         if group is None:
             group = groups[key] = []
         group.append(i)
-    for (metric, pod), idx in list(groups.items()):
+    for (metric, pod), first_rows in groups.items():
         if pod != pod.strip():
-            raise fail(idx[0], f"pod: unexpected spaces around {pod!r}")
+            raise fail(first_rows[0], f"pod: unexpected spaces around {pod!r}")
         if keys[metric] and not pod:
-            raise fail(idx[0], f"pod: {metric} is per pod; expected a pod name")
+            raise fail(first_rows[0], f"pod: {metric} is per pod; expected a pod name")
         if not keys[metric] and pod:
-            raise fail(idx[0], f"pod: {metric} is target-wide; expected it empty, got {pod!r}")
+            raise fail(first_rows[0], f"pod: {metric} is target-wide; expected it empty, got {pod!r}")
 
     back = np.flatnonzero(np.diff(times) < 0)
     if back.size:
@@ -170,8 +170,8 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
         raise fail(i, f"timestamp: rows must be sorted by time; {ts_text[i].strip()} comes after "
                       f"{format_timestamp(float(times[i - 1]))}")
     series = []
-    for (metric, pod), idx_list in sorted(groups.items()):
-        idx = np.asarray(idx_list)
+    for (metric, pod), rows_of_series in sorted(groups.items()):
+        idx = np.asarray(rows_of_series)
         t, v = times[idx], values[idx]
         dup = np.flatnonzero(np.diff(t) == 0)
         if dup.size:
@@ -232,7 +232,7 @@ def _rows(text: str, source: str) -> tuple[list[list[str]], list[int]]:
     if tuple(h.strip() for h in header) != HEADER:
         raise RecordingError(f"{source}:1: expected the header {','.join(HEADER)}, got {','.join(header)!r}")
     rows, lines = [], []
-    for row, line in zip(parsed[1:], numbered[1:]):
+    for row, line in zip(parsed[1:], numbered[1:], strict=True):
         if len(row) == 4 or any(c.strip() for c in row):
             rows.append(row)
             lines.append(line)

@@ -20,7 +20,7 @@ from autoscaler.spec import GPUScalerSpec
 
 def tick_record(tick: Tick) -> dict[str, Any]:
     d = tick.decision
-    metrics = {}
+    metrics: dict[str, dict[str, Any]] = {}
     for p in d.proposals:
         metrics[p.key] = {
             "value": None if p.usage is None or not math.isfinite(p.usage) else p.usage,
@@ -90,7 +90,7 @@ def plot(spec: GPUScalerSpec, ticks: list[Tick], path: str, title: str = "") -> 
     minutes = [(t.timestamp - t0) / 60 for t in ticks]
     n = len(spec.metrics) + 1
     fig, axes = plt.subplots(n, 1, figsize=(11, 2.6 * n), sharex=True, squeeze=False)
-    for ax, metric in zip(axes[:, 0], spec.metrics):
+    for ax, metric in zip(axes[:-1, 0], spec.metrics, strict=True):
         values = []
         for t in ticks:
             p = next((p for p in t.decision.proposals if p.key == metric.key), None)

@@ -214,7 +214,8 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         limit = Limit("Fallback", current, desired,
                       f"metrics unavailable for {failures} polls (threshold {fb.failure_threshold}): "
                       f"at least {fb.replicas} replicas")
-        code, words, limits = "Fallback", f"{limit.message}; {first.key}: {first.error}", (limit,)
+        limits: tuple[Limit, ...] = (limit,)
+        code, words = "Fallback", f"{limit.message}; {first.key}: {first.error}"
         # Raising to the fallback is a scale-up like any other: it waits out the up
         # cooldown (2 -> 4 ten seconds after a scale-up with cooldownSeconds 60 holds at 2).
         desired, cooled = _apply_cooldown(spec, current, desired, memory, now)

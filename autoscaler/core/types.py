@@ -49,7 +49,7 @@ class MetricObservation:
     error: str | None = None
 
     @staticmethod
-    def failed(error: str) -> "MetricObservation":
+    def failed(error: str) -> MetricObservation:
         return MetricObservation(error=error)
 
 

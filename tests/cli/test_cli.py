@@ -101,7 +101,8 @@ def test_example_validates() -> None:
         pytest.param("timestamp,metric,pod,value\nyesterday,queue_depth,a,1\n",
                      ":2: timestamp: expected Unix seconds or an RFC 3339 time", id="bad-time"),
         pytest.param("timestamp,metric,pod,value\n0,queue_depth,,1\n", ":2: pod: queue_depth is per pod", id="no-pod"),
-        pytest.param("timestamp,metric,pod,value\n0,replicas,a,1\n", ":2: pod: replicas is target-wide", id="pod-on-wide"),
+        pytest.param("timestamp,metric,pod,value\n0,replicas,a,1\n", ":2: pod: replicas is target-wide",
+                     id="pod-on-wide"),
         pytest.param("timestamp,metric,pod,value\n0,replicas,,2.5\n", ":2: value: replicas must be a whole number",
                      id="fractional-replicas"),
         pytest.param("timestamp,metric,pod,value\n0,ready,a,2\n", ":2: value: ready must be 1 or 0", id="ready-2"),
@@ -146,7 +147,8 @@ def test_dry_run_json_lines_contract(tmp_path: Path, scaler: Path) -> None:
     rows = ["timestamp,metric,pod,value"]
     for i in range(8):
         t = 1_800_000_000 + 15 * i
-        rows += [f"{t},replicas,,2", f"{t},queue_depth,a,{12 if i >= 2 else 4}", f"{t},queue_depth,b,{12 if i >= 2 else 4}"]
+        q = 12 if i >= 2 else 4
+        rows += [f"{t},replicas,,2", f"{t},queue_depth,a,{q}", f"{t},queue_depth,b,{q}"]
     csv = write_csv(tmp_path, "\n".join(rows) + "\n")
     code, out, _ = run("dry-run", str(scaler), str(csv), "--output", "json")
     assert code == 0

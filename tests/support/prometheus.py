@@ -95,7 +95,7 @@ class PrometheusServer:
             urllib.request.urlopen(req, timeout=5).read()
 
     # -- lifecycle -----------------------------------------------------------
-    def start(self, timeout: float = 20.0) -> "PrometheusServer":
+    def start(self, timeout: float = 20.0) -> PrometheusServer:
         self._write_config()
         data = self._dir / "data"
         data.mkdir(exist_ok=True)
@@ -108,9 +108,8 @@ class PrometheusServer:
             "--web.enable-remote-write-receiver",
             *self.extra_args,
         ]
-        log = open(self._log, "wb")
-        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self._log, "wb") as log:
+            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -143,7 +142,7 @@ class PrometheusServer:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "PrometheusServer":
+    def __enter__(self) -> PrometheusServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
