@@ -6,7 +6,7 @@ process(es), whose Lease lives in that namespace, so scenarios do not meet.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,10 +28,13 @@ class Stack:
     prometheus: PrometheusServer
     kubeconfig: Path
     tmp: Path
+    processes: list[ControllerProcess] = field(default_factory=list)
 
     def controller(self, namespace: str, identity: str, *extra: str) -> ControllerProcess:
-        return ControllerProcess(self.tmp, self.kubeconfig, self.prometheus.url, namespace,
-                                 identity=identity, extra=extra).start()
+        process = ControllerProcess(self.tmp, self.kubeconfig, self.prometheus.url, namespace,
+                                    identity=identity, extra=extra).start()
+        self.processes.append(process)
+        return process
 
     def queue_visible(self, namespace: str, pods: list[str], per_pod: float) -> bool:
         """True once Prometheus returns ``per_pod`` for every one of ``pods``."""
@@ -56,10 +59,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     host, port = exporter.server.address
     prometheus = PrometheusServer([ScrapeJob("gpu-exporter", [f"{host}:{port}"])])
     prometheus.start()
+    processes: list[ControllerProcess] = []
     try:
         prometheus.wait_for('up{job="gpu-exporter"} == 1', timeout=30)
-        yield Stack(api, workloads, exporter, prometheus, kubeconfig, tmp)
+        yield Stack(api, workloads, exporter, prometheus, kubeconfig, tmp, processes)
     finally:
+        for process in processes:
+            if process.running:  # a scenario that failed half-way: never leave a controller behind
+                process.kill()
         prometheus.cleanup()
         exporter.stop()
         workloads.stop()

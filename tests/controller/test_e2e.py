@@ -165,11 +165,12 @@ def test_two_controllers_only_the_leader_patches_and_a_killed_leader_is_replaced
     stack.workloads.add(ns, "llm", 1)
     stack.api.add_gpuscaler(scaler_doc(ns, "llm", behavior={"scaleDown": {"stabilizationWindowSeconds": window}}))
     a = stack.controller(ns, "ha-a")
-    a.wait_ready()
-    wait_until(lambda: ((stack.api.lease(ns, "gpu-autoscaler") or {}).get("spec") or {}).get("holderIdentity")
-               == "ha-a", 10, "A leads", a)
-    b = stack.controller(ns, "ha-b")
+    b = None
     try:
+        a.wait_ready()
+        wait_until(lambda: ((stack.api.lease(ns, "gpu-autoscaler") or {}).get("spec") or {}).get("holderIdentity")
+                   == "ha-a", 10, "A leads", a)
+        b = stack.controller(ns, "ha-b")
         b.wait_ready()
         assert b.metric("gpu_autoscaler_leader") == 0
         _scale_up_to(stack, ns, "llm", 24, 24, 5, a)  # 24 on 1 pod: ceil(6) = 6, limit 5
@@ -201,7 +202,10 @@ def test_two_controllers_only_the_leader_patches_and_a_killed_leader_is_replaced
         assert {r.user_agent for r in down} == {"gpu-autoscaler/ha-a", "gpu-autoscaler/ha-b"}
         assert b.metric("gpu_autoscaler_leader") == 1
     finally:
-        assert b.terminate() == 0
+        if a.running:
+            a.kill()
+        if b is not None:
+            assert b.terminate() == 0
 
 
 def test_prometheus_killed_no_scale_down_metrics_unavailable_then_recovery(stack: Stack) -> None:
