@@ -130,7 +130,7 @@ class ControlLoop:
         self.last_tick = now
         try:
             objects = self.scalers.list_scalers(self.settings.namespaces)
-        except Exception as e:  # noqa: BLE001 - any failure: retried next tick, the loop lives on
+        except Exception as e:  # any failure: retried next tick, the loop lives on
             self.telemetry.errors.labels("list_scalers").inc()
             if not self._list_failed:
                 log.warning("cannot list GPUScalers", extra={"fields": {"error": str(e)}})

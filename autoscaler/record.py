@@ -138,7 +138,8 @@ def record_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, Ser
         if first_per_pod is None:
             first_per_pod = metric_rows
     rows += _replicas(source, scaler, start, end, step, first_per_pod)
-    ready = promql.selector("kube_pod_status_ready", [promql.matcher("namespace", ns), f"pod=~{promql.quote(pod_regex)}",
+    ready = promql.selector("kube_pod_status_ready", [promql.matcher("namespace", ns),
+                                                      f"pod=~{promql.quote(pod_regex)}",
                                                       promql.matcher("condition", "true")])
     for r in _fetch(source, f"max by (pod) ({ready})", start, end, step):
         rows += [Row(t, READY, r.labels["pod"], 1.0 if v >= 1 else 0.0)

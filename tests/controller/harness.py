@@ -13,6 +13,7 @@ a Deployment's total queue is split evenly over its pods, as a load balancer wou
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -135,10 +136,8 @@ class Workloads:
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
-            try:
+            with contextlib.suppress(Exception):  # the emulator may be down in an outage test
                 self.reconcile()
-            except Exception:  # noqa: BLE001, S110 - the emulator may be down in an outage test
-                pass
 
     def stop(self) -> None:
         self._stop.set()

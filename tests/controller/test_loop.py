@@ -375,7 +375,7 @@ def _wait(future: Any) -> bool:
     try:
         future.result(timeout=1)
         return True
-    except Exception:  # noqa: BLE001 - timed out: still running
+    except Exception:  # timed out: still running
         return False
 
 

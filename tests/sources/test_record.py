@@ -154,7 +154,7 @@ def test_record_bad_options_exit_2(tmp_path: Path, args: list[str], message: str
     scaler.write_text(SCALER.format(ns="x"))
     base = {"--prometheus": "http://127.0.0.1:9", "--scaler": str(scaler), "--start": "now-1h", "-o":
             str(tmp_path / "o.csv")}
-    for k, v in zip(args[::2], args[1::2]):
+    for k, v in zip(args[::2], args[1::2], strict=True):
         base[k] = v
     result = CliRunner().invoke(main, ["record", *[x for kv in base.items() for x in kv]])
     assert result.exit_code == 2 and message in result.output
