@@ -139,6 +139,7 @@ def test_conflicts_and_server_errors_are_retried_without_a_lost_update(stack: St
         assert (status_conflict.hits, status_unavailable.hits) == (2, 1)
         # The 409 failed one poll (FailedRescale); the next poll's PATCH met two 500s,
         # retried them inside the call, and landed: one scale event, not zero or two.
+        wait_until(lambda: events(stack.api, ns, "SuccessfulRescale"), 2, "SuccessfulRescale", c)
         assert [e["reason"] for e in events(stack.api, ns) if e["reason"] != "FailedGetMetrics"] == [
             "FailedRescale", "SuccessfulRescale"]
         def scaled_status() -> dict | None:
