@@ -96,8 +96,27 @@ class _Samples:
             seen[s.pod] = seen[s.pod] | fresh if s.pod in seen else fresh
         pods = sorted(seen)
         matrix = np.array([seen[p] for p in pods]) if pods else np.zeros((0, len(times)), dtype=bool)
-        self.pods_at: list[tuple[str, ...]] = [tuple(pods[j] for j in np.flatnonzero(matrix[:, i]))
-                                               for i in range(len(times))]
+        ready = np.array([[self.is_ready(p, i) for i in range(len(times))] if p in self.ready
+                          else [True] * len(times) for p in pods], dtype=bool).reshape(matrix.shape)
+        # The pod list changes rarely: ticks share one tuple until who is there, or who
+        # is ready, changes (a tick then only compares two small byte strings).
+        state = (matrix.astype(np.uint8) + (matrix & ready).astype(np.uint8)).T
+        self.pods_at: list[tuple[str, ...]] = []
+        self.ready_at: list[tuple[bool, ...]] = []
+        self.pods_changed: list[bool] = []
+        previous = None
+        for i in range(len(times)):
+            key = state[i].tobytes()
+            changed = key != previous
+            if changed:
+                present = np.flatnonzero(matrix[:, i])
+                self.pods_at.append(tuple(pods[j] for j in present))
+                self.ready_at.append(tuple(bool(ready[j, i]) for j in present))
+            else:
+                self.pods_at.append(self.pods_at[-1])
+                self.ready_at.append(self.ready_at[-1])
+            self.pods_changed.append(changed)
+            previous = key
         self.first_seen: dict[str, float] = {}
         for s in recording.series:
             if s.pod:
@@ -160,17 +179,14 @@ def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
     memory = Memory()
     previous: int | None = None
     pods: tuple[PodState, ...] = ()
-    pods_key: tuple[tuple[str, bool], ...] | None = None
     for i, t in enumerate(times):
         current = int(data.replicas[i])
         if previous is not None and current != previous:
             memory = record_scale(memory, spec, previous, current, t)
         previous = current
-        key = tuple((name, data.is_ready(name, i)) for name in data.pods_at[i])
-        if key != pods_key:  # PodState is frozen: the same pods are shared between ticks
-            pods_key = key
+        if data.pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
             pods = tuple(PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
-                         for name, ready in key)
+                         for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True))
         obs = Observation(current_replicas=current, pods=pods, metrics=_metrics_at(spec, data, i))
         decision = decide(spec, obs, memory, t)
         memory = decision.memory_if_not_applied

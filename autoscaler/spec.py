@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ class MetricTarget:
     average_utilization: float | None = None
     value: float | None = None
 
-    @property
+    @cached_property
     def kind(self) -> str:
         if self.average_value is not None:
             return "averageValue"
@@ -83,7 +84,7 @@ class MetricTarget:
             return "averageUtilization"
         return "value"
 
-    @property
+    @cached_property
     def amount(self) -> float:
         for v in (self.average_value, self.average_utilization, self.value):
             if v is not None:
@@ -101,7 +102,7 @@ class MetricSpec:
     name: str | None = None
     query: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         if self.type == "QueueDepth":
             return QUEUE_DEPTH_KEY
@@ -110,7 +111,7 @@ class MetricSpec:
         assert self.name is not None
         return self.name
 
-    @property
+    @cached_property
     def per_pod(self) -> bool:
         """Built-in signals come per pod; a Prometheus metric is one target-wide number."""
         return self.type != "Prometheus"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from autoscaler.core.types import MetricObservation, MetricProposal, Observation, PodState
 from autoscaler.spec import MetricSpec
@@ -54,7 +55,13 @@ class PodClasses:
     set_aside: frozenset[str]  # ignored | loading | stuck: their samples do not count
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
+    names = frozenset(p.name for p in pods)
+    if all(p.ready and p.phase == "Running" and not p.deleting for p in pods):
+        return PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
     candidates, loading, stuck, ignored = [], [], [], []
     for pod in pods:
         if pod.deleting or pod.phase == "Failed" or pod.phase == "Succeeded":
@@ -67,7 +74,7 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
         else:
             candidates.append(pod.name)
     return PodClasses(frozenset(candidates), frozenset(loading), frozenset(stuck), frozenset(ignored),
-                      frozenset(p.name for p in pods), frozenset(loading + stuck + ignored))
+                      names, frozenset(loading + stuck + ignored))
 
 
 def _milli(v: float) -> int:
@@ -84,7 +91,7 @@ def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes:
 
     ``classes`` is :func:`classify_pods` of the observation's pods at ``now``."""
     target = metric.target
-    base = MetricProposal(key=metric.key, target_kind=target.kind, target=target.amount)
+    base = _Base(metric.key, target.kind, target.amount)
     mo = obs.metrics.get(metric.key)
     if mo is None or mo.error is not None:
         return _invalid(base, mo.error if mo is not None and mo.error else "no data for this metric")
@@ -103,7 +110,15 @@ def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes:
     return _value_proposal(base, value, obs, tolerance)
 
 
-def _invalid(base: MetricProposal, error: str) -> MetricProposal:
+class _Base(NamedTuple):
+    """What every proposal of one metric shares (a plain tuple: built on every poll)."""
+
+    key: str
+    target_kind: str
+    target: float
+
+
+def _invalid(base: _Base, error: str) -> MetricProposal:
     return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, error=error,
                           reason=f"{base.key}: unavailable ({error})")
 
@@ -127,7 +142,7 @@ def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) 
     return sum(samples.values()) // len(samples)
 
 
-def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Observation,
+def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
                       tol: Tolerance, classes: PodClasses) -> MetricProposal:
     current = obs.current_replicas
     kind = base.target_kind
@@ -209,14 +224,14 @@ def _per_pod_proposal(base: MetricProposal, raw: Mapping[str, float], obs: Obser
     )
 
 
-def _ok(base: MetricProposal, n: int, usage: float, ratio: float, why: str,
+def _ok(base: _Base, n: int, usage: float, ratio: float, why: str,
         without_loading: int | None = None) -> MetricProposal:
     return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, replicas=n,
                           usage=usage, ratio=ratio, reason=why, loading_adjusted=without_loading is not None,
                           replicas_without_loading=without_loading)
 
 
-def _value_proposal(base: MetricProposal, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:
+def _value_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:
     """A target-wide ``value`` target: HPA's Object/External metric rule (§1.5).
 
     ``ceil(ratio * readyPods)`` where readyPods counts Running and Ready pods; from 0
@@ -237,7 +252,7 @@ def _value_proposal(base: MetricProposal, value: float, obs: Observation, tol: T
     return _ok(base, n, value, ratio, f"ceil({ratio:.3f} x {ready} ready pods) = {n}")
 
 
-def _average_value_total_proposal(base: MetricProposal, value: float, obs: Observation,
+def _average_value_total_proposal(base: _Base, value: float, obs: Observation,
                                   tol: Tolerance) -> MetricProposal:
     """A target-wide value with an ``averageValue`` target (HPA §1.7): pods do not enter.
 
