@@ -74,9 +74,11 @@ def format_table(c: Comparison) -> str:
     right = [False] + [True] * (len(head) - 1)
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)) + " |"
+        padded = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+        return "| " + " | ".join(padded) + " |"
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if r else (":" + "-" * (w + 1)) for w, r in zip(widths, right)) + "|"
+    rules = (("-" * (w + 1) + ":") if r else (":" + "-" * (w + 1)) for w, r in zip(widths, right, strict=True))
+    sep = "|" + "|".join(rules) + "|"
     return "\n".join([line(head), sep] + [line(row) for row in rows])
 
 

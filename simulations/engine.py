@@ -17,9 +17,11 @@ import math
 from collections import deque
 from collections.abc import Callable
 
+import numpy as np
+
 from simulations.fleet import Fleet, Snapshot
 from simulations.frontqueue import FrontQueue
-from simulations.policies import POLICY_NAMES, FleetView, Plan, Policy, build_policy
+from simulations.policies import FleetView, Plan, Policy, StaticPolicy
 from simulations.scenario import Scenario
 from simulations.stats import PolicyResult, Recorder
 from simulations.traces.base import Trace
@@ -28,9 +30,9 @@ Progress = Callable[[str, float], None]
 
 
 def plot_bin_s(span_s: float) -> float:
-    """Bins for time series: about 300 to 1500 of them, at a round number of seconds."""
+    """Bins for time series: at most 800 of them, at a round number of seconds."""
     for b in (10, 30, 60, 120, 300, 600, 1800, 3600):
-        if span_s / b <= 1500:
+        if span_s / b <= 800:
             return float(b)
     return 3600.0
 
@@ -86,30 +88,20 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
             progress(policy.name, min(1.0, (t_end - t0) / (t_stop - t0)))
     if progress is not None:
         progress(policy.name, 1.0)
-    rec.unserved_at_end(*_still_queued(queue), now=t0 + rec.steps * dt)
+    waiting_since, waiting = _still_queued(queue)
+    rec.unserved_at_end(waiting_since, waiting, now=t0 + rec.steps * dt)
     return rec.result(policy.name, bound)
 
 
 def _initial(policy: Policy, scenario: Scenario, plan: Plan) -> int:
-    if policy.name == "static_peak":
-        return policy.decide(FleetView(0.0, 0, 0, *(_empty(),) * 3, None))
+    """The warm start: the oracle's plan for the first second (static: its own count)."""
+    if isinstance(policy, StaticPolicy):
+        return policy.replicas
     return plan.at(plan.origin)
 
 
-def _empty():  # type: ignore[no-untyped-def]
-    import numpy as np
-    return np.empty(0)
-
-
-def _still_queued(q: FrontQueue):  # type: ignore[no-untyped-def]
+def _still_queued(q: FrontQueue) -> tuple[np.ndarray, np.ndarray]:
     c = q.count[q.head:].copy()
     if c.shape[0]:
         c[0] -= q.head_used
     return q.time[q.head:], c
-
-
-def run_policies(trace: Trace, scenario: Scenario, names: tuple[str, ...] = POLICY_NAMES,
-                 progress: Progress | None = None) -> list[PolicyResult]:
-    """Every named policy on the same trace and scenario, in the order given."""
-    plan = Plan(trace, scenario)
-    return [simulate(trace, scenario, build_policy(n, scenario, plan), plan, progress) for n in names]

@@ -30,5 +30,5 @@ class SimulationInputError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
-    def one(cls, source: str, line: int, field: str, message: str) -> "SimulationInputError":
+    def one(cls, source: str, line: int, field: str, message: str) -> SimulationInputError:
         return cls([InputProblem(source, line, field, message)])

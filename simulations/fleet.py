@@ -53,7 +53,7 @@ RING_S = 3600.0         # a request's slot is released through a ring this long 
 class Admitted(NamedTuple):
     """Requests admitted in one step, one row per piece of a queue row (times in seconds).
 
-    A row of ``count`` identical requests is prefilled one request after another
+    A row of ``size`` identical requests is prefilled one request after another
     (``unit`` seconds each) up to ``prefill_end``; ``finish`` is its members' mean finish.
     Latencies are derived in bulk by the recorder (:func:`latencies`).
     """
@@ -63,12 +63,12 @@ class Admitted(NamedTuple):
     prefill_end: np.ndarray
     unit: np.ndarray         # prefill time of one request of the row
     finish: np.ndarray
-    count: np.ndarray
+    size: np.ndarray         # requests the row stands for
 
 
 def latencies(a: Admitted) -> tuple[np.ndarray, np.ndarray]:
     """(time to first token, end to end) per row; for a group, the members' mean first token."""
-    ttft = a.prefill_end - a.unit * (a.count - 1.0) * 0.5 - a.arrival
+    ttft = a.prefill_end - a.unit * (a.size - 1.0) * 0.5 - a.arrival
     return ttft, a.finish - a.arrival
 
 
@@ -292,9 +292,9 @@ class Fleet:
             # Enough slots free now: every request starts at max(arrival, t), spread least occupied first.
             alloc = waterfill(self.occ[acc], free, demand)
             nz = alloc > 0
-            got = self._match(q, d_cum, acc[nz], alloc[nz], np.full(int(nz.sum()), t))
+            matched = self._match(q, d_cum, acc[nz], alloc[nz], np.full(int(nz.sum()), t))
             q.waiting = 0.0
-            return got
+            return matched
         got = self._admit_events(t, t_end, q, hi, d_cum, acc, free)
         hi = q.upto(t_end)
         q.waiting = float(q.demand_counts(hi).sum()) if hi > q.head else 0.0
@@ -312,13 +312,13 @@ class Fleet:
         """
         m = self.m
         heap: list[tuple[float, float, int, float]] = []
-        for r, f, o in zip(acc.tolist(), free.tolist(), self.occ[acc].tolist()):
+        for r, f, o in zip(acc.tolist(), free.tolist(), self.occ[acc].tolist(), strict=False):
             for j in range(int(f)):
                 heap.append((t, o + j, r, 1.0))
         fin, rep, cnt = self._running()[:3]
         ending = (fin >= t) & (fin < t_end)
         ending &= self.state[rep] == READY
-        for f_, r, c in zip(fin[ending].tolist(), rep[ending].tolist(), cnt[ending].tolist()):
+        for f_, r, c in zip(fin[ending].tolist(), rep[ending].tolist(), cnt[ending].tolist(), strict=False):
             heap.append((f_, 0.0, r, c))
         heapq.heapify(heap)
         head = q.head
@@ -357,7 +357,7 @@ class Fleet:
                 i += 1
         if not rows:
             return None
-        cols = list(zip(*rows))
+        cols = list(zip(*rows, strict=False))
         arrival, start_, end_, unit_, fin_, cnt_ = (np.array(c, dtype=float) for c in cols[:6])
         rep_ = np.array(cols[6], dtype=np.intp)
         self._book(fin_, rep_, cnt_, unit_ * cnt_, end_, admitted)
@@ -423,9 +423,9 @@ class Fleet:
         """
         n = rep.shape[0]
         if n == 1:
-            r = int(rep[0])
-            end = np.array([max(float(start[0]), float(self.pf_free[r])) + float(work[0])])
-            self.pf_free[r] = end[0]
+            only = int(rep[0])
+            end = np.array([max(float(start[0]), float(self.pf_free[only])) + float(work[0])])
+            self.pf_free[only] = end[0]
             return end
         order = np.argsort(rep, kind="stable")
         r = rep[order]
@@ -456,7 +456,7 @@ class Fleet:
             self._pending = []
             new = [np.concatenate([p[i] for p in parts]) for i in range(5)]
             new[3] = new[4] - new[3]            # prefill start = end - work
-            self._run = [np.concatenate((a, b)) for a, b in zip(self._run, new)]
+            self._run = [np.concatenate((a, b)) for a, b in zip(self._run, new, strict=False)]
         now = self.t0 + self.k * self.dt
         fin = self._run[0]
         if fin.shape[0] and fin.min() < now:
@@ -517,4 +517,5 @@ def waterfill(occ: np.ndarray, free: np.ndarray, k: float) -> np.ndarray:
         cand = np.where(alloc < free, occ + alloc, np.inf)
         pick = np.argsort(cand, kind="stable")[:rem]
         alloc[pick] += 1.0
-    return alloc
+    out: np.ndarray = alloc
+    return out

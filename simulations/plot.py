@@ -12,7 +12,7 @@ COLORS = {"ours": "#d62728", "hpa_util": "#1f77b4", "keda_queue": "#ff7f0e", "kp
 
 
 def plot(c: Comparison, path: str | Path, title: str | None = None) -> None:
-    """Write a PNG with three panels sharing the time axis (hours from the trace's start)."""
+    """Write a PNG with three panels sharing the time axis (from the trace's start)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,25 +20,27 @@ def plot(c: Comparison, path: str | Path, title: str | None = None) -> None:
 
     fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True, constrained_layout=True)
     first = c.results[0].series
-    hours = (first.origin - c.trace.start_s + (np.arange(first.arrivals.shape[0]) + 0.5) * first.bin_s) / 3600.0
+    span = c.trace.end_s - c.trace.start_s
+    unit, per = ("minutes", 60.0) if span <= 3 * 3600 else ("hours", 3600.0) if span <= 3 * 86400 else ("days", 86400.0)
+    x = (first.origin - c.trace.start_s + (np.arange(first.arrivals.shape[0]) + 0.5) * first.bin_s) / per
     ax = axes[0]
-    ax.plot(hours, first.arrivals / first.bin_s, color="black", lw=0.8)
+    ax.plot(x, first.arrivals / first.bin_s, color="black", lw=0.8)
     ax.set_ylabel("arrivals (req/s)")
     ax.set_title(title or f"{c.trace_spec} — {c.scenario.name}", fontsize=10)
     for r in c.results:
         s = r.series
-        n = min(hours.shape[0], s.replicas.shape[0])
-        axes[1].step(hours[:n], s.replicas[:n], where="mid", lw=1.0, color=COLORS.get(r.policy), label=r.policy)
+        n = min(x.shape[0], s.replicas.shape[0])
+        axes[1].step(x[:n], s.replicas[:n], where="mid", lw=1.0, color=COLORS.get(r.policy), label=r.policy)
         lat = np.where(np.isfinite(s.latency_p95), s.latency_p95, np.nan)
-        axes[2].plot(hours[:lat.shape[0]], lat, lw=0.8, color=COLORS.get(r.policy), label=r.policy)
+        axes[2].plot(x[:lat.shape[0]], lat, lw=0.8, color=COLORS.get(r.policy), label=r.policy)
     axes[1].set_ylabel("replicas")
     axes[1].legend(loc="upper left", fontsize=8, ncol=3)
     lab = "TTFT" if c.scenario.slo.latency == "ttft" else "latency"
     axes[2].axhline(c.scenario.slo.threshold_s, color="black", ls="--", lw=0.8, label="SLO")
     axes[2].set_yscale("log")
     axes[2].set_ylabel(f"p95 {lab} (s), per {first.bin_s:g} s")
-    axes[2].set_xlabel("hours from the start of the trace")
+    axes[2].set_xlabel(f"{unit} from the start of the trace")
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=72)
+    fig.savefig(path, dpi=64)
     plt.close(fig)

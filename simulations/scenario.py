@@ -100,7 +100,7 @@ class Kpa:
 class Oracle:
     target_occupancy: float = 0.8      # slots in use / slots
     prefill_utilization: float = 0.6   # share of time a replica's prefill engine is busy
-    window_s: float = 10.0
+    window_s: float = 2.0              # prefill load averaged over this window
     interval_s: int = 15
 
 

@@ -32,7 +32,8 @@ def _log_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     x *= per
     x += 1.0 + 1e-9
     np.clip(x, 0.0, float(edges.shape[0]), out=x)
-    return x.astype(np.int64)
+    bins: np.ndarray = x.astype(np.int64)
+    return bins
 
 
 def percentile(hist: np.ndarray, edges: np.ndarray, q: float) -> float:
@@ -49,7 +50,7 @@ def percentile(hist: np.ndarray, edges: np.ndarray, q: float) -> float:
     if i >= edges.shape[0]:
         return float(edges[-1])
     lo, hi = float(edges[i - 1]), float(edges[i])
-    return lo * (hi / lo) ** frac
+    return float(lo * (hi / lo) ** frac)
 
 
 @dataclass
@@ -118,9 +119,9 @@ class Recorder:
             return
         parts = self._buf
         self._buf = []
-        a = Admitted(*(np.concatenate(col) for col in zip(*parts)))
+        a = Admitted(*(np.concatenate(col) for col in zip(*parts, strict=False)))
         ttft, e2e = latencies(a)
-        self._add(a.arrival, ttft, e2e, a.count, a.start - a.arrival)
+        self._add(a.arrival, ttft, e2e, a.size, a.start - a.arrival)
 
     def _add(self, arrival: np.ndarray, ttft: np.ndarray, e2e: np.ndarray, count: np.ndarray,
              wait: np.ndarray) -> None:
@@ -147,7 +148,7 @@ class Recorder:
             self.unserved += float(count.sum())
             self._add(arrival, waited, waited, count, waited)
 
-    def result(self, policy: str, max_replicas_bound: int) -> "PolicyResult":
+    def result(self, policy: str, max_replicas_bound: int) -> PolicyResult:
         self.flush()
         dt = self.step_s
         n_span = min(self.steps, int(round((self.end - self.origin) / dt)))
@@ -159,7 +160,6 @@ class Recorder:
         little_l = float(self.in_system[:self.steps].sum()) / sim_time if self.steps else 0.0
         lam = self.requests / sim_time if sim_time else 0.0
         mean_e2e = self.sum_e2e / self.requests if self.requests else math.nan
-        little_lw = lam * mean_e2e if self.requests else 0.0
         return PolicyResult(
             policy=policy,
             requests=int(round(self.requests)),

@@ -48,8 +48,9 @@ class CorePolicy:
         return None
 
     def decide(self, view: FleetView) -> int:
+        listed = zip(view.pod_serial.tolist(), view.pod_ready.tolist(), view.pod_start.tolist(), strict=True)
         pods = tuple(PodState(self._name(int(s)), ready=bool(r), start_time=float(st), phase="Running")
-                     for s, r, st in zip(view.pod_serial.tolist(), view.pod_ready.tolist(), view.pod_start.tolist()))
+                     for s, r, st in listed)
         obs = Observation(current_replicas=view.current_replicas, pods=pods,
                           metrics=self._metrics(view.metrics) if view.metrics is not None else {})
         d = decide(self.spec, obs, self.memory, view.now)
@@ -62,10 +63,10 @@ class CorePolicy:
         out: dict[str, MetricObservation] = {}
         for m in self.spec.metrics:
             if m.type == "QueueDepth":
-                out[m.key] = MetricObservation(per_pod=dict(zip(names, snap.queue.tolist())))
+                out[m.key] = MetricObservation(per_pod=dict(zip(names, snap.queue.tolist(), strict=False)))
             elif m.type == "GPUUtilization":
                 values = snap.sm_active if m.signal == "smActive" else snap.utilization
-                out[m.key] = MetricObservation(per_pod=dict(zip(names, values.tolist())))
+                out[m.key] = MetricObservation(per_pod=dict(zip(names, values.tolist(), strict=False)))
             else:
                 out[m.key] = MetricObservation(value=prometheus_value(m.name or "", snap))
         return out

@@ -55,7 +55,8 @@ class KpaPolicy:
         now = view.now
         stable = self._average(now, self.k.stable_window_s)
         panic = self._average(now, self.k.panic_window_s)
-        if stable is None or panic is None or now - self.first_sample < self.k.stable_window_s:
+        if stable is None or panic is None or self.first_sample is None \
+                or now - self.first_sample < self.k.stable_window_s:
             # Warm-up: the simulation starts with an empty system, and a stable window
             # averaged over its first seconds would read near zero. A running KPA has a
             # full window; wait for one.

@@ -1,15 +1,17 @@
 """The oracle's plan and static peak provisioning, from the future load.
 
-The oracle knows every arrival. Per second it sums the work arriving: slot-seconds
-(prefill plus decode at the batch it aims for, ``target_occupancy x slots``) and prefill
-seconds. Over a centred window (``window_s``) that is the concurrency and the prefill load
-the load brings (Little's law), so a second needs
+The oracle knows every arrival. Two things bound a replica, so it computes two needs:
 
-    ceil(max(slot-seconds rate / (slots x occupancy), prefill-seconds rate / occupancy))
+* slots: the requests in service at each second if each were served from its arrival
+  (its prefill plus its decode at the batch the oracle aims for,
+  ``target_occupancy x slots``), divided by ``slots x target_occupancy``;
+* prefill: the prefill seconds arriving in a window of ``window_s`` around each second
+  (default 2 s, the TTFT SLO: a burst must be prefilled about that fast), divided by
+  ``window_s x prefill_utilization``.
 
-replicas. Because a replica takes ``startup_s`` to load, the oracle asks at ``t`` for the
-most any second in ``[t, t + startup_s + interval_s]`` needs: a replica it starts now
-is ready exactly when the load it was started for arrives, and it never lets go of one
+``need = ceil(max(both))``. A replica takes ``startup_s`` to load, so at ``t`` the oracle
+asks for the most any second in ``[t, t + startup_s + interval_s]`` needs: a replica it
+starts now is ready when the load it was started for arrives, and it never lets go of one
 it could not get back in time. Static peak provisioning runs the plan's maximum all along.
 """
 from __future__ import annotations
@@ -30,18 +32,23 @@ class Plan:
         m, o = scenario.model, scenario.oracle
         self.origin = trace.start_s
         n = max(1, int(math.ceil(trace.end_s - trace.start_s)))
-        slot_work = np.zeros(n)
+        in_service = np.zeros(n + 1)
         pf_work = np.zeros(n)
         step = m.step_time(o.target_occupancy * m.slots)
         for _, _, a in chunks(trace):
             if not len(a):
                 continue
-            sec = np.minimum((a.time - self.origin).astype(np.int64), n - 1)
-            pf = a.prompt * m.prefill_s_per_token * a.count
-            pf_work += np.bincount(sec, weights=pf, minlength=n)
-            slot_work += np.bincount(sec, weights=pf + a.output * step * a.count, minlength=n)
+            rel = a.time - self.origin
+            pf = a.prompt * m.prefill_s_per_token
+            service = pf + a.output * step
+            begin = np.minimum(np.ceil(rel).astype(np.int64), n)
+            end = np.minimum(np.ceil(rel + service).astype(np.int64), n)
+            in_service += np.bincount(begin, weights=a.count, minlength=n + 1)
+            in_service -= np.bincount(end, weights=a.count, minlength=n + 1)
+            sec = np.minimum(rel.astype(np.int64), n - 1)
+            pf_work += np.bincount(sec, weights=pf * a.count, minlength=n)
+        conc = np.cumsum(in_service)[:n]
         w = max(1, int(round(o.window_s)))
-        conc = _centred_mean(slot_work, w)
         pf_load = _centred_mean(pf_work, w)
         need = np.ceil(np.maximum(conc / (m.slots * o.target_occupancy), pf_load / o.prefill_utilization) - 1e-9)
         self.need = np.clip(need, scenario.min_replicas, scenario.max_replicas).astype(np.int64)

@@ -34,34 +34,40 @@ class Arrivals:
         return float(self.count.sum())
 
     @staticmethod
-    def empty() -> "Arrivals":
+    def empty() -> Arrivals:
         z = np.empty(0)
         return Arrivals(z, z, z, z)
 
     @staticmethod
-    def of(time: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> "Arrivals":
+    def of(time: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> Arrivals:
         t = np.asarray(time, dtype=float)
         return Arrivals(t, np.asarray(prompt, dtype=float), np.asarray(output, dtype=float), np.ones(t.shape[0]))
 
-    def take(self, idx: np.ndarray | slice) -> "Arrivals":
+    def take(self, idx: np.ndarray | slice) -> Arrivals:
         return Arrivals(self.time[idx], self.prompt[idx], self.output[idx], self.count[idx])
 
     @staticmethod
-    def concat(parts: list["Arrivals"]) -> "Arrivals":
+    def concat(parts: list[Arrivals]) -> Arrivals:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Arrivals.empty()
         if len(parts) == 1:
             return parts[0]
-        return Arrivals(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("time", "prompt", "output", "count")))
+        fields = ("time", "prompt", "output", "count")
+        return Arrivals(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
 class Trace(Protocol):
     """A source of requests over ``[start_s, end_s)``."""
 
-    name: str
-    start_s: float
-    end_s: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def end_s(self) -> float: ...
 
     def arrivals(self, t0: float, t1: float) -> Arrivals:
         """The requests arriving in ``[t0, t1)``, sorted by time."""

@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -46,12 +47,12 @@ class RequestTrace:
         n = len(self.data)
         return f"{self.name}: {n:,} requests over {self.end_s - self.start_s:,.0f} s"
 
-    def sliced(self, start: float | None, end: float | None) -> "RequestTrace":
+    def sliced(self, start: float | None, end: float | None) -> RequestTrace:
         s = self.start_s if start is None else max(self.start_s, start)
         e = self.end_s if end is None else min(self.end_s, end)
         return replace(self, start_s=s, end_s=max(s, e), data=self.arrivals(s, max(s, e)))
 
-    def scaled(self, k: float, seed: int, jitter_s: float = 10.0) -> "RequestTrace":
+    def scaled(self, k: float, seed: int, jitter_s: float = 10.0) -> RequestTrace:
         if k == 1.0:
             return self
         d = self.data
@@ -79,7 +80,7 @@ def _parse_time(text: str) -> float:
         pass
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -109,55 +110,58 @@ def _parse_row(source: str, line_no: int, row: list[str], it: int, ip: int, io: 
     return (t, tokens[0], tokens[1]) if ok else None
 
 
-def load_request_csv(path: str | Path, name: str | None = None) -> RequestTrace:
-    """Read a per-request CSV; every bad row is reported as ``FILE:LINE: field: problem``."""
-    source = str(path)
-    try:
-        fh = open(path, newline="")
-    except OSError as e:
-        raise SimulationInputError.one(source, 0, "file", f"cannot read: {e.strerror or e}") from None
+def _read_rows(fh: TextIO, source: str) -> tuple[list[float], list[float], list[float]]:
     problems: list[InputProblem] = []
     times: list[float] = []
     prompts: list[float] = []
     outputs: list[float] = []
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise SimulationInputError.one(source, 1, "header",
-                                           f"empty file; expected the header {','.join(COLUMNS)}") from None
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise SimulationInputError.one(source, 1, "header", f"not a CSV file: {e}") from None
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise SimulationInputError.one(source, 1, "header", f"missing column(s) {', '.join(missing)}; expected "
-                                           f"{','.join(COLUMNS)}, got {','.join(header)}")
-        it, ip, io = (header.index(c) for c in COLUMNS)
-        width = len(header)
-        try:
-            for row in reader:
-                line_no = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != width:
-                    problems.append(InputProblem(source, line_no, "row",
-                                                 f"expected {width} fields, got {len(row)}"))
-                else:
-                    parsed = _parse_row(source, line_no, row, it, ip, io, problems)
-                    if parsed is not None:
-                        times.append(parsed[0])
-                        prompts.append(parsed[1])
-                        outputs.append(parsed[2])
-                if len(problems) >= MAX_PROBLEMS:
-                    break
-        except (csv.Error, UnicodeDecodeError) as e:
-            problems.append(InputProblem(source, reader.line_num, "row", f"not valid CSV: {e}"))
+    reader = csv.reader(fh)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise SimulationInputError.one(source, 1, "header",
+                                       f"empty file; expected the header {','.join(COLUMNS)}") from None
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise SimulationInputError.one(source, 1, "header", f"not a CSV file: {e}") from None
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise SimulationInputError.one(source, 1, "header", f"missing column(s) {', '.join(missing)}; expected "
+                                       f"{','.join(COLUMNS)}, got {','.join(header)}")
+    it, ip, io = (header.index(c) for c in COLUMNS)
+    width = len(header)
+    try:
+        for row in reader:
+            line_no = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != width:
+                problems.append(InputProblem(source, line_no, "row", f"expected {width} fields, got {len(row)}"))
+            else:
+                parsed = _parse_row(source, line_no, row, it, ip, io, problems)
+                if parsed is not None:
+                    times.append(parsed[0])
+                    prompts.append(parsed[1])
+                    outputs.append(parsed[2])
+            if len(problems) >= MAX_PROBLEMS:
+                break
+    except (csv.Error, UnicodeDecodeError) as e:
+        problems.append(InputProblem(source, reader.line_num, "row", f"not valid CSV: {e}"))
     if problems:
         raise SimulationInputError(problems)
     if not times:
         raise SimulationInputError.one(source, 2, "rows", "no requests; expected at least one row after the header")
+    return times, prompts, outputs
+
+
+def load_request_csv(path: str | Path, name: str | None = None) -> RequestTrace:
+    """Read a per-request CSV; every bad row is reported as ``FILE:LINE: field: problem``."""
+    source = str(path)
+    try:
+        with open(path, newline="") as fh:
+            times, prompts, outputs = _read_rows(fh, source)
+    except OSError as e:
+        raise SimulationInputError.one(source, 0, "file", f"cannot read: {e.strerror or e}") from None
     t = np.asarray(times, dtype=float)
     order = np.argsort(t, kind="stable")
     epoch = float(t[order[0]])

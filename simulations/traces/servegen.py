@@ -74,12 +74,12 @@ class ServeGenTrace:
         return (f"{self.name}: ~{n:,.0f} requests over {self.end_s - self.start_s:,.0f} s ({kind}; "
                 f"rate x{self.scale:g}; tokens from {self.tokens.name})")
 
-    def sliced(self, start: float | None, end: float | None) -> "ServeGenTrace":
+    def sliced(self, start: float | None, end: float | None) -> ServeGenTrace:
         s = self.start_s if start is None else max(self.start_s, start)
         e = self.end_s if end is None else min(self.end_s, end)
         return replace(self, start_s=s, end_s=max(s, e))
 
-    def with_options(self, scale: float | None = None, seed: int | None = None) -> "ServeGenTrace":
+    def with_options(self, scale: float | None = None, seed: int | None = None) -> ServeGenTrace:
         return replace(self, scale=self.scale if scale is None else scale, seed=self.seed if seed is None else seed)
 
     def arrivals(self, t0: float, t1: float) -> Arrivals:
@@ -139,7 +139,8 @@ def _rescaled_gaps(rng: np.random.Generator, n: np.ndarray, gamma: np.ndarray, s
         frac[bad] = rng.random(int(bad.sum()))
     keep = np.ones(frac.shape[0], dtype=bool)
     keep[ends] = False
-    return np.minimum(frac[keep], np.nextafter(1.0, 0.0))
+    out: np.ndarray = np.minimum(frac[keep], np.nextafter(1.0, 0.0))
+    return out
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -222,7 +223,8 @@ def _parse_row(source: str, line: int, row: list[str], col: dict[str, int], clie
         ok = False
     n = num("requests")
     if ok and (n < 0 or n != round(n)):
-        problems.append(InputProblem(source, line, "requests", f"expected a whole number >= 0, got {row[col['requests']]}"))
+        problems.append(InputProblem(source, line, "requests",
+                                     f"expected a whole number >= 0, got {row[col['requests']]}"))
         ok = False
     if not clients:
         return (start, n, False, math.nan) if ok else None
@@ -230,7 +232,8 @@ def _parse_row(source: str, line: int, row: list[str], col: dict[str, int], clie
         return (start, 0.0, False, math.nan) if ok else None
     dist = row[col["iat_dist"]].strip()
     if dist not in DISTRIBUTIONS:
-        problems.append(InputProblem(source, line, "iat_dist", f"expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}"))
+        problems.append(InputProblem(source, line, "iat_dist",
+                                     f"expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}"))
         ok = False
     shape = num("iat_shape")
     if ok and shape <= 0:

@@ -16,7 +16,7 @@ from tests.simulations.conftest import assert_littles_law
 def load_step(low: float, high: float, seconds: tuple[int, int, int], seed: int = 4) -> RequestTrace:
     """Poisson arrivals at ``low`` req/s, then ``high``, then ``low`` again (conversation-like tokens)."""
     parts, t0 = [], 0.0
-    for i, (rate, span) in enumerate(zip((low, high, low), seconds)):
+    for i, (rate, span) in enumerate(zip((low, high, low), seconds, strict=False)):
         p = PoissonTrace(rate=rate, duration_s=span, prompt=1000, output=200, seed=seed + i)
         a = Arrivals.concat([x for _, _, x in chunks(p)])
         parts.append(Arrivals(a.time + t0, a.prompt, a.output, a.count))
@@ -103,13 +103,13 @@ def test_progress_reaches_the_end(default_scenario: Scenario) -> None:
     simulate(trace, default_scenario, StaticPolicy(1), Plan(trace, default_scenario),
              progress=lambda name, f: seen.append((name, f)))
     assert seen[0] == ("static_peak", 0.0 + seen[0][1]) and seen[-1] == ("static_peak", 1.0)
-    assert all(b >= a for (_, a), (_, b) in zip(seen, seen[1:]))
+    assert all(b >= a for (_, a), (_, b) in zip(seen, seen[1:], strict=False))
 
 
-@pytest.mark.parametrize(("span", "expected"), [(3600, 10.0), (86400, 60.0), (14 * 86400, 1800.0)])
+@pytest.mark.parametrize(("span", "expected"), [(3600, 10.0), (86400, 120.0), (14 * 86400, 1800.0)])
 def test_plot_bins(span: float, expected: float) -> None:
     assert plot_bin_s(span) == expected
-    assert span / plot_bin_s(span) <= 1500
+    assert span / plot_bin_s(span) <= 800
 
 
 def test_every_policy_starts_from_the_same_warm_fleet(default_scenario: Scenario) -> None:

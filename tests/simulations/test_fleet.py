@@ -19,7 +19,7 @@ def fifo_waits(arrival: np.ndarray, service: np.ndarray, servers: int) -> np.nda
     """The exact FIFO multi-server queue (Kiefer-Wolfowitz): each arrival takes the earliest free server."""
     free = [0.0] * servers
     waits = np.empty(arrival.shape[0])
-    for i, (a, s) in enumerate(zip(arrival.tolist(), service.tolist())):
+    for i, (a, s) in enumerate(zip(arrival.tolist(), service.tolist(), strict=False)):
         f = heapq.heappop(free)
         start = a if a > f else f
         waits[i] = start - a
