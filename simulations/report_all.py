@@ -1,13 +1,13 @@
 """``python -m simulations.report_all``: the comparison tables and plots of docs/simulation.md.
 
 Runs every policy on each report trace with the default scenario (in parallel, one
-process per CPU), writes ``docs/img/sim_<name>.png`` and ``docs/simulation-results.json``
-(Contract 5 objects), and rewrites the tables in ``docs/simulation.md`` between the
-markers ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``. Prints the headline:
-ours against the oracle, hpa_util and keda_queue.
+process per CPU), writes ``docs/img/sim_<name>.png`` and rewrites the tables in
+``docs/simulation.md`` between the markers ``<!-- results:NAME -->`` and
+``<!-- /results:NAME -->``. Prints the headline: ours against the oracle, hpa_util and
+keda_queue.
 
 Options: ``--scenario S`` (another scenario, e.g. while tuning ours), ``--only NAME,...``,
-``--no-docs`` (print only), ``--jobs N``.
+``--no-docs`` (print only), ``--json FILE`` (the Contract 5 objects too), ``--jobs N``.
 """
 from __future__ import annotations
 
@@ -73,6 +73,11 @@ def run_all(cases: tuple[Case, ...], scenario_spec: str, jobs: int) -> dict[str,
                                [out[c.name][p] for p in POLICY_NAMES]) for c in cases}
 
 
+def _change(ours: float, other: float) -> str:
+    pct = 100 * (ours / other - 1)
+    return f"{pct:+.1f} %" if abs(pct) < 10 else f"{pct:+.0f} %"
+
+
 def headline(c: Comparison) -> str:
     by = {r.policy: r for r in c.results}
     o = by["ours"]
@@ -80,7 +85,7 @@ def headline(c: Comparison) -> str:
     for other in ("oracle", "hpa_util", "keda_queue"):
         b = by[other]
         parts.append(f"{other} {100 * b.slo_attainment:.2f} %, {b.gpu_hours:,.1f} GPU-h "
-                     f"(ours {100 * (o.gpu_hours / b.gpu_hours - 1):+.0f} % GPU-h)")
+                     f"(ours {_change(o.gpu_hours, b.gpu_hours)} GPU-h)")
     return "; ".join(parts)
 
 
@@ -99,7 +104,7 @@ def headline_table(results: dict[str, Comparison], cases: tuple[Case, ...]) -> s
         for other in ("oracle", "hpa_util", "keda_queue"):
             b = by[other]
             cells.append(f"{100 * b.slo_attainment:.2f} %, {b.gpu_hours:,.1f} GPU-h "
-                         f"(ours {100 * (o.gpu_hours / b.gpu_hours - 1):+.0f} %)")
+                         f"(ours {_change(o.gpu_hours, b.gpu_hours)})")
         rows.append(f"| {case.title} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--jobs", type=int, default=max(1, min(len(os.sched_getaffinity(0)), 8)))
+    ap.add_argument("--json", default="", help="also write the Contract 5 objects, by case, to this file")
     args = ap.parse_args(argv)
     cases = tuple(c for c in CASES if not args.only or c.name in args.only.split(","))
     t = time.perf_counter()
@@ -145,10 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         for case in cases:
             plot(results[case.name], IMG / f"sim_{case.name}.png", title=f"{case.title} — {case.trace}")
         update_doc(results, cases)
-        data_path = ROOT / "docs" / "simulation-results.json"
-        data = json.loads(data_path.read_text()) if data_path.exists() else {}
-        data.update({case.name: results[case.name].to_json() for case in cases})
-        data_path.write_text(json.dumps(data, indent=1) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps({c.name: results[c.name].to_json() for c in cases}, indent=1) + "\n")
     print(f"\n{time.perf_counter() - t:.0f} s", file=sys.stderr)
 
 
