@@ -5,19 +5,28 @@ as at target (``startupSeconds``), and ``deletionTimestamp``/phase to ignore pod
 their way out, as HPA's replica calculator does. Every pod is returned; the core
 decides which count.
 
-Lists are served with ``resourceVersion="0"``: from the API server's watch cache
-rather than a quorum read of etcd, which is what a controller polling many targets
-every few seconds should ask for (the data may lag by well under a second).
+:class:`KubePodLister` asks the API server on every call (one LIST per scaler per
+poll). The controller serves pods from a watch instead
+(:class:`autoscaler.kube.podcache.PodCache`) and uses this lister only until that
+cache has synced. Lists are served with ``resourceVersion="0"``: from the API
+server's watch cache rather than a quorum read of etcd, which is what a controller
+polling many targets should ask for (the data may lag by well under a second).
+
+Pods are read as plain JSON (:func:`~autoscaler.kube.raw.call_json`), not as the
+client's ``V1Pod`` models: a pod is large and we keep five fields of it.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from typing import Any
 
 from kubernetes import client as k8s
 
 from autoscaler.core.types import PodState
 from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import KubeError
+from autoscaler.kube.raw import call_json
+from autoscaler.kube.status import parse_time
 
 
 class KubePodLister:
@@ -30,26 +39,60 @@ class KubePodLister:
     def list_pods(self, namespace: str, selector: str) -> tuple[PodState, ...]:
         """Pods matching ``selector``, sorted by name. Raises :class:`KubeError` for an empty
         selector, which would match every pod in the namespace."""
-        if not selector.strip():
-            raise KubeError(f"refusing to list pods in {namespace} with an empty selector "
-                            "(the target's scale subresource reported none)")
-        pods = self._client.call(self._core.list_namespaced_pod, namespace, label_selector=selector,
-                                 resource_version="0")
-        return tuple(sorted((pod_state(p) for p in pods.items), key=lambda p: p.name))
+        refuse_empty(namespace, selector)
+        body = call_json(self._client, self._core.list_namespaced_pod, namespace, label_selector=selector,
+                         resource_version="0")
+        return tuple(sorted((pod_state(p) for p in pod_items(body)), key=lambda p: p.name))
 
 
-def pod_state(pod: k8s.V1Pod) -> PodState:
-    status = pod.status
-    ready = any(c.type == "Ready" and c.status == "True" for c in (status.conditions or ())) if status else False
-    start = status.start_time if status else None
+def refuse_empty(namespace: str, selector: str) -> None:
+    if not selector.strip():
+        raise KubeError(f"refusing to list pods in {namespace} with an empty selector "
+                        "(the target's scale subresource reported none)")
+
+
+def pod_items(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The pods of a PodList body; anything but a list of objects is a broken server."""
+    items = body.get("items") or []
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise KubeError("malformed PodList from the API server")
+    return items
+
+
+def pod_state(pod: Mapping[str, Any]) -> PodState:
+    """A pod's :class:`PodState` from its JSON. Lenient: a missing or malformed field reads
+    as its absence (not Ready, no start time, phase Pending), which the core treats
+    pessimistically."""
+    meta = _mapping(pod.get("metadata"))
+    status = _mapping(pod.get("status"))
+    conditions = status.get("conditions")
+    ready = isinstance(conditions, list) and any(
+        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    phase = status.get("phase")
     return PodState(
-        name=pod.metadata.name if pod.metadata and pod.metadata.name else "",
+        name=str(meta.get("name") or ""),
         ready=ready,
-        start_time=_epoch(start) if start is not None else None,
-        phase=(status.phase if status else None) or "Pending",
-        deleting=bool(pod.metadata and pod.metadata.deletion_timestamp is not None),
+        start_time=_time(status.get("startTime")),
+        phase=phase if isinstance(phase, str) and phase else "Pending",
+        deleting=meta.get("deletionTimestamp") is not None,
     )
 
 
-def _epoch(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
+    labels = _mapping(pod.get("metadata")).get("labels")
+    if not isinstance(labels, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _time(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None

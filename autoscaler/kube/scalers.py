@@ -15,7 +15,6 @@ any outage.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -24,10 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes import watch as k8s_watch
 
 from autoscaler.kube.client import KubeClient, translate
 from autoscaler.kube.errors import Conflict, Gone, KubeError, NotFound
+from autoscaler.kube.raw import WatchStream, call_json
 from autoscaler.kube.types import ScalerEvent, ScalerObject
 
 log = logging.getLogger(__name__)
@@ -96,13 +95,14 @@ class KubeScalerStore:
         for _ in range(self._conflict_attempts):
             body = {"apiVersion": API_VERSION, "kind": KIND,
                     "metadata": {"name": scaler.name, "namespace": scaler.namespace, "resourceVersion": rv},
-                    "spec": copy.deepcopy(dict(scaler.spec)), "status": copy.deepcopy(dict(status))}
+                    # Shallow: the body is only serialised, never kept, so no deep copies.
+                    "spec": dict(scaler.spec), "status": dict(status)}
             try:
-                out = self._client.call(self._api.replace_namespaced_custom_object_status,
-                                        GROUP, VERSION, scaler.namespace, PLURAL, scaler.name, body)
+                out = call_json(self._client, self._api.replace_namespaced_custom_object_status,
+                                GROUP, VERSION, scaler.namespace, PLURAL, scaler.name, body)
             except Conflict:
-                current = self._client.call(self._api.get_namespaced_custom_object_status,
-                                            GROUP, VERSION, scaler.namespace, PLURAL, scaler.name)
+                current = call_json(self._client, self._api.get_namespaced_custom_object_status,
+                                    GROUP, VERSION, scaler.namespace, PLURAL, scaler.name)
                 meta = _mapping(current).get("metadata") or {}
                 if scaler.uid and meta.get("uid") != scaler.uid:
                     raise NotFound(f"GPUScaler {scaler.namespace}/{scaler.name} was re-created; not writing "
@@ -127,7 +127,7 @@ class KubeScalerStore:
         ``on_event`` is never called concurrently, and an exception from it is logged
         and does not end the watch."""
         emit_lock = threading.Lock()
-        watches: set[k8s_watch.Watch] = set()
+        watches: set[WatchStream] = set()
 
         def emit(event: ScalerEvent) -> None:
             with emit_lock:
@@ -145,8 +145,8 @@ class KubeScalerStore:
         for t in threads:
             t.start()
         stop.wait()
-        # Watch.stop() shuts the socket down so a blocked read returns at once; repeat it,
-        # because a stop that lands before the response arrives is forgotten by stream().
+        # WatchStream.stop() shuts the socket down so a blocked read returns at once; repeat it,
+        # because a scope thread may not have opened its stream yet when stop is set.
         deadline = time.monotonic() + self._client.settings.read_timeout
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
             with self._lock:
@@ -156,7 +156,7 @@ class KubeScalerStore:
                 t.join(timeout=0.05)
 
     def _watch_scope(self, namespace: str | None, emit: Callable[[ScalerEvent], None], stop: threading.Event,
-                     watches: set[k8s_watch.Watch]) -> None:
+                     watches: set[WatchStream]) -> None:
         known: dict[tuple[str, str], ScalerObject] = {}
         rv: str | None = None
         failures = 0
@@ -198,8 +198,8 @@ class KubeScalerStore:
                 stop.wait(self._client.backoff(failures))
 
     def _stream(self, namespace: str | None, rv: str, stop: threading.Event,
-                watches: set[k8s_watch.Watch]) -> Any:
-        w = k8s_watch.Watch()
+                watches: set[WatchStream]) -> Any:
+        w = WatchStream()
         with self._lock:
             if stop.is_set():
                 return
@@ -212,10 +212,10 @@ class KubeScalerStore:
                 stream = w.stream(self._api.list_cluster_custom_object, GROUP, VERSION, PLURAL, **kwargs)
             else:
                 stream = w.stream(self._api.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, **kwargs)
-            for event in stream:
+            for type_, raw in stream:
                 if stop.is_set():
                     return
-                yield event["type"], event["raw_object"]
+                yield type_, raw
         finally:
             with self._lock:
                 watches.discard(w)
