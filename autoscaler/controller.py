@@ -2,7 +2,8 @@
 
 What runs, in threads of one process:
 
-- a GPUScaler watch feeding :class:`ScalerCache` (every replica, leader or not, so a
+- a GPUScaler watch feeding :class:`ScalerCache`, and a pod watch feeding
+  :class:`~autoscaler.kube.podcache.PodCache` (every replica, leader or not, so a
   standby that takes over has its picture already);
 - leader election on a Lease (``autoscaler.kube.leader``); while leading, the
   :class:`~autoscaler.loop.ControlLoop` ticks; on losing the lease the loop stops, its
@@ -34,7 +35,7 @@ from autoscaler.kube.client import ClientSettings, KubeClient, connect
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.events import KubeEventSink
 from autoscaler.kube.leader import LeaderElectionSettings, LeaderElector, default_identity
-from autoscaler.kube.pods import KubePodLister
+from autoscaler.kube.podcache import PodCache
 from autoscaler.kube.scale import KubeScaleClient
 from autoscaler.kube.scalers import KubeScalerStore
 from autoscaler.kube.types import ScalerEvent, ScalerObject
@@ -194,8 +195,9 @@ class Controller:
             PrometheusSettings(settings.prometheus_url, timeout_seconds=settings.prometheus_timeout),
             series_for(settings.signal_source))
         self.cache = ScalerCache(KubeScalerStore(client), settings.namespaces)
+        self.pods = PodCache(client, settings.namespaces)
         self.loop = ControlLoop(
-            scalers=self.cache, scales=KubeScaleClient(client), pods=KubePodLister(client),
+            scalers=self.cache, scales=KubeScaleClient(client), pods=self.pods,
             events=KubeEventSink(client, instance=settings.identity,
                                  on_error=lambda e: self.telemetry.errors.labels("emit_event").inc()),
             metrics=self.source, telemetry=self.telemetry,
@@ -244,6 +246,7 @@ class Controller:
     def start(self) -> None:
         self.http.start()
         self.cache.start()
+        self.pods.start()
         if self.elector is not None:
             self.elector.start()
         else:
@@ -255,6 +258,7 @@ class Controller:
         elif self._term_thread is not None:
             self._follow()
         self.cache.stop()
+        self.pods.stop()
         self.loop.close()
         self.source.close()
         self.http.stop()

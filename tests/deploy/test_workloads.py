@@ -47,12 +47,12 @@ def expand(scope: str, group: str, resources: str, verbs: str) -> set[tuple[str,
 
 
 # Exactly what the controller calls (autoscaler/kube): read and patch the scale
-# subresource, list the target's pods, get/list/watch GPUScalers and get/replace
+# subresource, list and watch pods (its pod cache), get/list/watch GPUScalers and get/replace
 # their status, create and patch core Events, and get/create/update a Lease in its
 # own namespace.
 CONTROLLER = (
     expand("cluster", "apps", "deployments/scale statefulsets/scale", "get patch")
-    | expand("cluster", "", "pods", "list")
+    | expand("cluster", "", "pods", "list watch")
     | expand("cluster", "gpuautoscaler.io", "gpuscalers", "get list watch")
     | expand("cluster", "gpuautoscaler.io", "gpuscalers/status", "get update")
     | expand("cluster", "", "events", "create patch")
