@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test bench bench-exporter lint prometheus clean
+.PHONY: demo test bench bench-exporter bench-controller bench-simulator simulate-report lint prometheus clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ bench: $(VENV)/.installed-test
 
 bench-exporter: $(VENV)/.installed-test
 	$(BIN)/python -m exporter.bench
+
+bench-controller: $(VENV)/.installed-test prometheus
+	$(BIN)/python -m autoscaler.bench_controller
+
+bench-simulator: $(VENV)/.installed
+	$(BIN)/python -m simulations.bench
+
+# Regenerates docs/simulation.md's tables and plots (about 9 minutes on 2 cores).
+simulate-report: $(VENV)/.installed
+	$(BIN)/python -m simulations.report_all
 
 $(VENV)/.installed-lint: $(VENV)/.installed-test
 	$(BIN)/python -m pip install -q -e '.[test,lint]'
