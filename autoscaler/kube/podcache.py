@@ -46,9 +46,9 @@ from autoscaler.kube.types import PodLister
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CachedPod:
-    """What the cache keeps of one pod."""
+    """What the cache keeps of one pod (a cluster-wide cache holds one per pod in the cluster)."""
 
     state: PodState
     labels: Mapping[str, str]
@@ -130,7 +130,7 @@ class PodCache:
         deadline = time.monotonic() + timeout
         while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             for informer in self.informers.values():
-                informer.interrupt()  # repeated: a stop that lands before the response arrives is lost
+                informer.interrupt()  # repeated: an informer between two streams has none to stop yet
             for t in self._threads:
                 t.join(timeout=0.05)
 
