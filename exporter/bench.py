@@ -173,12 +173,12 @@ def main(argv: list[str] | None = None) -> None:
         # -- sampling, per tick and per source --------------------------------------
         rounds = max(10, min(100, scrapes // 100))
         tick_ms = _cpu_ms(tick, rounds)
-        gpus = exporter.sampler._gpus  # noqa: SLF001 - the benchmark looks inside on purpose
+        gpus = exporter.sampler._gpus
         nvml_ms = _cpu_ms(gpus.sample, 5 * rounds)
-        pod_resources = exporter.sampler._pod_resources  # noqa: SLF001
+        pod_resources = exporter.sampler._pod_resources
         assert pod_resources is not None
         kubelet_ms = _cpu_ms(pod_resources.holders, 2 * rounds)
-        queues = exporter.sampler._queues  # noqa: SLF001
+        queues = exporter.sampler._queues
         assert queues is not None
         queue_ms = _cpu_ms(lambda: queues.read(targets), rounds)
 

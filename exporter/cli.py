@@ -150,7 +150,7 @@ def main(ctx: click.Context, /, log_level: str, **options: object) -> None:
 
 def run(config: ExporterConfig) -> int:
     """Run until SIGTERM or SIGINT; the exit code."""
-    from exporter.service import Exporter  # noqa: PLC0415 - keeps --help and option errors fast
+    from exporter.service import Exporter
 
     log.info(
         "gpu-exporter starting: node=%s listen=%s:%d interval=%gs kubelet=%s targets=%d discover=%s",

@@ -55,7 +55,7 @@ class ExporterConfig:
         interval tolerates two missed ticks before GPU series disappear)."""
         return max(3 * self.interval_s, 15.0)
 
-    def validate(self) -> "ExporterConfig":
+    def validate(self) -> ExporterConfig:
         if not 0 < self.listen_port < 65536:
             raise ConfigError(f"--listen: port {self.listen_port} is not 1..65535")
         if not self.interval_s > 0:

@@ -135,7 +135,7 @@ def kubernetes_pod_lister(
     """A function listing this node's pods through the official client: in-cluster
     config, or ``kubeconfig`` outside. Raises :class:`DiscoveryError` for config
     problems now and for API failures when called."""
-    from kubernetes import client, config  # noqa: PLC0415 - 0.5 s import, only with --discover
+    from kubernetes import client, config
 
     cfg = client.Configuration()  # our own, not the process-wide default the loaders would set
     try:

@@ -30,7 +30,7 @@ class GpmRatios:
     dram_bandwidth: float | None
 
     @classmethod
-    def from_percents(cls, p: GpmPercents) -> "GpmRatios":
+    def from_percents(cls, p: GpmPercents) -> GpmRatios:
         return cls(_ratio(p.sm_util), _ratio(p.sm_occupancy), _ratio(p.tensor_util), _ratio(p.dram_bw_util))
 
 

@@ -40,7 +40,7 @@ def load_pynvml() -> Any:
     ``libnvidia-ml.so.1`` lazily in ``nvmlInit``), so this succeeds on machines
     without a GPU; :meth:`Nvml.init` then raises :class:`NvmlUnavailable`.
     """
-    import pynvml  # noqa: PLC0415 - the only import of pynvml in the project
+    import pynvml
 
     return pynvml
 

@@ -54,7 +54,7 @@ class MetricsServer:
             protocol_version = "HTTP/1.1"
             server_version = "gpu-exporter"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))

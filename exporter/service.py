@@ -122,7 +122,7 @@ class Exporter:
         self.thread.stop()
         self.sampler.close()
 
-    def __enter__(self) -> "Exporter":
+    def __enter__(self) -> Exporter:
         self.start()
         return self
 

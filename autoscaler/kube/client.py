@@ -110,7 +110,8 @@ class KubeClient:
         s = self.settings
         if retry_after is not None:
             return min(max(retry_after, 0.0), s.retry_after_max)
-        return min(s.backoff_base * 2 ** (attempt - 1), s.backoff_max) * random.uniform(0.8, 1.2)
+        delay: float = min(s.backoff_base * 2 ** (attempt - 1), s.backoff_max) * random.uniform(0.8, 1.2)
+        return delay
 
     def close(self) -> None:
         self.api_client.close()
@@ -140,7 +141,8 @@ def connect(kubeconfig: str | None = None, *, context: str | None = None, host: 
             k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, context=context,
                                         client_configuration=cfg, persist_config=False)
     except (k8s_config.ConfigException, OSError, ValueError) as exc:
-        where = host or kubeconfig or ("in-cluster" if os.environ.get("KUBERNETES_SERVICE_HOST") else "default kubeconfig")
+        in_cluster = os.environ.get("KUBERNETES_SERVICE_HOST")
+        where = host or kubeconfig or ("in-cluster" if in_cluster else "default kubeconfig")
         raise ConfigError(f"cannot load Kubernetes configuration ({where}): {exc}") from exc
     cfg.retries = 0  # retries are ours (see module docstring)
     return KubeClient(k8s.ApiClient(cfg), settings)

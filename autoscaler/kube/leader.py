@@ -70,7 +70,7 @@ class LeaderElectionSettings:
     def validate(self) -> None:
         if not (isinstance(self.lease_duration, int) and isinstance(self.renew_deadline, int)
                 and isinstance(self.retry_period, int)):
-            raise ValueError("lease_duration, renew_deadline and retry_period must be whole seconds")  # noqa: TRY004
+            raise ValueError("lease_duration, renew_deadline and retry_period must be whole seconds")
         if self.retry_period < 1:
             raise ValueError("retry_period must be at least 1 s")
         if self.renew_deadline <= 1.2 * self.retry_period:
@@ -102,7 +102,7 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
             lease = self.api_instance.read_namespaced_lease(name, namespace, _request_timeout=self._timeout)
         except ApiException as exc:
             return False, exc  # the library creates the lease on a 404 body, retries otherwise
-        except Exception as exc:  # noqa: BLE001 - no answer: a failed attempt, not a dead thread
+        except Exception as exc:
             return False, ApiException(status=0, reason=f"no answer from the API server: {exc}")
         self.lease_reference = lease
         return True, self.get_lock_object(lease)
@@ -114,7 +114,7 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
             self.lease_reference = self.api_instance.create_namespaced_lease(namespace, body,
                                                                              _request_timeout=self._timeout)
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.debug("cannot create lease %s/%s: %s", namespace, name, exc)
             return False
 
@@ -127,7 +127,7 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
             self.lease_reference = self.api_instance.replace_namespaced_lease(
                 name=name, namespace=namespace, body=self.lease_reference, _request_timeout=self._timeout)
             return True
-        except Exception as exc:  # noqa: BLE001 - 409 (someone else wrote) or no answer: not renewed
+        except Exception as exc:
             log.debug("cannot update lease %s/%s: %s", namespace, name, exc)
             return False
 

@@ -183,7 +183,7 @@ class KubeScalerStore:
                 # A clean end is the server's timeout: resume from rv. One that ends at once
                 # with nothing in it is a server in trouble: back off rather than spin.
                 failures = failures + 1 if not events and time.monotonic() - started < 1.0 else 0
-            except Exception as exc:  # noqa: BLE001 - any failure: re-list after a backoff
+            except Exception as exc:
                 if stop.is_set():
                     return
                 error = translate(exc) or exc

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, Recommendation, ScaleEvent
 from autoscaler.core import decide as core_decide
 from autoscaler.spec import (
-    GPU_UTILIZATION_KEY,
     QUEUE_DEPTH_KEY,
     Behavior,
     Fallback,
@@ -174,8 +173,11 @@ def _rules(cooldown: int = 0) -> ScalingRules:
                         select_policy="Max", policies=POLICY_SETS[0])
 
 
+LONG_AGO = Memory(recommendations=(Recommendation(NOW - 100_000, 1),))
+
+
 def _world(current: int, kinds: list[str], *, up_cooldown: int = 0, fallback: Fallback | None = None,
-           memory: Memory = Memory(recommendations=(Recommendation(NOW - 100_000, 1),)),
+           memory: Memory = LONG_AGO,
            failing: frozenset[str] = frozenset()) -> World:
     s = GPUScalerSpec(scale_target_ref=ScaleTargetRef("apps/v1", "Deployment", "llm"), min_replicas=1,
                       max_replicas=10, metrics=(METRIC_CHOICES[0],),

@@ -53,7 +53,7 @@ def test_dashboards_configmap_fits_client_side_apply():
 def test_every_custom_kind_is_handled():
     # kubernetes-validate cannot check custom resources; each one in deploy/ must have
     # a schema above, or it would pass unchecked.
-    for path, obj in OBJECTS:
+    for _path, obj in OBJECTS:
         key = (obj["apiVersion"], obj["kind"])
         if key == GPUSCALER or key in operator_schemas.SCHEMAS:
             with pytest.raises(kubernetes_validate.SchemaNotFoundError):

@@ -129,4 +129,4 @@ def test_hand_built_descriptors_match_the_published_proto(tmp_path: Path) -> Non
     assert _fields(ours) == _fields(compiled)
     service = compiled.service[0]
     assert f"{compiled.package}.{service.name}" == pr.SERVICE
-    assert "List" in {m.name for m in service.method} and pr.LIST_METHOD == f"/{pr.SERVICE}/List"
+    assert "List" in {m.name for m in service.method} and f"/{pr.SERVICE}/List" == pr.LIST_METHOD

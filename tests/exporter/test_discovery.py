@@ -57,7 +57,7 @@ class PodsApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 selector = urllib.parse.parse_qs(url.query).get("fieldSelector", [""])[0]
                 api.selectors.append(selector)

@@ -82,7 +82,7 @@ class FakeKubelet:
         ]
         return pr.PodResources(name=p.name, namespace=p.namespace, containers=containers)
 
-    def start(self) -> "FakeKubelet":
+    def start(self) -> FakeKubelet:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         handler = grpc.method_handlers_generic_handler(
             pr.SERVICE,
@@ -106,7 +106,7 @@ class FakeKubelet:
             server.stop(grace=None).wait(5)
         Path(self.socket_path).unlink(missing_ok=True)
 
-    def __enter__(self) -> "FakeKubelet":
+    def __enter__(self) -> FakeKubelet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -141,7 +141,7 @@ class ModelServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 with server._lock:
                     server.requests += 1
                 if server.delay_s:
@@ -167,7 +167,7 @@ class ModelServer:
 
         return Handler
 
-    def start(self) -> "ModelServer":
+    def start(self) -> ModelServer:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         httpd.daemon_threads = True
         httpd.block_on_close = False  # do not wait on a deliberately slow handler
@@ -193,7 +193,7 @@ class ModelServer:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> "ModelServer":
+    def __enter__(self) -> ModelServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -48,10 +48,10 @@ _WORDS = {
 class NVMLError(Exception):
     """Like pynvml's: ``NVMLError(15)`` is an ``NVMLError_GpuIsLost``."""
 
-    _by_code: dict[int, type["NVMLError"]] = {}
+    _by_code: dict[int, type[NVMLError]] = {}
     value: int
 
-    def __new__(cls, value: int = NVML_ERROR_UNKNOWN) -> "NVMLError":
+    def __new__(cls, value: int = NVML_ERROR_UNKNOWN) -> NVMLError:
         if cls is NVMLError:
             cls = NVMLError._by_code.get(value, cls)
         obj = Exception.__new__(cls)

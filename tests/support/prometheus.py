@@ -166,7 +166,8 @@ class PrometheusServer:
             body = json.load(r)
         if body.get("status") != "success":
             raise RuntimeError(f"query {promql!r} failed: {body}")
-        return body["data"]["result"]
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
 
     def wait_for(self, promql: str, timeout: float = 30.0, predicate: Any = None) -> list[dict[str, Any]]:
         """Poll an instant query until it returns a non-empty result (and ``predicate(result)``)."""
