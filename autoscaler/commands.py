@@ -9,16 +9,27 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import NoReturn
 
 import click
 
 from autoscaler.dryrun import Tick, replay
 from autoscaler.recording import RecordingError, load_recording
 from autoscaler.report import plot, write_csv, write_json, write_table
-from autoscaler.spec import SpecError, load_scaler
+from autoscaler.spec import GPUScaler, SpecError, load_scaler
 
 
-def _fail(message: str, code: int) -> None:
+def load_scaler_or_exit(path: str) -> GPUScaler:
+    """The GPUScaler in ``path``, or every error on stderr and exit 2."""
+    try:
+        return load_scaler(path)
+    except SpecError as e:
+        for err in e.errors:
+            click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+
+
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -27,12 +38,7 @@ def _fail(message: str, code: int) -> None:
 @click.argument("scaler_file", metavar="SCALER.yaml", type=click.Path(dir_okay=False))
 def validate(scaler_file: str) -> None:
     """Check a GPUScaler file; print OK or every error (exit 0 or 2)."""
-    try:
-        scaler = load_scaler(scaler_file)
-    except SpecError as e:
-        for err in e.errors:
-            click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    scaler = load_scaler_or_exit(scaler_file)
     click.echo(f"OK: {scaler_file}: GPUScaler {scaler.namespace}/{scaler.name} "
                f"({len(scaler.spec.metrics)} metric(s), "
                f"replicas {scaler.spec.min_replicas}..{scaler.spec.max_replicas})")
@@ -52,12 +58,7 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
     Open-loop when the recording has `replicas` rows (recommend against what really
     ran), closed-loop otherwise (the replay's own decisions take effect).
     """
-    try:
-        scaler = load_scaler(scaler_file)
-    except SpecError as e:
-        for err in e.errors:
-            click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    scaler = load_scaler_or_exit(scaler_file)
     try:
         recording = load_recording(metrics_file, scaler.spec)
     except RecordingError as e:

@@ -14,11 +14,11 @@ from typing import NoReturn
 
 import click
 
+from autoscaler.commands import load_scaler_or_exit
 from autoscaler.kube.errors import ConfigError
 from autoscaler.sources.base import MetricsError
 from autoscaler.sources.promql import PromQLError, check_namespace
 from autoscaler.sources.signals import SIGNAL_SOURCES, series_for
-from autoscaler.spec import SpecError, load_scaler
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -130,12 +130,7 @@ def record(prometheus_url: str, scaler_file: str, start: str, end: str, step: st
     from autoscaler.record import parse_duration, parse_time, record_rows, write_csv
     from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
 
-    try:
-        scaler = load_scaler(scaler_file)
-    except SpecError as e:
-        for err in e.errors:
-            click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    scaler = load_scaler_or_exit(scaler_file)
     now = time.time()
     try:
         t0, t1 = round(parse_time(start, now)), round(parse_time(end, now))

@@ -205,7 +205,7 @@ class _Reader:
                 self.error(path, "is required (expected a mapping)")
             return None
         if not isinstance(value, Mapping):
-            self.error(path, f"expected a mapping, got {_describe(value)}")
+            self.error(path, f"expected a mapping, got {describe_value(value)}")
             return None
         return value
 
@@ -223,7 +223,7 @@ class _Reader:
             return default
         v = obj[key]
         if isinstance(v, bool) or not isinstance(v, int):
-            self.error(p, f"expected an integer, got {_describe(v)}")
+            self.error(p, f"expected an integer, got {describe_value(v)}")
             return default
         if minimum is not None and v < minimum:
             self.error(p, f"expected an integer >= {minimum}, got {v}")
@@ -240,7 +240,7 @@ class _Reader:
             return default
         v = obj[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            self.error(p, f"expected a finite number, got {_describe(v)}")
+            self.error(p, f"expected a finite number, got {describe_value(v)}")
             return default
         if minimum is not None and v < minimum:
             self.error(p, f"expected a number >= {minimum}, got {v}")
@@ -259,7 +259,7 @@ class _Reader:
             return default
         v = obj[key]
         if not isinstance(v, str) or not v:
-            self.error(p, f"expected a non-empty string, got {_describe(v)}")
+            self.error(p, f"expected a non-empty string, got {describe_value(v)}")
             return default
         if choices is not None and v not in choices:
             self.error(p, f"expected one of {', '.join(choices)}, got {v!r}")
@@ -271,12 +271,13 @@ class _Reader:
             return default
         v = obj[key]
         if not isinstance(v, bool):
-            self.error(f"{path}.{key}", f"expected true or false, got {_describe(v)}")
+            self.error(f"{path}.{key}", f"expected true or false, got {describe_value(v)}")
             return default
         return v
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """How an error message names a wrong value: ``a string ('16')``, ``a mapping``."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -363,7 +364,7 @@ def _parse_rules(r: _Reader, raw: Any, path: str, default: ScalingRules) -> Scal
     if obj.get("policies") is not None:
         raw_policies = obj["policies"]
         if not isinstance(raw_policies, list):
-            r.error(f"{path}.policies", f"expected a list, got {_describe(raw_policies)}")
+            r.error(f"{path}.policies", f"expected a list, got {describe_value(raw_policies)}")
         else:
             parsed: list[ScalingPolicy] = []
             for i, rp in enumerate(raw_policies):
@@ -424,7 +425,7 @@ def _parse_spec(r: _Reader, raw: Any, path: str) -> GPUScalerSpec | None:
     raw_metrics = obj.get("metrics")
     if not isinstance(raw_metrics, list) or not raw_metrics:
         r.error(f"{path}.metrics", "expected a non-empty list of metrics"
-                + ("" if raw_metrics is None else f", got {_describe(raw_metrics)}"))
+                + ("" if raw_metrics is None else f", got {describe_value(raw_metrics)}"))
     else:
         for i, rm in enumerate(raw_metrics):
             m = _parse_metric(r, rm, f"{path}.metrics[{i}]")

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from autoscaler.spec import describe_value
 from simulations.errors import InputProblem, SimulationInputError
 
 
@@ -78,7 +79,7 @@ class FieldReader:
                 self.error(path, "is required (expected a mapping)")
             return None
         if not isinstance(obj, dict):
-            self.error(path, f"expected a mapping, got {describe(obj)}")
+            self.error(path, f"expected a mapping, got {describe_value(obj)}")
             return None
         return obj
 
@@ -94,7 +95,7 @@ class FieldReader:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            self.error(p, f"expected a number, got {describe(v)}")
+            self.error(p, f"expected a number, got {describe_value(v)}")
             return default
         if minimum is not None and v < minimum:
             self.error(p, f"expected a number >= {minimum:g}, got {v:g}")
@@ -114,7 +115,7 @@ class FieldReader:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int):
-            self.error(p, f"expected an integer, got {describe(v)}")
+            self.error(p, f"expected an integer, got {describe_value(v)}")
             return default
         if minimum is not None and v < minimum:
             self.error(p, f"expected an integer >= {minimum}, got {v}")
@@ -131,25 +132,9 @@ class FieldReader:
         if v is None:
             return default
         if not isinstance(v, str) or not v:
-            self.error(p, f"expected a non-empty string, got {describe(v)}")
+            self.error(p, f"expected a non-empty string, got {describe_value(v)}")
             return default
         if choices is not None and v not in choices:
             self.error(p, f"expected one of {', '.join(choices)}, got {v!r}")
             return default
         return v
-
-
-def describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
