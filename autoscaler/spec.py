@@ -13,14 +13,14 @@ A spec without ``behavior`` takes this default behavior (HPA v2's), never HPA's 
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from autoscaler.fields import FieldError, FieldReader, describe_value
 
 API_VERSION = "gpuautoscaler.io/v1alpha1"
 KIND = "GPUScaler"
@@ -34,18 +34,6 @@ SELECT_POLICIES = ("Max", "Min", "Disabled")
 QUEUE_DEPTH_KEY = "queue_depth"
 GPU_UTILIZATION_KEY = "gpu_utilization"
 RESERVED_KEYS = ("replicas", "ready")
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem: where it is and what was expected."""
-
-    source: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.path}: {self.message}"
 
 
 class SpecError(ValueError):
@@ -189,111 +177,7 @@ class GPUScaler:
 # --------------------------------------------------------------------------- parsing
 
 
-class _Reader:
-    """Walks a document, collecting every error with its path instead of stopping."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.errors: list[FieldError] = []
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(FieldError(self.source, path, message))
-
-    def mapping(self, value: Any, path: str, *, required: bool = True) -> Mapping[str, Any] | None:
-        if value is None:
-            if required:
-                self.error(path, "is required (expected a mapping)")
-            return None
-        if not isinstance(value, Mapping):
-            self.error(path, f"expected a mapping, got {describe_value(value)}")
-            return None
-        return value
-
-    def unknown(self, obj: Mapping[str, Any], path: str, known: tuple[str, ...]) -> None:
-        for key in obj:
-            if key not in known:
-                self.error(f"{path}.{key}", f"unknown field (expected one of: {', '.join(known)})")
-
-    def integer(self, obj: Mapping[str, Any], key: str, path: str, default: int | None, *,
-                minimum: int | None = None, maximum: int | None = None) -> int | None:
-        p = f"{path}.{key}"
-        if key not in obj or obj[key] is None:
-            if default is None:
-                self.error(p, "is required (expected an integer)")
-            return default
-        v = obj[key]
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.error(p, f"expected an integer, got {describe_value(v)}")
-            return default
-        if minimum is not None and v < minimum:
-            self.error(p, f"expected an integer >= {minimum}, got {v}")
-            return default
-        if maximum is not None and v > maximum:
-            self.error(p, f"expected an integer <= {maximum}, got {v}")
-            return default
-        return v
-
-    def number(self, obj: Mapping[str, Any], key: str, path: str, default: float | None, *,
-               minimum: float | None = None, exclusive_minimum: float | None = None) -> float | None:
-        p = f"{path}.{key}"
-        if key not in obj or obj[key] is None:
-            return default
-        v = obj[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            self.error(p, f"expected a finite number, got {describe_value(v)}")
-            return default
-        if minimum is not None and v < minimum:
-            self.error(p, f"expected a number >= {minimum}, got {v}")
-            return default
-        if exclusive_minimum is not None and v <= exclusive_minimum:
-            self.error(p, f"expected a number > {exclusive_minimum}, got {v}")
-            return default
-        return float(v)
-
-    def string(self, obj: Mapping[str, Any], key: str, path: str, default: str | None, *,
-               choices: tuple[str, ...] | None = None) -> str | None:
-        p = f"{path}.{key}"
-        if key not in obj or obj[key] is None:
-            if default is None:
-                self.error(p, "is required (expected a string)")
-            return default
-        v = obj[key]
-        if not isinstance(v, str) or not v:
-            self.error(p, f"expected a non-empty string, got {describe_value(v)}")
-            return default
-        if choices is not None and v not in choices:
-            self.error(p, f"expected one of {', '.join(choices)}, got {v!r}")
-            return default
-        return v
-
-    def boolean(self, obj: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        if key not in obj or obj[key] is None:
-            return default
-        v = obj[key]
-        if not isinstance(v, bool):
-            self.error(f"{path}.{key}", f"expected true or false, got {describe_value(v)}")
-            return default
-        return v
-
-
-def describe_value(value: Any) -> str:
-    """How an error message names a wrong value: ``a string ('16')``, ``a mapping``."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
-
-
-def _parse_target(r: _Reader, raw: Any, path: str, metric_type: str | None) -> MetricTarget | None:
+def _parse_target(r: FieldReader, raw: Any, path: str, metric_type: str | None) -> MetricTarget | None:
     obj = r.mapping(raw, path)
     if obj is None:
         return None
@@ -319,7 +203,7 @@ def _parse_target(r: _Reader, raw: Any, path: str, metric_type: str | None) -> M
                             "value": "value"}[key]: amount})
 
 
-def _parse_metric(r: _Reader, raw: Any, path: str) -> MetricSpec | None:
+def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     obj = r.mapping(raw, path)
     if obj is None:
         return None
@@ -350,7 +234,7 @@ def _parse_metric(r: _Reader, raw: Any, path: str) -> MetricSpec | None:
     return MetricSpec(type=mtype, target=target, signal=signal, name=name, query=query)
 
 
-def _parse_rules(r: _Reader, raw: Any, path: str, default: ScalingRules) -> ScalingRules:
+def _parse_rules(r: FieldReader, raw: Any, path: str, default: ScalingRules) -> ScalingRules:
     obj = r.mapping(raw, path, required=False)
     if obj is None:
         return default
@@ -392,14 +276,14 @@ def _parse_rules(r: _Reader, raw: Any, path: str, default: ScalingRules) -> Scal
 
 def parse_spec(raw: Any, source: str = "<spec>", path: str = "spec") -> GPUScalerSpec:
     """Parse the ``spec`` mapping of a GPUScaler; raise :class:`SpecError` listing every problem."""
-    r = _Reader(source)
+    r = FieldReader(source)
     spec = _parse_spec(r, raw, path)
     if r.errors or spec is None:
         raise SpecError(r.errors or [FieldError(source, path, "invalid")])
     return spec
 
 
-def _parse_spec(r: _Reader, raw: Any, path: str) -> GPUScalerSpec | None:
+def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     obj = r.mapping(raw, path)
     if obj is None:
         return None
@@ -474,7 +358,7 @@ def _parse_spec(r: _Reader, raw: Any, path: str) -> GPUScalerSpec | None:
 
 def parse_scaler(doc: Any, source: str = "<document>") -> GPUScaler:
     """Parse a whole GPUScaler object (apiVersion, kind, metadata, spec)."""
-    r = _Reader(source)
+    r = FieldReader(source)
     obj = r.mapping(doc, "document")
     if obj is None:
         raise SpecError(r.errors)

@@ -14,7 +14,7 @@ from typing import Any
 
 from autoscaler.spec import GPUScalerSpec, SpecError, parse_scaler
 from simulations.errors import SimulationInputError
-from simulations.yamlsource import FieldReader, load_with_lines
+from simulations.yamlsource import ScenarioReader, load_with_lines
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SLO_LATENCIES = ("ttft", "e2e")
@@ -148,7 +148,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] | None = None) -> Scenario:
-    r = FieldReader(source, lines or {})
+    r = ScenarioReader(source, lines or {})
     top = r.mapping(doc, "document", required=True) or {}
     r.unknown(top, "", ("name", "description", "model", "slo", "metrics", "simulation", "policies"))
     name = r.string(top, "name", "", Path(source).stem)
@@ -246,7 +246,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
                     ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static)
 
 
-def _parse_ours(r: FieldReader, raw: Any, source: str) -> GPUScalerSpec | None:
+def _parse_ours(r: ScenarioReader, raw: Any, source: str) -> GPUScalerSpec | None:
     base = "policies.ours"
     obj = r.mapping(raw, base, required=True)
     if obj is None:

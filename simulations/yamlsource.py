@@ -7,11 +7,12 @@ the path itself is absent, e.g. a required key that is missing).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from autoscaler.spec import describe_value
+from autoscaler.fields import FieldReader
 from simulations.errors import InputProblem, SimulationInputError
 
 
@@ -58,83 +59,23 @@ def line_of(lines: dict[str, int], path: str) -> int:
     return lines.get("", 1)
 
 
-class FieldReader:
-    """Reads typed fields out of a loaded document, collecting every problem with its line."""
+class ScenarioReader(FieldReader):
+    """The shared field reader (``autoscaler/fields.py``), with each problem's line.
+
+    Scenario sections are optional, so :meth:`mapping` defaults to not required."""
 
     def __init__(self, source: str, lines: dict[str, int]):
-        self.source = source
+        super().__init__(source)
         self.lines = lines
         self.problems: list[InputProblem] = []
 
     def error(self, path: str, message: str) -> None:
+        super().error(path, message)
         self.problems.append(InputProblem(self.source, line_of(self.lines, path), path, message))
 
     def raise_if_any(self) -> None:
         if self.problems:
             raise SimulationInputError(self.problems)
 
-    def mapping(self, obj: Any, path: str, *, required: bool = False) -> dict[str, Any] | None:
-        if obj is None:
-            if required:
-                self.error(path, "is required (expected a mapping)")
-            return None
-        if not isinstance(obj, dict):
-            self.error(path, f"expected a mapping, got {describe_value(obj)}")
-            return None
-        return obj
-
-    def unknown(self, obj: dict[str, Any], path: str, known: tuple[str, ...]) -> None:
-        for k in obj:
-            if k not in known:
-                self.error(f"{path}.{k}" if path else str(k), f"unknown field; expected one of {', '.join(known)}")
-
-    def number(self, obj: dict[str, Any], key: str, path: str, default: float, *, minimum: float | None = None,
-               exclusive_minimum: float | None = None, maximum: float | None = None) -> float:
-        p = f"{path}.{key}" if path else key
-        v = obj.get(key)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            self.error(p, f"expected a number, got {describe_value(v)}")
-            return default
-        if minimum is not None and v < minimum:
-            self.error(p, f"expected a number >= {minimum:g}, got {v:g}")
-            return default
-        if exclusive_minimum is not None and v <= exclusive_minimum:
-            self.error(p, f"expected a number > {exclusive_minimum:g}, got {v:g}")
-            return default
-        if maximum is not None and v > maximum:
-            self.error(p, f"expected a number <= {maximum:g}, got {v:g}")
-            return default
-        return float(v)
-
-    def integer(self, obj: dict[str, Any], key: str, path: str, default: int, *, minimum: int | None = None,
-                maximum: int | None = None) -> int:
-        p = f"{path}.{key}" if path else key
-        v = obj.get(key)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.error(p, f"expected an integer, got {describe_value(v)}")
-            return default
-        if minimum is not None and v < minimum:
-            self.error(p, f"expected an integer >= {minimum}, got {v}")
-            return default
-        if maximum is not None and v > maximum:
-            self.error(p, f"expected an integer <= {maximum}, got {v}")
-            return default
-        return v
-
-    def string(self, obj: dict[str, Any], key: str, path: str, default: str,
-               choices: tuple[str, ...] | None = None) -> str:
-        p = f"{path}.{key}" if path else key
-        v = obj.get(key)
-        if v is None:
-            return default
-        if not isinstance(v, str) or not v:
-            self.error(p, f"expected a non-empty string, got {describe_value(v)}")
-            return default
-        if choices is not None and v not in choices:
-            self.error(p, f"expected one of {', '.join(choices)}, got {v!r}")
-            return default
-        return v
+    def mapping(self, value: Any, path: str, *, required: bool = False) -> Mapping[str, Any] | None:
+        return super().mapping(value, path, required=required)
