@@ -227,12 +227,4 @@ def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
         yield Tick(t, obs, decision)
 
 
-def summary(run: list[Tick]) -> dict[str, int]:
-    """Counts of each action over a replay."""
-    counts = {"scale_up": 0, "scale_down": 0, "hold": 0}
-    for tick in run:
-        counts[tick.decision.action] += 1
-    return counts
-
-
-__all__ = ["Tick", "replay", "summary", "ticks"]
+__all__ = ["Tick", "replay", "ticks"]

@@ -15,7 +15,6 @@ import csv
 import gc
 import io
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,13 +42,6 @@ class Series:
     pod: str
     times: tuple[float, ...]
     values: tuple[float, ...]
-
-    def at(self, t: float, max_age: float) -> float | None:
-        """The latest value at or before ``t`` that is younger than ``max_age`` seconds."""
-        i = bisect_right(self.times, t) - 1
-        if i < 0 or t - self.times[i] >= max_age:
-            return None
-        return self.values[i]
 
 
 @dataclass(frozen=True)
