@@ -26,7 +26,7 @@ from autoscaler.core.types import PodState
 from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.raw import call_json
-from autoscaler.kube.status import parse_time
+from autoscaler.kube.status import parse_time_or_none
 
 
 class KubePodLister:
@@ -72,7 +72,7 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     return PodState(
         name=str(meta.get("name") or ""),
         ready=ready,
-        start_time=_time(status.get("startTime")),
+        start_time=parse_time_or_none(status.get("startTime")),
         phase=phase if isinstance(phase, str) and phase else "Pending",
         deleting=meta.get("deletionTimestamp") is not None,
     )
@@ -87,12 +87,3 @@ def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _time(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None

@@ -78,12 +78,12 @@ def memory_from_status(status: Mapping[str, Any]) -> Memory:
         return Memory()
     recommendations: list[Recommendation] = []
     for item in _items(raw.get("recommendations")):
-        t, replicas = _time(item.get("timestamp")), item.get("replicas")
+        t, replicas = parse_time_or_none(item.get("timestamp")), item.get("replicas")
         if t is not None and _is_count(replicas):
             recommendations.append(Recommendation(t, replicas))
     events: list[ScaleEvent] = []
     for item in _items(raw.get("scaleEvents")):
-        t, direction, replicas = _time(item.get("timestamp")), item.get("direction"), item.get("replicas")
+        t, direction, replicas = parse_time_or_none(item.get("timestamp")), item.get("direction"), item.get("replicas")
         if t is not None and direction in ("up", "down") and _is_count(replicas):
             events.append(ScaleEvent(t, str(direction), replicas))
     failures = raw.get("consecutiveFailures", 0)
@@ -91,8 +91,8 @@ def memory_from_status(status: Mapping[str, Any]) -> Memory:
         recommendations=tuple(sorted(recommendations, key=lambda r: r.timestamp)),
         scale_events=tuple(sorted(events, key=lambda e: e.timestamp)),
         consecutive_failures=failures if _is_count(failures) else 0,
-        last_scale_up_time=_time(raw.get("lastScaleUpTime")),
-        last_scale_down_time=_time(raw.get("lastScaleDownTime")),
+        last_scale_up_time=parse_time_or_none(raw.get("lastScaleUpTime")),
+        last_scale_down_time=parse_time_or_none(raw.get("lastScaleDownTime")),
     )
 
 
@@ -160,7 +160,8 @@ def _items(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def _time(value: Any) -> float | None:
+def parse_time_or_none(value: Any) -> float | None:
+    """An RFC 3339 time from an API object, or None where it is absent or malformed."""
     if not isinstance(value, str):
         return None
     try:

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.apiserver import ApiServer, now_rfc3339
+from tests.fakes.apiserver import wait_until as poll_until
 from tests.fakes.model_servers import ModelServer
 from tests.support.prometheus import free_port
 
@@ -222,15 +222,9 @@ class ControllerProcess:
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
                process: ControllerProcess | None = None, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = f"\n--- controller log ---\n{process.log_tail()}" if process is not None else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}{tail}")
-        time.sleep(interval)
+    """The emulator's poll, with the controller's log on a timeout."""
+    detail = (lambda: f"\n--- controller log ---\n{process.log_tail()}") if process is not None else None
+    return poll_until(predicate, timeout, interval, what=what, detail=detail)
 
 
 def condition(api: ApiServer, namespace: str, name: str, type_: str) -> Mapping[str, Any] | None:

@@ -727,14 +727,18 @@ class _Handler(BaseHTTPRequestHandler):
                 emulator._watch_sockets.discard(self.connection)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until truthy (returned) or ``timeout`` (AssertionError)."""
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02, *,
+               what: str = "", detail: Callable[[], str] | None = None) -> Any:
+    """Poll ``predicate`` until truthy (returned) or ``timeout`` (AssertionError naming
+    ``what``, with ``detail()`` appended — a controller's log, say)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            message = f"timed out after {timeout} s waiting for {what}" if what else \
+                f"condition not met within {timeout} s"
+            raise AssertionError(message + (detail() if detail is not None else ""))
         time.sleep(interval)
 
