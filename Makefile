@@ -33,16 +33,16 @@ test: $(VENV)/.installed-test prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python -m autoscaler.bench
+	$(BIN)/python -m benchmarks.dryrun
 
 bench-exporter: $(VENV)/.installed-test
-	$(BIN)/python -m exporter.bench
+	$(BIN)/python -m benchmarks.exporter
 
 bench-controller: $(VENV)/.installed-test prometheus
-	$(BIN)/python -m autoscaler.bench_controller
+	$(BIN)/python -m benchmarks.controller
 
 bench-simulator: $(VENV)/.installed
-	$(BIN)/python -m simulations.bench
+	$(BIN)/python -m benchmarks.simulator
 
 # Regenerates docs/simulation.md's tables and plots (about 9 minutes on 2 cores).
 simulate-report: $(VENV)/.installed

@@ -29,7 +29,7 @@ import numpy as np
 
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.decide import record_scale
-from autoscaler.recording import READY, REPLICAS, Recording, Series
+from autoscaler.recording.reader import READY, REPLICAS, Recording, Series
 from autoscaler.spec import GPU_UTILIZATION_KEY, GPUScalerSpec
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from autoscaler.dryrun import Tick
-from autoscaler.recording import format_timestamp
+from autoscaler.recording.reader import format_timestamp
 from autoscaler.spec import GPUScalerSpec
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.prometheus import PrometheusServer
+from simulations.cluster.prometheus import PrometheusServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -15,9 +15,9 @@ from exporter.config import ExporterConfig
 from exporter.discovery import PodDiscovery, kubernetes_pod_lister
 from exporter.service import Exporter
 from tests.controller.harness import NODE, ControllerProcess, Workloads, write_kubeconfig
-from tests.fakes.apiserver import ApiServer
-from tests.fakes.nvml import FakeNvml
-from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from simulations.cluster.apiserver import ApiServer
+from simulations.cluster.nvml import FakeNvml
+from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
 
 @dataclass

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.apiserver import ApiServer, now_rfc3339
-from tests.fakes.apiserver import wait_until as poll_until
-from tests.fakes.model_servers import ModelServer
-from tests.support.prometheus import free_port
+from simulations.cluster.apiserver import ApiServer, now_rfc3339
+from simulations.cluster.apiserver import wait_until as poll_until
+from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.prometheus import free_port
 
 NODE = "gpu-node-1"
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from autoscaler.cli import main
 from tests.controller.harness import write_kubeconfig
-from tests.support.prometheus import free_port
+from simulations.cluster.prometheus import free_port
 
 OK = ["--prometheus-url", "http://127.0.0.1:9090"]
 

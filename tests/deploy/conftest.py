@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.deploy.fleet import Fleet
-from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
 
 @pytest.fixture(scope="module")

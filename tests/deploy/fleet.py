@@ -31,9 +31,9 @@ from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
 from tests.fakes.kubelet import FakeKubelet, gpu_pod
-from tests.fakes.model_servers import ModelServer
-from tests.fakes.nvml import FakeGpu, FakeNvml
-from tests.support.prometheus import ScrapeJob, free_port
+from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.nvml import FakeGpu, FakeNvml
+from simulations.cluster.prometheus import ScrapeJob, free_port
 
 GiB = 2**30
 VLLM_POD = "llm-vllm-7d9f8-abcde"

@@ -14,7 +14,7 @@ import yaml
 
 from tests.deploy import contract, manifests
 from tests.deploy.dashboards import dashboards, queries, substitute, variable_query, variables
-from tests.support.prometheus import PrometheusServer
+from simulations.cluster.prometheus import PrometheusServer
 
 # Two ways an engineer uses the variables: everything ("All" sends the allValue),
 # and one concrete choice, which proves the filters name labels the series have.

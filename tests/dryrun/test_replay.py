@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.dryrun import replay
-from autoscaler.recording import load_recording
+from autoscaler.recording.reader import load_recording
 from autoscaler.spec import parse_spec
 
 T0 = 1_800_000_000

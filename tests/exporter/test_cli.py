@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from exporter.cli import main, parse_listen
 from exporter.gpus import probe
 from exporter.nvml import load_pynvml
-from tests.fakes.model_servers import ModelServer
-from tests.support.prometheus import free_port
+from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.prometheus import free_port
 
 
 @pytest.mark.parametrize(

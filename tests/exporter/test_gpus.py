@@ -8,7 +8,7 @@ import pytest
 
 from exporter.gpus import GpuSampler, probe
 from exporter.snapshot import GpuReading
-from tests.fakes.nvml import (
+from simulations.cluster.nvml import (
     NVML_ERROR_GPU_IS_LOST,
     NVML_ERROR_TIMEOUT,
     FakeGpu,

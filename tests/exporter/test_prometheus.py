@@ -21,9 +21,9 @@ from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
 from tests.fakes.kubelet import FakeKubelet, gpu_pod
-from tests.fakes.model_servers import ModelServer
-from tests.fakes.nvml import FakeGpu, FakeNvml
-from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.nvml import FakeGpu, FakeNvml
+from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
 pytestmark = pytest.mark.skipif(
     not prometheus_available(), reason="prometheus binary not installed (make test installs it)"

@@ -10,7 +10,7 @@ from exporter.errors import TargetError
 from exporter.queues import QueueReader, reading_from_text, select_lines, sums_by_name
 from exporter.snapshot import QueueReading
 from exporter.targets import QueueTarget, parse_target
-from tests.fakes.model_servers import ModelServer
+from simulations.cluster.model_servers import ModelServer
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_broken_targets_count_their_error(
 
 
 def test_closed_port_is_a_fetch_error(reader: QueueReader) -> None:
-    from tests.support.prometheus import free_port
+    from simulations.cluster.prometheus import free_port
 
     result = reader.read([parse_target(f"serving/p=http://127.0.0.1:{free_port()}/metrics")])
     assert result.errors == {"queue_fetch": 1} and "Connection refused" in next(iter(result.problems.values()))

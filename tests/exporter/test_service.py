@@ -17,8 +17,8 @@ from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
 from tests.fakes.kubelet import FakeKubelet, gpu_pod
-from tests.fakes.model_servers import ModelServer
-from tests.fakes.nvml import FakeNvml, h200s
+from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.nvml import FakeNvml, h200s
 
 UUID = "GPU-00000000-0000-0000-0000-0000000000{:02d}"
 

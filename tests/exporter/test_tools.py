@@ -14,7 +14,7 @@ import pytest
 from exporter.config import ExporterConfig
 from exporter.device_check import PHASES, scrape, summarize, table
 from exporter.service import Exporter
-from tests.fakes.nvml import FakeGpu, FakeMig, FakeNvml
+from simulations.cluster.nvml import FakeGpu, FakeMig, FakeNvml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def test_device_check_reads_one_gpu_from_metrics(exporter: Exporter) -> None:
 
 def test_bench_runs_and_prints_its_figures() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "exporter.bench", "--scrapes", "200", "--warmup-ticks", "5"],
+        [sys.executable, "-m", "benchmarks.exporter", "--scrapes", "200", "--warmup-ticks", "5"],
         cwd=REPO,
         capture_output=True,
         text=True,

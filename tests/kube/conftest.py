@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from autoscaler.kube.client import ClientSettings, KubeClient, connect
-from tests.fakes.apiserver import ApiServer
+from simulations.cluster.apiserver import ApiServer
 
 FAST = ClientSettings(connect_timeout=1.0, read_timeout=1.0, attempts=4, backoff_base=0.05, backoff_max=0.2)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.apiserver import ApiServer
+from simulations.cluster.apiserver import ApiServer
 
 DEPLOY = "/apis/apps/v1/namespaces/ns/deployments/web"
 SCALER = "/apis/gpuautoscaler.io/v1alpha1/namespaces/ns/gpuscalers/llm"

@@ -20,7 +20,7 @@ from autoscaler.kube.errors import (
 )
 from autoscaler.kube.scale import KubeScaleClient
 from autoscaler.spec import ScaleTargetRef
-from tests.fakes.apiserver import ApiServer
+from simulations.cluster.apiserver import ApiServer
 
 WEB = ScaleTargetRef("apps/v1", "Deployment", "web")
 SCALE = r"/deployments/web/scale$"

@@ -8,7 +8,7 @@ from autoscaler.kube.errors import KubeError
 from autoscaler.kube.events import KubeEventSink
 from autoscaler.kube.status import parse_time
 from autoscaler.kube.types import ScalerObject
-from tests.fakes.apiserver import ApiServer
+from simulations.cluster.apiserver import ApiServer
 
 LLM = ScalerObject("serving", "llm", "uid-1", 1, "5", {})
 OTHER = ScalerObject("serving", "embed", "uid-2", 1, "6", {})

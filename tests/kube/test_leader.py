@@ -13,7 +13,7 @@ import pytest
 
 from autoscaler.kube.client import KubeClient
 from autoscaler.kube.leader import LeaderElectionSettings, LeaderElector
-from tests.fakes.apiserver import ApiServer, wait_until
+from simulations.cluster.apiserver import ApiServer, wait_until
 
 LEASE = 3
 

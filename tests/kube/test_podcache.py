@@ -11,7 +11,7 @@ from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import Invalid, KubeError
 from autoscaler.kube.podcache import PodCache
 from autoscaler.kube.pods import KubePodLister
-from tests.fakes.apiserver import ApiServer, wait_until
+from simulations.cluster.apiserver import ApiServer, wait_until
 
 MakeCache = Callable[..., PodCache]
 STARTED = "2026-11-29T06:33:49Z"  # every pod's status.startTime

@@ -7,7 +7,7 @@ from autoscaler.core.types import PodState
 from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.pods import KubePodLister
-from tests.fakes.apiserver import ApiServer
+from simulations.cluster.apiserver import ApiServer
 
 T0 = 1_795_900_000.0  # whole seconds: the emulator writes startTime as metav1.Time
 WEB = {"app": "web"}

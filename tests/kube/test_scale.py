@@ -8,7 +8,7 @@ from autoscaler.kube.errors import NotFound
 from autoscaler.kube.scale import KubeScaleClient
 from autoscaler.kube.types import Scale
 from autoscaler.spec import ScaleTargetRef
-from tests.fakes.apiserver import ApiServer
+from simulations.cluster.apiserver import ApiServer
 
 POOL_PLURAL = ("serving.example.com", "inferencepools")
 

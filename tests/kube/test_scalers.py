@@ -13,7 +13,7 @@ from autoscaler.kube.errors import NotFound
 from autoscaler.kube.scalers import KubeScalerStore
 from autoscaler.kube.status import memory_from_status, memory_to_status
 from autoscaler.kube.types import ScalerEvent
-from tests.fakes.apiserver import ApiServer, wait_until
+from simulations.cluster.apiserver import ApiServer, wait_until
 
 GPUSCALERS = ("gpuautoscaler.io", "gpuscalers")
 MEMORY = Memory(recommendations=(Recommendation(1_795_933_600.25, 3),),

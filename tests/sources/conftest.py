@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.sources.exposition import Exposition
-from tests.support.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from simulations.cluster.exposition import Exposition
+from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
 
 @dataclass

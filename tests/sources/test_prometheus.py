@@ -20,7 +20,7 @@ from autoscaler.sources.base import MetricsError, Signal, observe_value
 from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
 from autoscaler.sources.signals import series_for
 from tests.sources.conftest import World
-from tests.support.prometheus import free_port
+from simulations.cluster.prometheus import free_port
 
 FAST = {"timeout_seconds": 2.0, "retries": 0, "backoff_seconds": 0.0}
 

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from autoscaler.recording import HEADER, READY, REPLICAS
+from autoscaler.recording.reader import HEADER, READY, REPLICAS
 from autoscaler.sources import promql
 from autoscaler.sources.base import MetricsError, Signal, signal_of
 from autoscaler.sources.prometheus import RangeSeries

@@ -1,4 +1,4 @@
-"""``python -m simulations.bench``: how long one simulated day takes.
+"""``python -m benchmarks.simulator``: how long one simulated day takes.
 
 The issue's yardstick: one day at 1 s steps with a fleet of up to 64 replicas in at most
 10 s on one core. The default run is the report's ServeGen day (m-large's first day at
@@ -20,7 +20,7 @@ DEFAULT_TRACE = "servegen_m_large:day=1,scale=0.3"
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m simulations.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.simulator", description=__doc__.splitlines()[0])
     ap.add_argument("--trace", default=DEFAULT_TRACE)
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--policy", default="ours")

@@ -1,6 +1,6 @@
 """Benchmark: the control loop over 1,000 GPUScalers, 1,000 Deployments and 4,000 pods.
 
-Run from the repository root: ``python -m autoscaler.bench_controller`` (it uses the
+Run from the repository root: ``python -m benchmarks.controller`` (it uses the
 test suite's API emulator, tests/fakes/apiserver.py, and Debian's ``prometheus``).
 
 A child process serves the API emulator (seeded with 10 namespaces x 100 Deployments,
@@ -48,8 +48,8 @@ def _pod_name(dep: str, i: int) -> str:
 def serve(scalers: int) -> None:
     """Child process: seed and serve the emulator and the generated exporter; print
     their addresses as one JSON line; exit when stdin closes."""
-    from tests.fakes.apiserver import ApiServer, now_rfc3339
-    from tests.sources.exposition import Exposition
+    from simulations.cluster.apiserver import ApiServer, now_rfc3339
+    from simulations.cluster.exposition import Exposition
 
     api = ApiServer()
     api.HISTORY = 50_000  # the initial objects alone are 6,000 events
@@ -139,9 +139,9 @@ def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False) -> 
     from autoscaler.loop import ControlLoop, LoopSettings
     from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
     from autoscaler.telemetry import Telemetry
-    from tests.support.prometheus import PrometheusServer, ScrapeJob
+    from simulations.cluster.prometheus import PrometheusServer, ScrapeJob
 
-    child = subprocess.Popen([sys.executable, "-m", "autoscaler.bench_controller", "--serve", str(scalers)],
+    child = subprocess.Popen([sys.executable, "-m", "benchmarks.controller", "--serve", str(scalers)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdin is not None
     addresses = json.loads(child.stdout.readline())

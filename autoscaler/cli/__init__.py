@@ -13,11 +13,11 @@ def main() -> None:
 
 
 # Commands live beside the code they drive and register here.
-from autoscaler.commands import dry_run, validate
+from autoscaler.cli.offline import dry_run, validate
 
 main.add_command(validate)
 main.add_command(dry_run)
-from autoscaler.controller_cli import record, run
+from autoscaler.cli.cluster import record, run
 
 main.add_command(run)
 main.add_command(record)

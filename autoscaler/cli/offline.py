@@ -14,7 +14,7 @@ from typing import NoReturn
 import click
 
 from autoscaler.dryrun import Tick, replay
-from autoscaler.recording import RecordingError, load_recording
+from autoscaler.recording.reader import RecordingError, load_recording
 from autoscaler.report import plot, write_csv, write_json, write_table
 from autoscaler.spec import GPUScaler, SpecError, load_scaler
 

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import click
 
-from autoscaler.commands import load_scaler_or_exit
+from autoscaler.cli.offline import load_scaler_or_exit
 from autoscaler.kube.errors import ConfigError
 from autoscaler.sources.base import MetricsError
 from autoscaler.sources.promql import PromQLError, check_namespace
@@ -127,7 +127,7 @@ def run(kubeconfig: str | None, prometheus_url: str, leader_elect: bool, leader_
 def record(prometheus_url: str, scaler_file: str, start: str, end: str, step: str, output: str,
            signal_source: str, timeout: float) -> None:
     """Record a GPUScaler's metrics from Prometheus as CSV that `gpu-autoscaler dry-run` replays."""
-    from autoscaler.record import parse_duration, parse_time, record_rows, write_csv
+    from autoscaler.recording.writer import parse_duration, parse_time, record_rows, write_csv
     from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
 
     scaler = load_scaler_or_exit(scaler_file)

@@ -2,7 +2,7 @@
 gRPC socket, and 16 model-server targets over real HTTP (4 each of vLLM, TGI, Triton,
 SGLang, ~40 KB of metrics text each, as a real vLLM endpoint serves).
 
-Run from the repository root (it uses the test fakes): ``python -m exporter.bench``
+Run from the repository root (it uses the test fakes): ``python -m benchmarks.exporter``
 (``--scrapes 200`` for a quick run). The fakes run in a child process, so the CPU
 time measured here (``time.process_time``, all threads of this process) is the
 exporter's alone. Printed:
@@ -44,7 +44,7 @@ TARGET_MS_PER_GPU = 1.0
 def _serve_fakes(conn: Connection, socket_path: str) -> None:
     """Child process: a fake kubelet and 16 model servers; scrapes the exporter on request."""
     from tests.fakes.kubelet import FakeKubelet, gpu_pod
-    from tests.fakes.model_servers import ModelServer
+    from simulations.cluster.model_servers import ModelServer
 
     kubelet = FakeKubelet(Path(socket_path)).start()
     kubelet.pods = [gpu_pod("serving", f"llm-{i}", f"GPU-bench-{i:02d}", container="server") for i in range(GPUS)]
@@ -70,7 +70,7 @@ def _recv(conn: Connection, child: Any, timeout: float = 60.0) -> Any:
     """The child's next message; exits with a message rather than hanging if it died."""
     if not conn.poll(timeout):
         child.kill()
-        sys.exit(f"exporter.bench: the fake servers' process sent nothing in {timeout:g}s (exit code {child.exitcode})")
+        sys.exit(f"benchmarks.exporter: the fake servers' process sent nothing in {timeout:g}s (exit code {child.exitcode})")
     return conn.recv()
 
 
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-ticks", type=int, default=300, help="ticks before memory tracing starts")
     args = parser.parse_args(argv)
     try:
-        from tests.fakes.nvml import FakeGpu, FakeNvml
+        from simulations.cluster.nvml import FakeGpu, FakeNvml
     except ImportError:
-        sys.exit("exporter.bench uses the test fakes: run it from the repository root (python -m exporter.bench)")
+        sys.exit("benchmarks.exporter uses the test fakes: run it from the repository root (python -m benchmarks.exporter)")
     from exporter.config import ExporterConfig
     from exporter.service import Exporter
     from exporter.targets import parse_target

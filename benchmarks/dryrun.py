@@ -1,6 +1,6 @@
 """Benchmark: the dry-run on one week at 15 s steps (40,320 ticks, 8 pods, 2 metrics).
 
-Run ``make bench`` (or ``python -m autoscaler.bench``). Prints the time to read the
+Run ``make bench`` (or ``python -m benchmarks.dryrun``). Prints the time to read the
 CSV, the time to replay it, and, as a baseline measured in the same process, the time
 of the decision core alone on the same observations — so the replay's overhead reads
 as a ratio that does not depend on how busy the machine is. Target: replay <= 1 s on
@@ -16,7 +16,7 @@ import time
 
 from autoscaler.core import Memory, decide
 from autoscaler.dryrun import replay
-from autoscaler.recording import load_recording
+from autoscaler.recording.reader import load_recording
 from autoscaler.spec import parse_scaler
 
 WEEK_TICKS = 7 * 24 * 3600 // 15  # 40,320
