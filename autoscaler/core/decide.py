@@ -21,6 +21,8 @@ apply to every metric (see :mod:`autoscaler.core.proposal`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from autoscaler.core.proposal import Tolerance, classify_pods, propose
 from autoscaler.core.rate import record_scale_event, scale_down_limit, scale_up_limit
 from autoscaler.core.stabilization import record_recommendation, stabilize
@@ -44,26 +46,25 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     current = obs.current_replicas
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if not memory.recommendations:
-        memory = _with(memory, recommendations=(Recommendation(now, current),))
+        memory = replace(memory, recommendations=(Recommendation(now, current),))
 
     if spec.paused:
-        return _finish(spec, obs, memory, now, current, (), None, (),
-                       "Paused", "scaling is paused (spec.paused)", metrics_available=True,
-                       conditions=(Condition("AbleToScale", "True", "Paused", "scaling is paused"),
-                                   Condition("ScalingActive", "False", "Paused", "spec.paused is true")))
+        return _finish(spec, obs, memory, now, Conclusion(
+            desired=current, code="Paused", words="scaling is paused (spec.paused)",
+            conditions=(Condition("AbleToScale", "True", "Paused", "scaling is paused"),
+                        Condition("ScalingActive", "False", "Paused", "spec.paused is true"))))
     if current == 0 and spec.min_replicas != 0:
-        return _finish(spec, obs, memory, now, 0, (), None, (), "ScalingDisabled",
-                       "scaling is disabled since the replica count of the target is zero",
-                       metrics_available=True,
-                       conditions=(Condition("ScalingActive", "False", "ScalingDisabled",
-                                             "scaling is disabled since the replica count of the target is zero"),))
+        disabled = "scaling is disabled since the replica count of the target is zero"
+        return _finish(spec, obs, memory, now, Conclusion(
+            desired=0, code="ScalingDisabled", words=disabled,
+            conditions=(Condition("ScalingActive", "False", "ScalingDisabled", disabled),)))
     if current > spec.max_replicas or current < spec.min_replicas:
         bound, code = (spec.max_replicas, "TooManyReplicas") if current > spec.max_replicas \
             else (spec.min_replicas, "TooFewReplicas")
         limit = Limit(code, current, bound, f"current {current} outside [{spec.min_replicas}, "
                                             f"{spec.max_replicas}]: go to {bound}")
-        return _finish(spec, obs, memory, now, bound, (), None, (limit,), code, limit.message,
-                       metrics_available=True, conditions=())
+        return _finish(spec, obs, memory, now, Conclusion(desired=bound, code=code, words=limit.message,
+                                                       limits=(limit,)))
 
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
     classes = classify_pods(obs.pods, spec.startup_seconds, now)
@@ -74,7 +75,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         return _unavailable(spec, obs, memory, now, proposals, valid, invalid)
 
     if memory.consecutive_failures:
-        memory = _with(memory, consecutive_failures=0)
+        memory = replace(memory, consecutive_failures=0)
     leading = max(valid, key=lambda p: p.replicas or 0)  # first of the maxima, as HPA reports it
     proposal = leading.replicas
     assert proposal is not None
@@ -95,7 +96,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                      down_rules.stabilization_window_seconds, now)
     history = record_recommendation(memory.recommendations, proposal, up_rules.stabilization_window_seconds,
                                     down_rules.stabilization_window_seconds, now)
-    memory = _with(memory, recommendations=history)
+    memory = replace(memory, recommendations=history)
     able_reason = "ReadyForNewScale"
     if stab.replicas != proposal:
         if proposal >= current:
@@ -106,11 +107,13 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
             msg = f"highest recommendation in the last {down_rules.stabilization_window_seconds} s"
         limits.append(Limit(able_reason, proposal, stab.replicas, msg))
 
-    desired, limited_reason, limit_msg = _apply_rate(spec, current, stab.replicas, memory, now)
+    rated = _apply_rate(spec, current, stab.replicas, memory, now)
+    desired, limited_reason, limit_msg = rated.replicas, rated.reason, rated.message
     if desired != stab.replicas:
         limits.append(Limit(limited_reason, stab.replicas, desired, limit_msg))
 
-    desired, cooled = _apply_cooldown(spec, current, desired, memory, now)
+    cooldown = _apply_cooldown(spec, current, desired, memory, now)
+    desired, cooled = cooldown.replicas, cooldown.limit
     if cooled is not None:
         limits.append(cooled)
         # ScalingLimited names what held the count: the cooldown, not the rate step
@@ -128,18 +131,9 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                   limit_msg if desired != stab.replicas else "the desired count is within the acceptable range"),
         _metrics_condition(invalid),
     )
-    return _finish(spec, obs, memory, now, desired, proposals, leading.key, tuple(limits), code, words,
-                   metrics_available=True, conditions=conditions)
-
-
-def _with(m: Memory, **changes: object) -> Memory:
-    """``dataclasses.replace`` for Memory, without its per-call field introspection
-    (it ran on every tick and cost more than the stabilization arithmetic)."""
-    fields = {"recommendations": m.recommendations, "scale_events": m.scale_events,
-              "consecutive_failures": m.consecutive_failures, "last_scale_up_time": m.last_scale_up_time,
-              "last_scale_down_time": m.last_scale_down_time}
-    fields.update(changes)
-    return Memory(**fields)  # type: ignore[arg-type]
+    return _finish(spec, obs, memory, now, Conclusion(desired=desired, code=code, words=words, proposals=proposals,
+                                                   leading=leading.key, limits=tuple(limits),
+                                                   conditions=conditions))
 
 
 def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: float) -> Memory:
@@ -152,48 +146,81 @@ def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: f
         return memory
     events = record_scale_event(memory.scale_events, old, new, spec.behavior.scale_up,
                                 spec.behavior.scale_down, now)
-    return _with(memory, scale_events=events,
+    return replace(memory, scale_events=events,
                  last_scale_up_time=now if new > old else memory.last_scale_up_time,
                  last_scale_down_time=now if new < old else memory.last_scale_down_time)
 
 
-def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> tuple[int, str, str]:
+@dataclass(frozen=True)
+class Rated:
+    """The count after the rate policies and min/max, and the limit's name and words
+    (``DesiredWithinRange`` when nothing bit)."""
+
+    replicas: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Cooled:
+    """The count after the cooldown; ``limit`` is set when the cooldown held it."""
+
+    replicas: int
+    limit: Limit | None = None
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What one path through :func:`decide` concluded, before the memory is settled:
+    the count, the reason code and words, and what goes into the Decision beside them."""
+
+    desired: int
+    code: str
+    words: str
+    proposals: tuple[MetricProposal, ...] = ()
+    leading: str | None = None
+    limits: tuple[Limit, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    metrics_available: bool = True
+
+
+def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> Rated:
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if d > current:
         limit = scale_up_limit(current, memory.scale_events, up_rules, now)
         if limit < current:
             limit = current
         if limit < spec.max_replicas:
-            return min(d, limit), "ScaleUpLimit", f"scale-up policies allow at most {limit} now"
-        return min(d, spec.max_replicas), "TooManyReplicas", f"maxReplicas is {spec.max_replicas}"
+            return Rated(min(d, limit), "ScaleUpLimit", f"scale-up policies allow at most {limit} now")
+        return Rated(min(d, spec.max_replicas), "TooManyReplicas", f"maxReplicas is {spec.max_replicas}")
     if d < current:
         limit = scale_down_limit(current, memory.scale_events, down_rules, now)
         if limit > current:
             limit = current
         if limit > spec.min_replicas:
-            return max(d, limit), "ScaleDownLimit", f"scale-down policies allow at least {limit} now"
-        return max(d, spec.min_replicas), "TooFewReplicas", f"minReplicas is {spec.min_replicas}"
-    return d, "DesiredWithinRange", "the desired count is within the acceptable range"
+            return Rated(max(d, limit), "ScaleDownLimit", f"scale-down policies allow at least {limit} now")
+        return Rated(max(d, spec.min_replicas), "TooFewReplicas", f"minReplicas is {spec.min_replicas}")
+    return Rated(d, "DesiredWithinRange", "the desired count is within the acceptable range")
 
 
 def _apply_cooldown(spec: GPUScalerSpec, current: int, desired: int, memory: Memory,
-                    now: float) -> tuple[int, Limit | None]:
+                    now: float) -> Cooled:
     up, down = spec.behavior.scale_up.cooldown_seconds, spec.behavior.scale_down.cooldown_seconds
     if desired > current and up > 0 and memory.last_scale_up_time is not None:
         left = memory.last_scale_up_time + up - now
         if left > 0:
-            return current, Limit("Cooldown", desired, current,
-                                  f"scale-up cooldown: {left:.0f} s of {up} s left since the last scale-up")
+            return Cooled(current, Limit("Cooldown", desired, current,
+                                         f"scale-up cooldown: {left:.0f} s of {up} s left since the last scale-up"))
     if desired < current and down > 0:
         last = max((t for t in (memory.last_scale_down_time, memory.last_scale_up_time) if t is not None),
                    default=None)
         # A scale-down also waits out the cooldown after a scale-up: the capacity just
         # added has not yet been seen under load.
         if last is not None and last + down - now > 0:
-            return current, Limit("Cooldown", desired, current,
-                                  f"scale-down cooldown: {last + down - now:.0f} s of {down} s left "
-                                  f"since the last scale event")
-    return desired, None
+            return Cooled(current, Limit("Cooldown", desired, current,
+                                         f"scale-down cooldown: {last + down - now:.0f} s of {down} s left "
+                                         f"since the last scale event"))
+    return Cooled(desired)
 
 
 def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float,
@@ -204,7 +231,7 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
     # partial one shows the source is reachable and breaks the streak.
     failures = 0 if valid else memory.consecutive_failures + 1
     if failures != memory.consecutive_failures:
-        memory = _with(memory, consecutive_failures=failures)
+        memory = replace(memory, consecutive_failures=failures)
     first = invalid[0]
     fb = spec.fallback
     if not valid and fb is not None and fb.replicas is not None and failures >= fb.failure_threshold:
@@ -218,17 +245,16 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         code, words = "Fallback", f"{limit.message}; {first.key}: {first.error}"
         # Raising to the fallback is a scale-up like any other: it waits out the up
         # cooldown (2 -> 4 ten seconds after a scale-up with cooldownSeconds 60 holds at 2).
-        desired, cooled = _apply_cooldown(spec, current, desired, memory, now)
+        cooldown = _apply_cooldown(spec, current, desired, memory, now)
+        desired, cooled = cooldown.replicas, cooldown.limit
         if cooled is not None:
             code, words, limits = "Cooldown", f"{words}; Cooldown: {cooled.message}", (limit, cooled)
     else:
-        desired = current
+        desired, code = current, "FailedGetMetrics"
         if valid:
-            code = "FailedGetMetrics"
             words = (f"{first.key} unavailable ({first.error}) and the valid metrics propose fewer than "
                      f"{current}: hold (no scale-down on partial data)")
         else:
-            code = "FailedGetMetrics"
             words = f"metrics unavailable ({first.key}: {first.error}): hold at {current}"
         limits = ()
     conditions = (
@@ -236,8 +262,8 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         Condition("ScalingActive", "False", "FailedGetMetrics", f"{first.key}: {first.error}"),
         _metrics_condition(invalid),
     )
-    return _finish(spec, obs, memory, now, desired, proposals,
-                   None, limits, code, words, metrics_available=False, conditions=conditions)
+    return _finish(spec, obs, memory, now, Conclusion(desired=desired, code=code, words=words, proposals=proposals,
+                                                   limits=limits, conditions=conditions, metrics_available=False))
 
 
 def _metrics_condition(invalid: list[MetricProposal]) -> Condition:
@@ -266,23 +292,21 @@ def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], curre
     return text + (f"; hold at {current}" if desired == current else f"; {current} -> {desired}")
 
 
-def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, desired: int,
-            proposals: tuple[MetricProposal, ...], leading: str | None, limits: tuple[Limit, ...], code: str,
-            words: str, *, metrics_available: bool, conditions: tuple[Condition, ...]) -> Decision:
-    current = obs.current_replicas
+def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, out: Conclusion) -> Decision:
+    """Settle the memory both ways (applied or not) and build the Decision."""
+    current, desired = obs.current_replicas, out.desired
     action = SCALE_UP if desired > current else SCALE_DOWN if desired < current else HOLD
-    applied = record_scale(memory, spec, current, desired, now)
     return Decision(
         current_replicas=current,
         desired_replicas=desired,
         action=action,
-        reason=words,
-        reason_code=code,
-        proposals=proposals,
-        leading_metric=leading,
-        limits=limits,
-        conditions=conditions,
-        metrics_available=metrics_available,
-        memory=applied,
+        reason=out.words,
+        reason_code=out.code,
+        proposals=out.proposals,
+        leading_metric=out.leading,
+        limits=out.limits,
+        conditions=out.conditions,
+        metrics_available=out.metrics_available,
+        memory=record_scale(memory, spec, current, desired, now),
         memory_if_not_applied=memory,
     )

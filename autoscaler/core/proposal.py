@@ -25,10 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from autoscaler.core.types import MetricObservation, MetricProposal, Observation, PodState
+from autoscaler.core.rate import MAX_INT32
+from autoscaler.core.types import MetricProposal, Observation, PodState
 from autoscaler.spec import MetricSpec
-
-MAX_INT32 = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -270,8 +269,3 @@ def _average_value_total_proposal(base: _Base, value: float, obs: Observation,
         return _ok(base, status_replicas, value, ratio, f"within tolerance (ratio {ratio:.3f})")
     n = min(math.ceil(usage_milli / target_milli), MAX_INT32)
     return _ok(base, n, value, ratio, f"ceil({value:g} / {base.target:g}) = {n}")
-
-
-def failed(obs: Observation, key: str) -> bool:
-    mo: MetricObservation | None = obs.metrics.get(key)
-    return mo is None or mo.error is not None

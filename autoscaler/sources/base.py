@@ -50,11 +50,6 @@ class Sample:
     value: float
     timestamp: float
 
-    def usable(self, max_age: float, now: float) -> bool:
-        """Finite and younger than ``max_age``: with a 15 s poll, ``max_age`` is 30 s, so a
-        sample taken at t=100 is usable until t=130 and missing from then on."""
-        return math.isfinite(self.value) and now - self.timestamp <= max_age
-
 
 @dataclass(frozen=True)
 class SignalSnapshot:

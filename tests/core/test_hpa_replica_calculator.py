@@ -27,7 +27,7 @@ import math
 import pytest
 
 from autoscaler.core import Observation, decide
-from autoscaler.core.proposal import MAX_INT32
+from autoscaler.core.rate import MAX_INT32
 from autoscaler.spec import MetricSpec
 from tests.core.builders import (
     NOW,
