@@ -76,8 +76,28 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
                       names, frozenset(loading + stuck + ignored))
 
 
+#: The largest sample or value the arithmetic takes: a larger one (up to +Inf) counts
+#: as this. 10^15 waiting requests is far beyond any real queue, and in milli-units it
+#: stays an exact integer (10^18 < 2^63), so ``inference_queue_depth 1e306`` asks for
+#: the most replicas (capped at maxReplicas later) instead of raising OverflowError.
+MAX_VALUE = 1e15
+
+
 def _milli(v: float) -> int:
+    """Milli-units rounded half away from zero, clamped to ±:data:`MAX_VALUE`."""
+    v = min(v, MAX_VALUE) if v >= 0 else max(v, -MAX_VALUE)
     return int(v * 1000 + 0.5) if v >= 0 else -int(-v * 1000 + 0.5)
+
+
+def _target_milli(target: float) -> int:
+    """A target in milli-units, at least 1: validation asks targets of 0.001 or more,
+    but a target of 0.0004 built in code would otherwise round to 0 and divide by it."""
+    return max(1, _milli(target))
+
+
+def _ceil(x: float) -> int:
+    """``ceil``, capped at the largest replica count the API accepts (int32)."""
+    return min(math.ceil(x), MAX_INT32)
 
 
 def clean_samples(per_pod: Mapping[str, float]) -> dict[str, float]:
@@ -145,13 +165,14 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
                       tol: Tolerance, classes: PodClasses) -> MetricProposal:
     current = obs.current_replicas
     kind = base.target_kind
-    target_milli = _milli(base.target)
+    target_milli = _target_milli(base.target)
     if not obs.pods:
         return _invalid(base, "no pods of the scale target")
     set_aside = classes.set_aside
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
-    samples = {p: int(v * 1000 + 0.5) for p, v in raw.items() if 0 <= v < math.inf and p not in set_aside}
+    samples = {p: int(min(v, MAX_VALUE) * 1000 + 0.5) for p, v in raw.items()
+               if 0 <= v < math.inf and p not in set_aside}
     if not samples:
         if classes.loading and not classes.candidates:
             # Every replica is still loading its model (or stuck): no replica can report
@@ -177,7 +198,7 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
         # The fast path multiplies by the ready-pod count, not by current or the
         # number of samples (superfluous samples do not count here).
         ready_count = len(ready)
-        n = math.ceil(ratio * ready_count)
+        n = _ceil(ratio * ready_count)
         if ratio > 1 and n < current and classes.stuck:
             # Stuck pods are set aside, so their missing data must not turn an overload
             # into a scale-down: one ready replica at 1.2 x target with two stuck ones
@@ -208,12 +229,12 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
         # Also kept when the loading ones absorb the whole load and the answer is a
         # hold: 2 ready at twice the target with 2 loading is (2+2+0+0)/4 = 1.0, hold
         # at 4 where a blind calculator asks ceil(2 x 2) + 2 = 6; the reason is Loading.
-        without = math.ceil(ratio * len(ready)) + len(loading)
+        without = _ceil(ratio * len(ready)) + len(loading)
     if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
         return _ok(base, current, shown, ratio,
                    f"within tolerance after filling missing/loading pods (ratio {new_ratio:.3f})", without)
     count = len(filled)  # ready + filled missing + zeroed loading + superfluous samples
-    n = math.ceil(new_ratio * count)
+    n = _ceil(new_ratio * count)
     if (new_ratio < 1 and n > current) or (new_ratio > 1 and n < current):
         return _ok(base, current, shown, ratio, "new count would move against the ratio; keep current", without)
     return MetricProposal(
@@ -238,16 +259,16 @@ def _value_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance)
     """
     current = obs.current_replicas
     usage_milli = _milli(value)
-    ratio = usage_milli / _milli(base.target)
+    ratio = usage_milli / _target_milli(base.target)
     if current == 0:
-        n = math.ceil(ratio)
+        n = _ceil(ratio)
         return _ok(base, n, value, ratio, f"from zero: ceil({ratio:.3f}) = {n}")
     if tol.within(ratio):
         return _ok(base, current, value, ratio, f"within tolerance (ratio {ratio:.3f})")
     if not obs.pods:
         return _invalid(base, "no pods of the scale target")
     ready = sum(1 for p in obs.pods if p.phase == "Running" and p.ready)
-    n = min(math.ceil(ratio * ready), MAX_INT32)
+    n = _ceil(ratio * ready)
     return _ok(base, n, value, ratio, f"ceil({ratio:.3f} x {ready} ready pods) = {n}")
 
 
@@ -260,12 +281,12 @@ def _average_value_total_proposal(base: _Base, value: float, obs: Observation,
     """
     status_replicas = obs.status_replicas if obs.status_replicas is not None else obs.current_replicas
     usage_milli = _milli(value)
-    target_milli = _milli(base.target)
+    target_milli = _target_milli(base.target)
     if status_replicas <= 0:
-        n = math.ceil(usage_milli / target_milli)
+        n = _ceil(usage_milli / target_milli)
         return _ok(base, n, value, math.inf if usage_milli else 0.0, f"ceil({value:g} / {base.target:g}) = {n}")
     ratio = usage_milli / (target_milli * status_replicas)
     if tol.within(ratio):
         return _ok(base, status_replicas, value, ratio, f"within tolerance (ratio {ratio:.3f})")
-    n = min(math.ceil(usage_milli / target_milli), MAX_INT32)
+    n = _ceil(usage_milli / target_milli)
     return _ok(base, n, value, ratio, f"ceil({value:g} / {base.target:g}) = {n}")

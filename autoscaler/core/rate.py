@@ -36,7 +36,7 @@ def scale_up_limit(current: int, events: tuple[ScaleEvent, ...], rules: ScalingR
         if p.type == "Pods":
             limits.append(start + p.value)
         else:
-            limits.append(math.ceil(start * (1 + p.value / 100)))
+            limits.append(math.ceil(start * (1 + min(p.value, MAX_INT32) / 100)))
     return max(limits) if rules.select_policy == "Max" else min(limits)
 
 
@@ -52,7 +52,7 @@ def scale_down_limit(current: int, events: tuple[ScaleEvent, ...], rules: Scalin
         if p.type == "Pods":
             limits.append(start - p.value)
         else:
-            limits.append(int(start * (1 - p.value / 100)))
+            limits.append(int(start * (1 - min(p.value, MAX_INT32) / 100)))
     return min(limits) if rules.select_policy == "Max" else max(limits)
 
 
