@@ -53,6 +53,9 @@ FAILED_GET_SCALE = "FailedGetScale"
 FAILED_GET_METRICS = "FailedGetMetrics"
 FAILED_RESCALE = "FailedRescale"
 FAILED_UPDATE_STATUS = "FailedUpdateStatus"
+#: A bug of ours met this scaler's spec or data. The scaler holds (no PATCH) and says so
+#: in its conditions and an Event; the other scalers go on.
+INTERNAL_ERROR = "InternalError"
 
 
 @dataclass(frozen=True)
@@ -187,11 +190,36 @@ class ControlLoop:
         except Exception as e:
             self.telemetry.errors.labels("internal").inc()
             log.exception("reconcile failed", extra={"fields": {"namespace": obj.namespace, "scaler": obj.name}})
-            return Outcome(obj.namespace, obj.name, None, False, {"InternalError": str(e)})
+            return self._internal_error(obj, state, e, now)
         finally:
             self.telemetry.reconcile_duration.observe(time.perf_counter() - started)
             with self._lock:
                 state.in_flight = False
+
+    def _internal_error(self, obj: ScalerObject, state: ScalerState, error: Exception, now: float) -> Outcome:
+        """An unexpected exception in one reconcile: hold the count (nothing was patched
+        after the failure), write ``ScalingActive=False, reason InternalError`` to status
+        and a Warning Event when the reason is new, within the same poll. The status keeps
+        its last numbers and memory as they are: the memory we hold may be what failed."""
+        message = f"internal error, holding the count: {type(error).__name__}: {error}"
+        failures = {INTERNAL_ERROR: message}
+        cond = Condition("ScalingActive", "False", INTERNAL_ERROR, message)
+        status_written: Mapping[str, Any] | None = None
+        try:
+            status = {k: v for k, v in obj.status.items() if k != "conditions"}
+            status.update(observedGeneration=obj.generation,
+                          conditions=merge_conditions((cond,), obj.status.get("conditions"), now))
+            self.scalers.write_status(obj, status)
+            status_written = status
+        except Exception as e:  # the API failing too: the Event and the log still say it
+            failures[FAILED_UPDATE_STATUS] = f"cannot write status: {e}"
+            self.telemetry.errors.labels("write_status").inc()
+        before = state.failures or frozenset()
+        state.failures = frozenset(failures)
+        for reason, text in failures.items():
+            if reason not in before:
+                self._emit(obj, "Warning", reason, text)
+        return Outcome(obj.namespace, obj.name, None, False, failures, status_written)
 
     def _state(self, obj: ScalerObject, now: float) -> ScalerState:
         state = self._states.get(obj.uid)
@@ -392,7 +420,7 @@ def failures_in_status(status: Mapping[str, Any]) -> frozenset[str]:
             reason = c.get("reason")
             if reason == "FailedUpdateScale":
                 reasons.add(FAILED_RESCALE)
-            elif reason in (INVALID_SPEC, FAILED_GET_SCALE, FAILED_GET_METRICS):
+            elif reason in (INVALID_SPEC, FAILED_GET_SCALE, FAILED_GET_METRICS, INTERNAL_ERROR):
                 reasons.add(reason)
     return frozenset(reasons)
 

@@ -395,3 +395,43 @@ def test_reconcile_duration_is_observed(world: World) -> None:
     world.deployment("serving", "llm", [4, 4])
     world.poll(T0)
     assert world.metric("gpu_autoscaler_reconcile_duration_seconds_count") == 1
+
+
+# --------------------------------------------------------------------------- internal errors
+
+def test_an_internal_error_in_one_scaler_is_a_condition_and_an_event_and_the_others_go_on(world: World) -> None:
+    """Issue 11: a scaler must never stop silently. The metric source answering with an
+    exception it is not allowed to raise (a bug below the seam, not a MetricsError)
+    fails only that scaler's reconcile: within the same poll its status says
+    ScalingActive=False/InternalError and one Warning Event is recorded, its count is
+    held, and the scaler beside it scales as usual. Once the fault is gone it clears."""
+    world.deployment("serving", "broken", [9, 9], scaler=spec(
+        "broken", metrics=[{"type": "Prometheus", "name": "qps", "query": "sum(qps)", "target": {"value": 10}}]))
+    world.deployment("serving", "fine", [9, 9])
+    faulty = {"on": True}
+    answer = world.source.query_value
+
+    def query_value(query: str) -> Sample:
+        if faulty["on"]:
+            raise ValueError("malformed answer: 'vector' has no element 0")
+        return answer(query)
+
+    world.source.query_value = query_value  # type: ignore[method-assign]
+    world.source.values["sum(qps)"] = Sample(10, T0)
+    for k in range(3):
+        outs = {o.name: o for o in world.poll(T0 + 15 * k)}
+        assert "InternalError" in outs["broken"].failures and outs["broken"].decision is None
+        cond = world.cluster.condition("serving", "broken", "ScalingActive")
+        assert cond is not None and (cond["status"], cond["reason"]) == ("False", "InternalError")
+        assert "ValueError: malformed answer" in cond["message"]
+    assert world.cluster.replicas("serving", "broken") == 2
+    assert world.cluster.replicas("serving", "fine") == 5
+    warnings = [e for e in world.cluster.events_for("serving", "broken") if e.reason == "InternalError"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning" and warnings[0].count == 1
+
+    faulty["on"] = False
+    world.source.values["sum(qps)"] = Sample(10, T0 + 45)
+    [out] = [o for o in world.poll(T0 + 45) if o.name == "broken"]
+    assert out.decision is not None and out.failures == {}
+    cond = world.cluster.condition("serving", "broken", "ScalingActive")
+    assert cond is not None and cond["status"] == "True"
