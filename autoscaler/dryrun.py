@@ -1,9 +1,10 @@
 """The dry-run: replay a recording (Contract 3) through the unchanged decision core.
 
 Evaluation ticks fall every ``pollingIntervalSeconds`` from the first sample to the
-last. At each tick a metric's value for a pod is its latest sample at or before the
-tick, and counts as missing once it is two polling intervals old — the same staleness
-rule the controller applies to Prometheus samples.
+last. At each tick a metric's reading for a pod is its latest sample at or before the
+tick, and the one observe step the controller uses (:mod:`autoscaler.core.observe`)
+turns the readings into the observation: a sample two polling intervals old, NaN or
+negative is missing.
 
 *Open loop* (the recording has ``replicas`` rows): the current count is what really ran,
 the pods are those with fresh samples, and the core's recommendation is reported
@@ -29,8 +30,9 @@ import numpy as np
 
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.decide import record_scale
+from autoscaler.core.observe import Reading, Sample, is_fresh, max_age_of, observe
 from autoscaler.recording.reader import READY, REPLICAS, Recording, Series
-from autoscaler.spec import GPU_UTILIZATION_KEY, GPUScalerSpec
+from autoscaler.spec import GPUScalerSpec
 
 
 @dataclass(frozen=True)
@@ -59,40 +61,49 @@ def replay(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
 
 
 class _Samples:
-    """Per-tick lookups into a recording's series, with the staleness rule.
+    """Per-tick readings from a recording's series.
 
     Every series is resolved against the tick times once, up front, with numpy's
-    ``searchsorted``: a week at 15 s is 40,320 ticks, and a lookup per series per tick
-    in Python would cost more than the decisions themselves.
+    ``searchsorted`` (its latest sample at or before each tick, and that sample's time):
+    a week at 15 s is 40,320 ticks, and a search per series per tick in Python would
+    cost more than the decisions themselves. Which pods exist at a tick (those with a
+    fresh sample) uses the observe step's own staleness rule, elementwise.
     """
 
     def __init__(self, spec: GPUScalerSpec, recording: Recording, times: list[float]):
-        self.max_age = 2.0 * spec.polling_interval_seconds
+        self.max_age = max_age_of(spec)
         grid = np.asarray(times, dtype=float)
-        self.per_pod: dict[str, list[tuple[str, list[float]]]] = {
-            m.key: [(s.pod, self._resolve(s, grid)) for s in recording.of(m.key)] for m in spec.metrics if m.per_pod}
-        # Per metric: pod names and, per tick, the row of values and whether it is
-        # complete, so that a tick builds its sample dict with one dict(zip(...)).
-        self.rows: dict[str, tuple[tuple[str, ...], list[list[float]], list[bool]]] = {}
-        for key, group in self.per_pod.items():
-            names = tuple(pod for pod, _ in group)
-            table = np.array([col for _, col in group], dtype=float).reshape(len(group), len(times)).T
-            self.rows[key] = (names, table.tolist(), (~np.isnan(table)).all(axis=1).tolist())
-        self.wide: dict[str, list[float] | None] = {}
+        # Per per-pod metric: pod names, per tick the rows of values and of sample times,
+        # and whether every pod has a sample by then (a tick then zips the rows as they are).
+        self.rows: dict[str, tuple[tuple[str, ...], list[list[float]], list[list[float]], list[bool]]] = {}
+        seen: dict[str, np.ndarray] = {}
+        for m in spec.metrics:
+            if not m.per_pod:
+                continue
+            group = recording.of(m.key)
+            names = tuple(s.pod for s in group)
+            resolved = [self._resolve(s, grid) for s in group]
+            values = np.array([v for v, _ in resolved], dtype=float).reshape(len(group), len(times))
+            stamps = np.array([t for _, t in resolved], dtype=float).reshape(len(group), len(times))
+            self.rows[m.key] = (names, values.T.tolist(), stamps.T.tolist(),
+                                (~np.isnan(stamps)).all(axis=0).tolist())
+            for pod, (v, t) in zip(names, resolved, strict=True):
+                ok = self._fresh(grid, v, t)
+                seen[pod] = seen[pod] | ok if pod in seen else ok
+        self.wide: dict[str, tuple[list[float], list[float]] | None] = {}
         for m in spec.metrics:
             if not m.per_pod:
                 series = recording.of(m.key)
-                self.wide[m.key] = self._resolve(series[0], grid) if series else None
-        seen: dict[str, np.ndarray] = {}
-        for group in self.per_pod.values():
-            for pod, col in group:
-                ok = ~np.isnan(np.asarray(col))
-                seen[pod] = seen[pod] | ok if pod in seen else ok
+                if series:
+                    v, t = self._resolve(series[0], grid)
+                    self.wide[m.key] = (v.tolist(), t.tolist())
+                else:
+                    self.wide[m.key] = None
         self.ready: dict[str, list[float]] = {}
         for s in recording.of(READY):
-            col = self._resolve(s, grid, max_age=float("inf"))
-            self.ready[s.pod] = col
-            fresh = ~np.isnan(np.asarray(self._resolve(s, grid)))
+            v, t = self._resolve(s, grid)
+            self.ready[s.pod] = v.tolist()
+            fresh = self._fresh(grid, v, t)
             seen[s.pod] = seen[s.pod] | fresh if s.pod in seen else fresh
         pods = sorted(seen)
         matrix = np.array([seen[p] for p in pods]) if pods else np.zeros((0, len(times)), dtype=bool)
@@ -124,52 +135,49 @@ class _Samples:
         rep = recording.of(REPLICAS)
         self.replicas: list[float] | None = None
         if rep:
-            col = self._resolve(rep[0], grid, max_age=float("inf"))
+            col = self._resolve(rep[0], grid)[0].tolist()
             first = rep[0].values[0]
             self.replicas = [first if v != v else v for v in col]
 
-    def _resolve(self, s: Series, grid: np.ndarray, max_age: float | None = None) -> list[float]:
-        """The series' value at each tick (its latest sample at or before it), NaN when
-        there is none younger than ``max_age``. A recorded NaN stays NaN: missing."""
-        limit = self.max_age if max_age is None else max_age
-        times = np.asarray(s.times)
+    @staticmethod
+    def _resolve(s: Series, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The series' latest sample at or before each tick: its value and its time,
+        both NaN before the first sample. A recorded NaN stays NaN."""
+        times = np.asarray(s.times, dtype=float)
         idx = np.searchsorted(times, grid, side="right") - 1
         safe = np.maximum(idx, 0)
-        ok = (idx >= 0) & (grid - times[safe] < limit)
-        resolved: list[float] = np.where(ok, np.asarray(s.values)[safe], np.nan).tolist()
-        return resolved
+        before = idx >= 0
+        return (np.where(before, np.asarray(s.values, dtype=float)[safe], np.nan),
+                np.where(before, times[safe], np.nan))
 
-    def pod_values(self, key: str, i: int) -> dict[str, float]:
-        names, rows, complete = self.rows[key]
-        if complete[i]:
-            return dict(zip(names, rows[i], strict=True))
-        return {pod: v for pod, v in zip(names, rows[i], strict=True) if v == v}
+    def _fresh(self, grid: np.ndarray, values: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            fresh: np.ndarray = ~np.isnan(values) & is_fresh(grid - stamps, self.max_age)
+        return fresh
 
-    def wide_value(self, key: str, i: int) -> float | None:
-        col = self.wide[key]
-        if col is None or col[i] != col[i]:
-            return None
-        return col[i]
+    def reading(self, key: str, i: int) -> Reading:
+        names_rows = self.rows.get(key)
+        if names_rows is not None:
+            names, values, stamps, complete = names_rows
+            if complete[i]:
+                return Reading(per_pod=dict(zip(names, zip(values[i], stamps[i], strict=True), strict=True)))
+            return Reading(per_pod={pod: (v, t) for pod, v, t in zip(names, values[i], stamps[i], strict=True)
+                                    if t == t})
+        wide = self.wide.get(key)
+        if wide is None or wide[1][i] != wide[1][i]:
+            return Reading()
+        return Reading(value=Sample(wide[0][i], wide[1][i]))
 
     def is_ready(self, pod: str, i: int) -> bool:
         col = self.ready.get(pod)
         return col is None or col[i] != col[i] or col[i] >= 0.5
 
 
-def _missing(key: str, max_age: float) -> MetricObservation:
-    return MetricObservation.failed(f"no sample for {key} in the last {max_age:g} s")
-
-
-def _metrics_at(spec: GPUScalerSpec, data: _Samples, i: int) -> dict[str, MetricObservation]:
-    metrics: dict[str, MetricObservation] = {}
-    for m in spec.metrics:
-        if m.per_pod:
-            values = data.pod_values(m.key, i)
-            metrics[m.key] = MetricObservation(per_pod=values) if values else _missing(m.key, data.max_age)
-        else:
-            v = data.wide_value(m.key, i)
-            metrics[m.key] = MetricObservation(value=v) if v is not None else _missing(m.key, data.max_age)
-    return metrics
+def _observe_at(spec: GPUScalerSpec, data: _Samples, i: int, t: float, current: int,
+                pods: tuple[PodState, ...]) -> Observation:
+    """The one observe step at tick ``i``, against the recording's pods at that tick."""
+    return observe(spec, {m.key: data.reading(m.key, i) for m in spec.metrics}, current_replicas=current,
+                   pods=pods, now=t)
 
 
 def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
@@ -187,7 +195,7 @@ def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
         if data.pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
             pods = tuple(PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
                          for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True))
-        obs = Observation(current_replicas=current, pods=pods, metrics=_metrics_at(spec, data, i))
+        obs = _observe_at(spec, data, i, t, current, pods)
         decision = decide(spec, obs, memory, t)
         memory = decision.memory_if_not_applied
         yield Tick(t, obs, decision)
@@ -206,13 +214,15 @@ def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
         pods = tuple(PodState(name=name, ready=t - created >= spec.startup_seconds, start_time=created)
                      for name, created in replicas)
         ready = [p.name for p in pods if p.ready]
-        metrics = _metrics_at(spec, data, i)
+        recorded = tuple(PodState(name=name) for name in data.pods_at[i])
+        metrics = dict(_observe_at(spec, data, i, t, len(replicas), recorded).metrics)
         for m in spec.metrics:
             observed = metrics[m.key]
             if m.per_pod and observed.error is None:
                 share = sum(observed.per_pod.values()) / max(1, len(ready))
-                if m.key == GPU_UTILIZATION_KEY:
-                    share = min(100.0, share)
+                ceiling = m.definition.ceiling
+                if ceiling is not None:
+                    share = min(ceiling, share)
                 metrics[m.key] = MetricObservation(per_pod={p: share for p in ready})
         obs = Observation(current_replicas=len(replicas), pods=pods, metrics=metrics)
         decision = decide(spec, obs, memory, t)

@@ -33,11 +33,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.core import Condition, Decision, Memory, MetricObservation, Observation, PodState, decide
+from autoscaler.core import Condition, Decision, Memory, Observation, PodState, decide
+from autoscaler.core.observe import Reading, observe
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.status import build_status, memory_from_status, memory_to_status, merge_conditions
 from autoscaler.kube.types import EventSink, PodLister, Scale, ScaleClient, ScalerObject, ScalerStore
-from autoscaler.sources.base import MetricSource, Signal, SignalSnapshot, observe_value, signal_of
+from autoscaler.sources.base import MetricSource, Signal, SignalSnapshot, query_reading, signal_of
 from autoscaler.spec import GPUScalerSpec, SpecError, parse_spec
 from autoscaler.telemetry import MetricView, ScalerView, Telemetry
 
@@ -326,8 +327,8 @@ class ControlLoop:
 
     def _observe(self, obj: ScalerObject, spec: GPUScalerSpec, scale: Scale,
                  snapshots: Mapping[Signal, SignalSnapshot], now: float) -> Observation:
-        """Join the tick's snapshots to this target's pods; run its custom queries."""
-        max_age = 2.0 * spec.polling_interval_seconds
+        """Read each metric (the tick's snapshot joined to this target's pods, or its
+        custom query) and hand the readings to the one observe step."""
         pods: tuple[PodState, ...] = ()
         pods_error = None
         try:
@@ -335,20 +336,21 @@ class ControlLoop:
         except KubeError as e:
             pods_error = f"cannot list the target's pods: {e}"
             self.telemetry.errors.labels("list_pods").inc()
-        metrics: dict[str, MetricObservation] = {}
+        names = [p.name for p in pods]
+        readings: dict[str, Reading] = {}
         for m in spec.metrics:
             signal = signal_of(m)
             if signal is None:
                 assert m.query is not None
-                metrics[m.key] = observe_value(self.metrics, m.query, max_age, now)
+                readings[m.key] = query_reading(self.metrics, m.query)
             elif pods_error is not None:
-                metrics[m.key] = MetricObservation.failed(pods_error)
+                readings[m.key] = Reading(error=pods_error)
             elif signal not in snapshots:
-                metrics[m.key] = MetricObservation.failed("signal was not fetched")
+                readings[m.key] = Reading(error="signal was not fetched")
             else:
-                metrics[m.key] = snapshots[signal].for_pods(obj.namespace, (p.name for p in pods), max_age, now)
-        return Observation(current_replicas=scale.replicas, pods=pods, metrics=metrics,
-                           status_replicas=scale.status_replicas)
+                readings[m.key] = snapshots[signal].reading(obj.namespace, names)
+        return observe(spec, readings, current_replicas=scale.replicas, pods=pods, now=now,
+                       status_replicas=scale.status_replicas)
 
     def _finish(self, obj: ScalerObject, state: ScalerState, decision: Decision | None, memory: Memory,
                 conditions: tuple[Condition, ...], failures: dict[str, str], now: float, *,

@@ -21,19 +21,26 @@ from typing import Any
 import yaml
 
 from autoscaler.fields import FieldError, FieldReader, describe_value
+from autoscaler.metrics import gpu_utilization, queue_depth
+from autoscaler.metrics.registry import DEFINITIONS, FIXED_KEYS, TYPE_NAMES, definition_of
+from autoscaler.metrics.types import MetricDefinition, MetricType
 
 API_VERSION = "gpuautoscaler.io/v1alpha1"
 KIND = "GPUScaler"
 
-METRIC_TYPES = ("QueueDepth", "GPUUtilization", "Prometheus")
-SIGNALS = ("smActive", "utilization")
+METRIC_TYPES = TYPE_NAMES
+SIGNALS = tuple(gpu_utilization.SIGNALS)
 POLICY_TYPES = ("Pods", "Percent")
 SELECT_POLICIES = ("Max", "Min", "Disabled")
 
 #: Keys of the built-in metrics in recordings (Contract 3) and in observations.
-QUEUE_DEPTH_KEY = "queue_depth"
-GPU_UTILIZATION_KEY = "gpu_utilization"
+QUEUE_DEPTH_KEY = queue_depth.KEY
+GPU_UTILIZATION_KEY = gpu_utilization.KEY
 RESERVED_KEYS = ("replicas", "ready")
+#: The smallest target: the core compares in milli-units, so 0.0004 would round to 0.
+#: The CRD's ``minimum`` for every target field is the same number.
+MIN_TARGET = 0.001
+TARGET_KINDS = ("averageValue", "averageUtilization", "value")
 
 
 class SpecError(ValueError):
@@ -82,27 +89,36 @@ class MetricTarget:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One scaling signal. ``key`` names it in observations and recordings."""
+    """One scaling signal. ``key`` names it in observations and recordings; what its
+    ``type`` means is its :class:`~autoscaler.metrics.types.MetricDefinition`. A ``type``
+    given as a string ("QueueDepth") becomes its :class:`MetricType` on construction."""
 
-    type: str
+    type: MetricType | str
     target: MetricTarget
     signal: str = "smActive"
     name: str | None = None
     query: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, MetricType):  # built in code from a string: "QueueDepth"
+            object.__setattr__(self, "type", MetricType(self.type))
+
+    @cached_property
+    def definition(self) -> MetricDefinition:
+        return definition_of(self.type)
+
     @cached_property
     def key(self) -> str:
-        if self.type == "QueueDepth":
-            return QUEUE_DEPTH_KEY
-        if self.type == "GPUUtilization":
-            return GPU_UTILIZATION_KEY
+        fixed = self.definition.key
+        if fixed is not None:
+            return fixed
         assert self.name is not None
         return self.name
 
     @cached_property
     def per_pod(self) -> bool:
         """Built-in signals come per pod; a Prometheus metric is one target-wide number."""
-        return self.type != "Prometheus"
+        return self.definition.per_pod
 
 
 @dataclass(frozen=True)
@@ -177,24 +193,25 @@ class GPUScaler:
 # --------------------------------------------------------------------------- parsing
 
 
-def _parse_target(r: FieldReader, raw: Any, path: str, metric_type: str | None) -> MetricTarget | None:
+def _parse_target(r: FieldReader, raw: Any, path: str, definition: MetricDefinition | None) -> MetricTarget | None:
     obj = r.mapping(raw, path)
     if obj is None:
         return None
-    r.unknown(obj, path, ("averageValue", "averageUtilization", "value"))
-    given = [k for k in ("averageValue", "averageUtilization", "value") if obj.get(k) is not None]
+    r.unknown(obj, path, TARGET_KINDS)
+    given = [k for k in TARGET_KINDS if obj.get(k) is not None]
     if len(given) != 1:
-        r.error(path, "expected exactly one of averageValue, averageUtilization, value"
+        r.error(path, f"expected exactly one of {', '.join(TARGET_KINDS)}"
                 + (f"; got {', '.join(given)}" if given else ""))
         return None
     key = given[0]
-    amount = r.number(obj, key, path, None, exclusive_minimum=0)
+    amount = r.number(obj, key, path, None, minimum=MIN_TARGET)
     if amount is None:
         if not any(e.path == f"{path}.{key}" for e in r.errors):
-            r.error(f"{path}.{key}", "expected a number > 0")
+            r.error(f"{path}.{key}", f"expected a number >= {MIN_TARGET:g}")
         return None
-    if key == "averageUtilization" and metric_type != "GPUUtilization":
-        r.error(f"{path}.{key}", "averageUtilization applies only to type GPUUtilization")
+    if definition is not None and key not in definition.target_kinds:
+        owners = " or ".join(str(d.type) for d in DEFINITIONS if key in d.target_kinds)
+        r.error(f"{path}.{key}", f"{key} applies only to type {owners}")
         return None
     if key == "averageUtilization" and amount > 100:
         r.error(f"{path}.{key}", f"expected a percent in (0, 100], got {amount:g}")
@@ -203,35 +220,33 @@ def _parse_target(r: FieldReader, raw: Any, path: str, metric_type: str | None) 
                             "value": "value"}[key]: amount})
 
 
+#: Every type's own fields: one given to a type that lacks it is named as such.
+_OWN_FIELDS = tuple(dict.fromkeys(f for d in DEFINITIONS for f in d.fields))
+
+
 def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
+    """Generic over the registry: the type picks the definition, which reads its own fields."""
     obj = r.mapping(raw, path)
     if obj is None:
         return None
-    r.unknown(obj, path, ("type", "signal", "name", "query", "target"))
+    r.unknown(obj, path, ("type", *_OWN_FIELDS, "target"))
     mtype = r.string(obj, "type", path, None, choices=METRIC_TYPES)
-    target = _parse_target(r, obj.get("target"), f"{path}.target", mtype)
-    signal = "smActive"
-    name = query = None
-    if mtype == "GPUUtilization":
-        signal = r.string(obj, "signal", path, "smActive", choices=SIGNALS) or "smActive"
-    elif "signal" in obj:
-        r.error(f"{path}.signal", "applies only to type GPUUtilization")
-    if mtype == "Prometheus":
-        name = r.string(obj, "name", path, None)
-        query = r.string(obj, "query", path, None)
-        if name is not None and (name in RESERVED_KEYS or name in (QUEUE_DEPTH_KEY, GPU_UTILIZATION_KEY)):
-            r.error(f"{path}.name", f"{name!r} is reserved; expected another name")
-            name = None
-        if name is not None and ("," in name or "\n" in name):
-            r.error(f"{path}.name", "expected a name without commas or newlines")
-            name = None
-    else:
-        for k in ("name", "query"):
-            if k in obj:
-                r.error(f"{path}.{k}", "applies only to type Prometheus")
-    if mtype is None or target is None or (mtype == "Prometheus" and (name is None or query is None)):
+    definition = definition_of(mtype) if mtype is not None else None
+    target = _parse_target(r, obj.get("target"), f"{path}.target", definition)
+    if definition is None:
         return None
-    return MetricSpec(type=mtype, target=target, signal=signal, name=name, query=query)
+    for k in _OWN_FIELDS:
+        if k in obj and k not in definition.fields:
+            owners = " or ".join(str(d.type) for d in DEFINITIONS if k in d.fields)
+            r.error(f"{path}.{k}", f"applies only to type {owners}")
+    own = definition.parse(r, obj, path)
+    if own is None or target is None:
+        return None
+    metric = MetricSpec(type=definition.type, target=target, **own)
+    if definition.key is None and (metric.key in RESERVED_KEYS or metric.key in FIXED_KEYS):
+        r.error(f"{path}.name", f"{metric.key!r} is reserved; expected another name")
+        return None
+    return metric
 
 
 def _parse_rules(r: FieldReader, raw: Any, path: str, default: ScalingRules) -> ScalingRules:

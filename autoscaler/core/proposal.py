@@ -171,7 +171,7 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
     set_aside = classes.set_aside
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
-    samples = {p: int(min(v, MAX_VALUE) * 1000 + 0.5) for p, v in raw.items()
+    samples = {p: int((v if v < MAX_VALUE else MAX_VALUE) * 1000 + 0.5) for p, v in raw.items()
                if 0 <= v < math.inf and p not in set_aside}
     if not samples:
         if classes.loading and not classes.candidates:

@@ -12,43 +12,28 @@ scaling down on a zero that was never measured.
 """
 from __future__ import annotations
 
-import enum
-import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from autoscaler.core.observe import Reading, Sample, observe_per_pod
+from autoscaler.core.observe import observe_value as observe_reading
 from autoscaler.core.types import MetricObservation
+from autoscaler.metrics.types import Signal
 from autoscaler.spec import MetricSpec
+
+__all__ = ["MetricSource", "MetricsError", "Sample", "Signal", "SignalSnapshot", "observe_value", "query_reading",
+           "signal_of"]
 
 
 class MetricsError(Exception):
     """A metric could not be fetched (Prometheus down, timed out, bad query, bad answer)."""
 
 
-class Signal(enum.Enum):
-    """A built-in per-pod signal; its unit after conversion is fixed whatever the series."""
-
-    QUEUE_DEPTH = "queue_depth"  # waiting requests of one pod
-    SM_ACTIVE = "sm_active"      # percent 0..100, averaged over the pod's GPUs
-    UTILIZATION = "utilization"  # percent 0..100, NVML's plain counter, averaged likewise
-
-
 def signal_of(metric: MetricSpec) -> Signal | None:
-    """The built-in signal behind a metric spec, or None for a custom ``Prometheus`` query."""
-    if metric.type == "QueueDepth":
-        return Signal.QUEUE_DEPTH
-    if metric.type == "GPUUtilization":
-        return Signal.SM_ACTIVE if metric.signal == "smActive" else Signal.UTILIZATION
-    return None
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One value and the Unix time of the newest sample it was computed from."""
-
-    value: float
-    timestamp: float
+    """The per-pod signal behind a metric spec (its type's definition says), or None
+    for a target-wide query."""
+    return metric.definition.signal_of(metric)
 
 
 @dataclass(frozen=True)
@@ -60,34 +45,18 @@ class SignalSnapshot:
     samples: Mapping[tuple[str, str], Sample] = field(default_factory=dict)
     error: str | None = None
 
-    def for_pods(self, namespace: str, pods: Iterable[str], max_age: float, now: float) -> MetricObservation:
-        """The target's slice of the snapshot, with stale, NaN and infinite samples dropped.
-
-        A target whose pods all lack a usable sample gets an error that says why (3 stale,
-        1 NaN), not an empty map: "Prometheus has nothing fresh" is an outage, not a
-        measurement of zero load.
-        """
+    def reading(self, namespace: str, pods: Iterable[str]) -> Reading:
+        """The target's slice of the snapshot, as the observe step takes it."""
         if self.error is not None:
-            return MetricObservation.failed(self.error)
-        per_pod: dict[str, float] = {}
-        stale = bad = absent = 0
+            return Reading(error=self.error)
+        return Reading(per_pod={pod: s for pod in pods if (s := self.samples.get((namespace, pod))) is not None})
+
+    def for_pods(self, namespace: str, pods: Iterable[str], max_age: float, now: float) -> MetricObservation:
+        """The target's slice through the one observe rule (:mod:`autoscaler.core.observe`):
+        stale, NaN, infinite and negative samples drop out, and pods that all lack a usable
+        sample give an error that says why (3 stale, 1 NaN), not an empty map."""
         names = list(pods)
-        for pod in names:
-            sample = self.samples.get((namespace, pod))
-            if sample is None:
-                absent += 1
-            elif not math.isfinite(sample.value):
-                bad += 1
-            elif now - sample.timestamp > max_age:
-                stale += 1
-            else:
-                per_pod[pod] = sample.value
-        if names and not per_pod:
-            parts = [f"{n} {what}" for n, what in ((stale, f"older than {max_age:g} s"), (bad, "NaN or Inf"),
-                                                    (absent, "without samples")) if n]
-            return MetricObservation.failed(f"no usable {self.signal.value} samples for the "
-                                            f"{len(names)} pods ({', '.join(parts)})")
-        return MetricObservation(per_pod=per_pod)
+        return observe_per_pod(self.reading(namespace, names), names, max_age, now, self.signal.value)
 
 
 class MetricSource(Protocol):
@@ -102,15 +71,14 @@ class MetricSource(Protocol):
         """A custom query that must return exactly one number; raises :class:`MetricsError`."""
 
 
+def query_reading(source: MetricSource, query: str) -> Reading:
+    """A custom query's answer as the observe step takes it: its sample, or the error."""
+    try:
+        return Reading(value=source.query_value(query))
+    except MetricsError as e:
+        return Reading(error=str(e))
+
+
 def observe_value(source: MetricSource, query: str, max_age: float, now: float) -> MetricObservation:
     """A custom query as the core wants it: a value, or the error in words."""
-    try:
-        sample = source.query_value(query)
-    except MetricsError as e:
-        return MetricObservation.failed(str(e))
-    if not math.isfinite(sample.value):
-        return MetricObservation.failed(f"query returned {sample.value}")
-    if now - sample.timestamp > max_age:
-        return MetricObservation.failed(f"query result is {now - sample.timestamp:.0f} s old "
-                                        f"(more than {max_age:g} s)")
-    return MetricObservation(value=sample.value)
+    return observe_reading(query_reading(source, query), max_age, now)

@@ -30,41 +30,21 @@ relabeling), as any pod scraped directly does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from autoscaler.sources.base import Signal
+from autoscaler.metrics.registry import EXPORTERS, series_of
+from autoscaler.metrics.types import SeriesSpec, Signal
 
+__all__ = ["OURS", "SIGNAL_SOURCES", "SeriesSpec", "series_for"]
 
-@dataclass(frozen=True)
-class SeriesSpec:
-    """One series and how to turn it into the signal's unit."""
+#: The series of our own exporter and model-server shims, for every signal.
+OURS: Mapping[Signal, SeriesSpec] = series_of(())
 
-    metric: str
-    aggregation: str  # "max" | "avg" | "sum": how a pod's series fold into one number
-    scale: float      # multiply after folding (ratio 0..1 -> percent: 100)
-
-
-OURS: Mapping[Signal, SeriesSpec] = {
-    Signal.QUEUE_DEPTH: SeriesSpec("inference_queue_depth", "max", 1.0),
-    Signal.SM_ACTIVE: SeriesSpec("gpu_sm_active_ratio", "avg", 100.0),
-    Signal.UTILIZATION: SeriesSpec("gpu_utilization_ratio", "avg", 100.0),
-}
-DCGM_GPU: Mapping[Signal, SeriesSpec] = {
-    # DCGM_FI_PROF_SM_ACTIVE is a 0..1 ratio; DCGM_FI_DEV_GPU_UTIL is already a percent.
-    Signal.SM_ACTIVE: SeriesSpec("DCGM_FI_PROF_SM_ACTIVE", "avg", 100.0),
-    Signal.UTILIZATION: SeriesSpec("DCGM_FI_DEV_GPU_UTIL", "avg", 1.0),
-}
-VLLM_QUEUE: Mapping[Signal, SeriesSpec] = {
-    Signal.QUEUE_DEPTH: SeriesSpec("vllm:num_requests_waiting", "sum", 1.0),
-}
-
-#: ``--signal-source`` choices. dcgm-exporter has no queue depth and vLLM no GPU
-#: activity, so each replaces only what it has and ours fill the rest.
+#: ``--signal-source`` choices: ours, each other exporter (it replaces only what it has
+#: and ours fill the rest), and dcgm+vllm together. The series themselves are each
+#: metric type's (:mod:`autoscaler.metrics`).
 SIGNAL_SOURCES: Mapping[str, Mapping[Signal, SeriesSpec]] = {
-    "ours": OURS,
-    "dcgm": {**OURS, **DCGM_GPU},
-    "vllm": {**OURS, **VLLM_QUEUE},
-    "dcgm+vllm": {**OURS, **DCGM_GPU, **VLLM_QUEUE},
+    **{e: series_of((e,)) for e in EXPORTERS},
+    "dcgm+vllm": series_of(("dcgm", "vllm")),
 }
 
 

@@ -11,7 +11,12 @@ as the HPA does; DESIGN.md Contract 1).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
+from autoscaler.core.observe import Reading, Sample, max_age_of, observe_metric
+from autoscaler.metrics.registry import series_of
+from autoscaler.metrics.types import Signal
 from autoscaler.spec import (
     Behavior,
     GPUScalerSpec,
@@ -59,17 +64,38 @@ class CorePolicy:
         return d.desired_replicas
 
     def _metrics(self, snap: Snapshot) -> dict[str, MetricObservation]:
+        """The fleet's snapshot through the one observe step (:mod:`autoscaler.core.observe`),
+        as the controller reads Prometheus: per-pod metrics by their signal's series, the
+        others by their name. The snapshot is taken at ``snap.time``, so nothing is stale."""
         names = [self._name(s) for s in snap.serial.tolist()]
+        max_age = max_age_of(self.spec)
         out: dict[str, MetricObservation] = {}
         for m in self.spec.metrics:
-            if m.type == "QueueDepth":
-                out[m.key] = MetricObservation(per_pod=dict(zip(names, snap.queue.tolist(), strict=False)))
-            elif m.type == "GPUUtilization":
-                values = snap.sm_active if m.signal == "smActive" else snap.utilization
-                out[m.key] = MetricObservation(per_pod=dict(zip(names, values.tolist(), strict=False)))
+            signal = m.definition.signal_of(m)
+            if signal is not None:
+                values = signal_values(snap, signal).tolist()
+                reading = Reading(per_pod={n: Sample(v, snap.time) for n, v in zip(names, values, strict=False)})
             else:
-                out[m.key] = MetricObservation(value=prometheus_value(m.name or "", snap))
+                reading = Reading(value=Sample(prometheus_value(m.name or "", snap), snap.time))
+            out[m.key] = observe_metric(m, reading, names, max_age, snap.time)
         return out
+
+
+_OURS = series_of(())
+
+
+def signal_values(snap: Snapshot, signal: Signal) -> np.ndarray:
+    """A signal's per-pod values in its unit, from the Contract 2 series behind it in our
+    exporter (``gpu_sm_active_ratio`` x 100 = SM activity in percent). A snapshot that
+    exposes its series by name (``snap.series``) is read by name; one that does not has
+    the three built-in signals as fields, already in their units."""
+    series = _OURS[signal]
+    by_name = getattr(snap, "series", None)
+    if by_name is not None:
+        return np.asarray(by_name[series.metric], dtype=float) * series.scale
+    fields = {"inference_queue_depth": snap.queue, "gpu_sm_active_ratio": snap.sm_active,
+              "gpu_utilization_ratio": snap.utilization}
+    return fields[series.metric]
 
 
 def prometheus_value(name: str, snap: Snapshot) -> float:

@@ -15,7 +15,9 @@ import pytest
 from autoscaler.core import Memory, Recommendation
 from autoscaler.kube.errors import ServerError
 from autoscaler.loop import ControlLoop, LoopSettings, Outcome, newest_memory
-from autoscaler.sources.base import Sample, Signal
+from autoscaler.metrics.gpu_utilization import SM_ACTIVE
+from autoscaler.metrics.queue_depth import QUEUE_DEPTH
+from autoscaler.sources.base import Sample
 from autoscaler.telemetry import JsonFormatter, Telemetry
 from tests.controller.fake_source import FakeMetricSource
 from tests.fakes.kube_memory import MemoryCluster
@@ -54,7 +56,7 @@ class World:
 
     def queues(self, ns: str, name: str, queues: list[float], now: float) -> None:
         for i, q in enumerate(queues):
-            self.source.set(Signal.QUEUE_DEPTH, ns, f"{name}-{i}", q, now)
+            self.source.set(QUEUE_DEPTH, ns, f"{name}-{i}", q, now)
 
     def poll(self, now: float) -> list[Outcome]:
         return [f.result(timeout=10) for f in self.loop.tick(now)]
@@ -176,7 +178,7 @@ def test_missing_pod_samples_never_scale_down(world: World) -> None:
     window holds. With the window off the bound is the fill, not zero."""
     world.cluster.add_target("serving", "llm", 2)
     world.cluster.add_pods("serving", "llm", ["llm-0", "llm-1"])
-    world.source.set(Signal.QUEUE_DEPTH, "serving", "llm-0", 0, T0)
+    world.source.set(QUEUE_DEPTH, "serving", "llm-0", 0, T0)
     world.cluster.add_scaler("serving", "llm", spec(behavior={"scaleDown": {"stabilizationWindowSeconds": 0}}))
     [out] = world.poll(T0)
     assert out.decision is not None and out.decision.desired_replicas == 1  # ceil(0.5 x 2) = 1, not 0 -> min
@@ -311,13 +313,13 @@ def test_one_fetch_per_tick_for_all_scalers(world: World) -> None:
     for ns, name in (("a", "x"), ("a", "y"), ("b", "z")):
         world.deployment(ns, name, [4, 4], scaler=spec(name, metrics=[QUEUE, SM]))
         for i in range(2):
-            world.source.set(Signal.SM_ACTIVE, ns, f"{name}-{i}", 70, T0)
+            world.source.set(SM_ACTIVE, ns, f"{name}-{i}", 70, T0)
     world.deployment("c", "other", [4], scaler=spec("other", metrics=[
         {"type": "Prometheus", "name": "tps", "query": "sum(rate(tokens_total[1m]))", "target": {"value": 100}}]))
     world.source.values["sum(rate(tokens_total[1m]))"] = Sample(100, T0)
     outs = world.poll(T0)
     assert len(outs) == 4 and all(not o.failures for o in outs)
-    assert world.source.fetches == [(frozenset({Signal.QUEUE_DEPTH, Signal.SM_ACTIVE}), frozenset({"a", "b", "c"}))]
+    assert world.source.fetches == [(frozenset({QUEUE_DEPTH, SM_ACTIVE}), frozenset({"a", "b", "c"}))]
     assert world.source.queries == ["sum(rate(tokens_total[1m]))"]  # custom: one per scaler
 
 

@@ -15,12 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from autoscaler.metrics.gpu_utilization import SM_ACTIVE, UTILIZATION
+from autoscaler.metrics.queue_depth import QUEUE_DEPTH
+from autoscaler.metrics.registry import SIGNALS
 from autoscaler.sources import promql
-from autoscaler.sources.base import MetricsError, Signal, observe_value
+from autoscaler.sources.base import MetricsError, observe_value
 from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
 from autoscaler.sources.signals import series_for
-from tests.sources.conftest import World
 from simulations.cluster.prometheus import free_port
+from tests.sources.conftest import World
 
 FAST = {"timeout_seconds": 2.0, "retries": 0, "backoff_seconds": 0.0}
 
@@ -49,14 +52,14 @@ def test_one_query_per_signal_joins_values_per_pod(world: World) -> None:
     src = source(world)
     before = src.queries
     now = time.time()
-    snaps = src.fetch_signals([Signal.QUEUE_DEPTH, Signal.SM_ACTIVE, Signal.UTILIZATION], ["join"])
+    snaps = src.fetch_signals([QUEUE_DEPTH, SM_ACTIVE, UTILIZATION], ["join"])
     assert src.queries - before == 3  # one per signal, whatever the number of pods
-    assert snaps[Signal.QUEUE_DEPTH].for_pods("join", ["p1", "p2"], 30, now).per_pod == {"p1": 3, "p2": 9}
-    assert ("other", "p9") not in snaps[Signal.QUEUE_DEPTH].samples  # filtered to the namespaces in play
-    assert snaps[Signal.SM_ACTIVE].for_pods("join", ["p1"], 30, now).per_pod == {"p1": pytest.approx(40.0)}
-    assert snaps[Signal.UTILIZATION].for_pods("join", ["p1"], 30, now).per_pod == {"p1": pytest.approx(17.0)}
-    assert all(ns for ns, _ in snaps[Signal.SM_ACTIVE].samples)
-    sample = snaps[Signal.QUEUE_DEPTH].samples[("join", "p1")]
+    assert snaps[QUEUE_DEPTH].for_pods("join", ["p1", "p2"], 30, now).per_pod == {"p1": 3, "p2": 9}
+    assert ("other", "p9") not in snaps[QUEUE_DEPTH].samples  # filtered to the namespaces in play
+    assert snaps[SM_ACTIVE].for_pods("join", ["p1"], 30, now).per_pod == {"p1": pytest.approx(40.0)}
+    assert snaps[UTILIZATION].for_pods("join", ["p1"], 30, now).per_pod == {"p1": pytest.approx(17.0)}
+    assert all(ns for ns, _ in snaps[SM_ACTIVE].samples)
+    sample = snaps[QUEUE_DEPTH].samples[("join", "p1")]
     assert now - 5 < sample.timestamp <= now + 1  # the scrape time, via timestamp()
 
 
@@ -68,12 +71,12 @@ def test_a_frozen_sample_counts_as_missing(world: World) -> None:
     e.set("inference_queue_depth", {"namespace": "stale", "pod": "old"}, 7, timestamp=now - 60)
     e.set("inference_queue_depth", {"namespace": "stale", "pod": "new"}, 2)
     until(world, 'inference_queue_depth{namespace="stale"}', 2)
-    snap = source(world).fetch_signals([Signal.QUEUE_DEPTH], ["stale"])[Signal.QUEUE_DEPTH]
+    snap = source(world).fetch_signals([QUEUE_DEPTH], ["stale"])[QUEUE_DEPTH]
     assert snap.samples[("stale", "old")].value == 7  # Prometheus did return it ...
     now = time.time()
     assert snap.for_pods("stale", ["old", "new"], 30, now).per_pod == {"new": 2}  # ... but it drops out
     only_old = snap.for_pods("stale", ["old"], 30, now)
-    assert only_old.per_pod == {} and only_old.error is not None and "older than 30 s" in only_old.error
+    assert only_old.per_pod == {} and only_old.error is not None and "at least 30 s old" in only_old.error
 
 
 def test_nan_and_inf_are_missing_not_numbers(world: World) -> None:
@@ -82,7 +85,7 @@ def test_nan_and_inf_are_missing_not_numbers(world: World) -> None:
     e.set("inference_queue_depth", {"namespace": "nan", "pod": "b"}, math.inf)
     e.set("inference_queue_depth", {"namespace": "nan", "pod": "c"}, 4)
     until(world, 'inference_queue_depth{namespace="nan"}', 3)
-    snap = source(world).fetch_signals([Signal.QUEUE_DEPTH], ["nan"])[Signal.QUEUE_DEPTH]
+    snap = source(world).fetch_signals([QUEUE_DEPTH], ["nan"])[QUEUE_DEPTH]
     now = time.time()
     assert snap.for_pods("nan", ["a", "b", "c"], 30, now).per_pod == {"c": 4}
     obs = snap.for_pods("nan", ["a", "b"], 30, now)
@@ -102,15 +105,15 @@ def test_other_exporters_give_the_same_units(world: World, kind: str) -> None:
     e.set("gpu_sm_active_ratio", {"namespace": ns, "pod": "p", "gpu": "0"}, 0.9)
     e.set("gpu_utilization_ratio", {"namespace": ns, "pod": "p", "gpu": "0"}, 0.25)
     until(world, f'{{namespace="{ns}"}}', 7)
-    snaps = source(world, kind).fetch_signals(list(Signal), [ns])
+    snaps = source(world, kind).fetch_signals(list(SIGNALS), [ns])
     now = time.time()
-    got = {s: snaps[s].for_pods(ns, ["p"], 30, now).per_pod["p"] for s in Signal}
+    got = {s: snaps[s].for_pods(ns, ["p"], 30, now).per_pod["p"] for s in SIGNALS}
     if kind == "dcgm":
-        assert got == {Signal.SM_ACTIVE: pytest.approx(40.0), Signal.UTILIZATION: pytest.approx(55.0),
-                       Signal.QUEUE_DEPTH: 11}
+        assert got == {SM_ACTIVE: pytest.approx(40.0), UTILIZATION: pytest.approx(55.0),
+                       QUEUE_DEPTH: 11}
     else:  # vLLM replaces only the queue; the GPU signals stay ours
-        assert got == {Signal.QUEUE_DEPTH: 5, Signal.SM_ACTIVE: pytest.approx(90.0),
-                       Signal.UTILIZATION: pytest.approx(25.0)}
+        assert got == {QUEUE_DEPTH: 5, SM_ACTIVE: pytest.approx(90.0),
+                       UTILIZATION: pytest.approx(25.0)}
 
 
 def test_escaped_label_values_match_exactly(world: World) -> None:
@@ -150,7 +153,7 @@ def test_custom_query_value_and_scalar(world: World) -> None:
 def test_prometheus_down_is_an_error_never_zero() -> None:
     src = PrometheusSource(PrometheusSettings(f"http://127.0.0.1:{free_port()}", **FAST))  # type: ignore[arg-type]
     started = time.monotonic()
-    snaps = src.fetch_signals([Signal.QUEUE_DEPTH, Signal.SM_ACTIVE], ["a"])
+    snaps = src.fetch_signals([QUEUE_DEPTH, SM_ACTIVE], ["a"])
     for snap in snaps.values():
         assert snap.samples == {} and snap.error is not None and "cannot connect to Prometheus" in snap.error
         obs = snap.for_pods("a", ["p1"], 30, time.time())

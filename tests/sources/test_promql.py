@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+from autoscaler.metrics.gpu_utilization import SM_ACTIVE, UTILIZATION
+from autoscaler.metrics.queue_depth import QUEUE_DEPTH
+from autoscaler.metrics.registry import SIGNALS
 from autoscaler.sources import promql
 from autoscaler.sources.base import Signal
 from autoscaler.sources.signals import SIGNAL_SOURCES, SeriesSpec, series_for
@@ -118,16 +121,16 @@ def test_workload_pod_regex(kind: str, name: str, matches: list[str], rejects: l
 
 
 @pytest.mark.parametrize("source, signal, metric, scale", [
-    pytest.param("ours", Signal.QUEUE_DEPTH, "inference_queue_depth", 1, id="ours-queue"),
-    pytest.param("ours", Signal.SM_ACTIVE, "gpu_sm_active_ratio", 100, id="ours-sm-ratio-to-percent"),
-    pytest.param("ours", Signal.UTILIZATION, "gpu_utilization_ratio", 100, id="ours-util-ratio-to-percent"),
-    pytest.param("dcgm", Signal.SM_ACTIVE, "DCGM_FI_PROF_SM_ACTIVE", 100, id="dcgm-sm-ratio-to-percent"),
-    pytest.param("dcgm", Signal.UTILIZATION, "DCGM_FI_DEV_GPU_UTIL", 1, id="dcgm-util-already-percent"),
-    pytest.param("dcgm", Signal.QUEUE_DEPTH, "inference_queue_depth", 1, id="dcgm-has-no-queue-ours-fills"),
-    pytest.param("vllm", Signal.QUEUE_DEPTH, "vllm:num_requests_waiting", 1, id="vllm-queue"),
-    pytest.param("vllm", Signal.SM_ACTIVE, "gpu_sm_active_ratio", 100, id="vllm-has-no-gpu-ours-fills"),
-    pytest.param("dcgm+vllm", Signal.QUEUE_DEPTH, "vllm:num_requests_waiting", 1, id="both-queue"),
-    pytest.param("dcgm+vllm", Signal.UTILIZATION, "DCGM_FI_DEV_GPU_UTIL", 1, id="both-util"),
+    pytest.param("ours", QUEUE_DEPTH, "inference_queue_depth", 1, id="ours-queue"),
+    pytest.param("ours", SM_ACTIVE, "gpu_sm_active_ratio", 100, id="ours-sm-ratio-to-percent"),
+    pytest.param("ours", UTILIZATION, "gpu_utilization_ratio", 100, id="ours-util-ratio-to-percent"),
+    pytest.param("dcgm", SM_ACTIVE, "DCGM_FI_PROF_SM_ACTIVE", 100, id="dcgm-sm-ratio-to-percent"),
+    pytest.param("dcgm", UTILIZATION, "DCGM_FI_DEV_GPU_UTIL", 1, id="dcgm-util-already-percent"),
+    pytest.param("dcgm", QUEUE_DEPTH, "inference_queue_depth", 1, id="dcgm-has-no-queue-ours-fills"),
+    pytest.param("vllm", QUEUE_DEPTH, "vllm:num_requests_waiting", 1, id="vllm-queue"),
+    pytest.param("vllm", SM_ACTIVE, "gpu_sm_active_ratio", 100, id="vllm-has-no-gpu-ours-fills"),
+    pytest.param("dcgm+vllm", QUEUE_DEPTH, "vllm:num_requests_waiting", 1, id="both-queue"),
+    pytest.param("dcgm+vllm", UTILIZATION, "DCGM_FI_DEV_GPU_UTIL", 1, id="both-util"),
 ])
 def test_signal_sources(source: str, signal: Signal, metric: str, scale: float) -> None:
     spec = series_for(source)[signal]
@@ -136,7 +139,7 @@ def test_signal_sources(source: str, signal: Signal, metric: str, scale: float) 
 
 def test_every_signal_source_covers_every_signal() -> None:
     for table in SIGNAL_SOURCES.values():
-        assert set(table) == set(Signal)
+        assert set(table) == set(SIGNALS)
 
 
 def test_unknown_signal_source_names_the_choices() -> None:

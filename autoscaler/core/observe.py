@@ -1,0 +1,123 @@
+"""The one observe step: what a source found -> the :class:`Observation` the core decides on.
+
+The controller (Prometheus), the dry-run (a recording), ``record``'s replay and the
+simulator (its fleet) each hand over :class:`Reading`s, and the same rule turns them into
+numbers, so that "missing" means the same everywhere. Missing data is never a number:
+
+* a sample ``max_age`` old or older (two polling intervals: 30 s with a 15 s poll) is
+  missing: taken at t=100, it counts at t=129.9 and is missing at t=130. (The dry-run
+  always drew the line there; the controller used to keep it at exactly t=130 too: with
+  one rule, a sample two intervals old is as missing live as in a replay.)
+* NaN, ±Inf and negative samples are missing;
+* a per-pod sample counts only for a pod of the target;
+* a per-pod metric with pods but no usable sample is an error that says why
+  ("3 at least 30 s old, 1 NaN or Inf"), never an empty map read as zero load; one with no
+  pods at all is left to the core ("no pods of the scale target").
+
+Pure: ``now`` comes in; no clock, no I/O.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+from autoscaler.core.types import MetricObservation, Observation, PodState
+from autoscaler.spec import GPUScalerSpec, MetricSpec
+
+
+class Sample(NamedTuple):
+    """One value and the Unix time of the newest sample it was computed from (a tuple:
+    the dry-run builds one per pod per tick)."""
+
+    value: float
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a source found for one metric of one target: samples per pod, one
+    target-wide sample, or the error that made the metric unavailable. A per-pod sample
+    may be a plain ``(value, timestamp)`` tuple: the dry-run builds 16 a tick."""
+
+    per_pod: Mapping[str, tuple[float, float]] | None = None
+    value: Sample | None = None
+    error: str | None = None
+
+
+Age = TypeVar("Age")
+
+
+def is_fresh(age: Age, max_age: float) -> Age:
+    """The staleness rule: a sample ``age`` seconds old counts while ``age < max_age``.
+    Works on a float and, elementwise, on a numpy array (the dry-run's vectorised path)."""
+    return age < max_age  # type: ignore[operator, return-value]
+
+
+def observe_per_pod(reading: Reading, pods: Sequence[str], max_age: float, now: float,
+                    label: str) -> MetricObservation:
+    """A per-pod metric for the target's ``pods``: usable samples only, or an error."""
+    if reading.error is not None:
+        return MetricObservation.failed(reading.error)
+    samples = reading.per_pod or {}
+    per_pod: dict[str, float] = {}
+    rejected: list[tuple[float, float] | None] = []
+    for pod in pods:
+        sample = samples.get(pod)
+        if sample is not None:
+            value, stamp = sample
+            if 0 <= value < math.inf and is_fresh(now - stamp, max_age):
+                per_pod[pod] = value
+                continue
+        rejected.append(sample)
+    if pods and not per_pod:
+        absent = sum(1 for r in rejected if r is None)
+        bad = sum(1 for r in rejected if r is not None and not math.isfinite(r[0]))
+        negative = sum(1 for r in rejected if r is not None and math.isfinite(r[0]) and r[0] < 0)
+        stale = len(rejected) - absent - bad - negative
+        parts = [f"{n} {what}" for n, what in ((stale, f"at least {max_age:g} s old"), (bad, "NaN or Inf"),
+                                                (negative, "negative"), (absent, "without samples")) if n]
+        return MetricObservation.failed(f"no usable {label} samples for the {len(pods)} pods ({', '.join(parts)})")
+    return MetricObservation(per_pod=per_pod)
+
+
+def observe_value(reading: Reading, max_age: float, now: float) -> MetricObservation:
+    """A target-wide metric: its value, or the error in words."""
+    if reading.error is not None:
+        return MetricObservation.failed(reading.error)
+    sample = reading.value
+    if sample is None:
+        return MetricObservation.failed(f"no sample in the last {max_age:g} s")
+    if not math.isfinite(sample.value) or sample.value < 0:
+        return MetricObservation.failed(f"query returned {sample.value}")
+    age = now - sample.timestamp
+    if not is_fresh(age, max_age):
+        return MetricObservation.failed(f"query result is {age:.0f} s old ({max_age:g} s or more)")
+    return MetricObservation(value=sample.value)
+
+
+def observe_metric(metric: MetricSpec, reading: Reading, pods: Sequence[str], max_age: float,
+                   now: float) -> MetricObservation:
+    if metric.per_pod:
+        return observe_per_pod(reading, pods, max_age, now, metric.key)
+    return observe_value(reading, max_age, now)
+
+
+def max_age_of(spec: GPUScalerSpec) -> float:
+    """Two polling intervals: one missed scrape is tolerated, two are an outage."""
+    return 2.0 * spec.polling_interval_seconds
+
+
+def observe(spec: GPUScalerSpec, readings: Mapping[str, Reading], *, current_replicas: int,
+            pods: tuple[PodState, ...], now: float, status_replicas: int | None = None) -> Observation:
+    """The observation of one target at ``now``: each metric's reading (by key) through
+    the one rule; a metric without a reading is unavailable."""
+    names = [p.name for p in pods]
+    max_age = max_age_of(spec)
+    metrics = {m.key: observe_metric(m, readings.get(m.key, _UNREAD), names, max_age, now) for m in spec.metrics}
+    return Observation(current_replicas=current_replicas, pods=pods, metrics=metrics,
+                       status_replicas=status_replicas)
+
+
+_UNREAD = Reading(error="metric was not read")
