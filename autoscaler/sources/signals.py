@@ -1,5 +1,8 @@
 """Which Prometheus series stand behind each built-in signal (``--signal-source``).
 
+The rows below live in each metric type's module (:mod:`autoscaler.metrics`, its
+definition's ``series``); this module only composes them per ``--signal-source``.
+
 Whatever the series, a signal means the same thing and has the same unit afterwards,
 so a GPUScaler's targets need not change when a cluster switches exporters:
 

@@ -437,3 +437,14 @@ def test_an_internal_error_in_one_scaler_is_a_condition_and_an_event_and_the_oth
     assert out.decision is not None and out.failures == {}
     cond = world.cluster.condition("serving", "broken", "ScalingActive")
     assert cond is not None and cond["status"] == "True"
+
+
+@pytest.mark.parametrize("age, available", [(29.0, True), (30.0, False)])
+def test_the_controller_and_the_dry_run_share_one_staleness_rule(world: World, age: float, available: bool) -> None:
+    """A sample two polling intervals old (30 s at 15 s) is missing, exactly as in the
+    dry-run (tests/dryrun/test_replay.py::test_stale_samples_count_as_missing): both go
+    through autoscaler.core.observe."""
+    world.deployment("serving", "llm", [0, 0], now=T0 - age)
+    [out] = world.poll(T0)
+    assert out.decision is not None and out.decision.metrics_available is available
+    assert ("FailedGetMetrics" in out.failures) is not available
