@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from autoscaler.core.types import MetricObservation, Observation, PodState
@@ -35,11 +34,11 @@ class Sample(NamedTuple):
     timestamp: float
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """What a source found for one metric of one target: samples per pod, one
     target-wide sample, or the error that made the metric unavailable. A per-pod sample
-    may be a plain ``(value, timestamp)`` tuple: the dry-run builds 16 a tick."""
+    may be a plain ``(value, timestamp)`` tuple, and a Reading is a named tuple too: the
+    dry-run builds 2 and 16 of them a tick (a frozen dataclass costs ~1 us each)."""
 
     per_pod: Mapping[str, tuple[float, float]] | None = None
     value: Sample | None = None
