@@ -11,7 +11,8 @@ list the pods by the scale's selector, observe, ``decide``, PATCH only when the 
 changes (never under ``--dry-run``), keep ``decision.memory`` when the change was
 applied and ``decision.memory_if_not_applied`` otherwise, then write status, Events,
 self-metrics and one JSON log line. Each failing step is a reason (``InvalidSpec``,
-``FailedGetScale``, ``FailedGetMetrics``, ``FailedRescale``, ``FailedUpdateStatus``)
+``FailedGetScale``, ``FailedGetMetrics``, ``FailedRescale``, ``FailedUpdateStatus``, and
+``InternalError`` when an unexpected exception ends one reconcile)
 that shows in the conditions every poll, but becomes a Warning Event and a log line
 only when it newly appears.
 

@@ -172,7 +172,7 @@ class Conclusion(NamedTuple):
     """What one path through :func:`decide` concluded, before the memory is settled:
     the count, the reason code and words, and what goes into the Decision beside them.
     (Named tuples, these three: built on every poll, and a frozen dataclass costs a
-    ``object.__setattr__`` per field, 4 us a tick in ``python -m benchmarks.dryrun``.)"""
+    ``object.__setattr__`` per field: about 1.5 us a tick in ``python -m benchmarks.dryrun``.)"""
 
     desired: int
     code: str
