@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulations.engine import Progress, simulate
-from simulations.policies import POLICY_NAMES, Plan, build_policy
+from simulations.policies import Plan, build_policy, policy_names
 from simulations.scenario import Scenario, load_scenario
 from simulations.stats import CONTRACT_FIELDS, PolicyResult
 from simulations.traces import Trace, load_trace
@@ -36,17 +36,18 @@ class Comparison:
 
 def parse_policies(text: str) -> tuple[str, ...]:
     """``all`` or a comma-separated list of policy names, in the order given."""
+    known = policy_names()
     if text.strip() == "all":
-        return POLICY_NAMES
+        return known
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in POLICY_NAMES]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ValueError(f"unknown policy {', '.join(unknown) or repr(text)}; expected all or a comma-separated "
-                         f"list of {', '.join(POLICY_NAMES)}")
+                         f"list of {', '.join(known)}")
     return names
 
 
-def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] = POLICY_NAMES,
+def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] | None = None,
             progress: Progress | None = None,
             on_trace: Callable[[Trace, Scenario], None] | None = None) -> Comparison:
     """Load the inputs (raising :class:`SimulationInputError` on bad ones) and run each policy."""
@@ -55,7 +56,8 @@ def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] = POL
     if on_trace is not None:
         on_trace(trace, scenario)
     plan = Plan(trace, scenario)
-    results = [simulate(trace, scenario, build_policy(n, scenario, plan), plan, progress) for n in policies]
+    names = policy_names() if policies is None else policies
+    results = [simulate(trace, scenario, build_policy(n, scenario, plan), plan, progress) for n in names]
     return Comparison(trace_spec, scenario_spec, trace, scenario, results)
 
 

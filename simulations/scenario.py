@@ -33,6 +33,11 @@ class ModelServer:
     ``prefill_s_per_token``; its output is decoded one token per decode step, and a step
     takes ``decode_step_s + decode_step_s_per_seq * b`` with ``b`` sequences in the
     batch (memory-bound: weights once per step plus each sequence's KV cache).
+
+    ``kv_cache_tokens`` is the KV cache's capacity in tokens: only what a replica reports
+    as ``inference_kv_cache_usage_ratio`` (tokens held / capacity) reads it; the batch is
+    bounded by ``slots``. The default: 80 GB less 13.5 GB of weights leaves ~60 GB, at
+    0.5 MB a token (32 layers x 4096 x 2 x fp16) ~120k tokens.
     """
 
     slots: int = 48
@@ -42,6 +47,7 @@ class ModelServer:
     startup_s: float = 90.0
     sm_active_prefill: float = 0.9
     sm_active_full_batch: float = 0.8
+    kv_cache_tokens: float = 120_000.0
 
     def step_time(self, batch: float) -> float:
         return self.decode_step_s + self.decode_step_s_per_seq * batch
@@ -155,7 +161,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     m = r.mapping(top.get("model"), "model") or {}
     r.unknown(m, "model", ("slots", "prefillSecondsPerToken", "decodeStepSeconds", "decodeStepSecondsPerSequence",
-                           "startupSeconds", "smActive"))
+                           "startupSeconds", "smActive", "kvCacheTokens"))
     d = ModelServer()
     sm = r.mapping(m.get("smActive"), "model.smActive") or {}
     r.unknown(sm, "model.smActive", ("prefill", "fullBatch"))
@@ -169,6 +175,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
         sm_active_prefill=r.number(sm, "prefill", "model.smActive", d.sm_active_prefill, minimum=0, maximum=1),
         sm_active_full_batch=r.number(sm, "fullBatch", "model.smActive", d.sm_active_full_batch, minimum=0,
                                       maximum=1),
+        kv_cache_tokens=r.number(m, "kvCacheTokens", "model", d.kv_cache_tokens, exclusive_minimum=0),
     )
 
     s = r.mapping(top.get("slo"), "slo") or {}
@@ -192,7 +199,9 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     given = r.mapping(top.get("policies"), "policies", required=True)
     pol = given or {}
-    r.unknown(pol, "policies", ("ours", "hpa_util", "keda_queue", "kpa", "oracle", "static_peak"))
+    from simulations.policies import policy_names  # the registry; importing it at the top would be circular
+
+    r.unknown(pol, "policies", policy_names())
     ours = _parse_ours(r, pol.get("ours"), source) if given is not None else None
 
     h = r.mapping(pol.get("hpa_util"), "policies.hpa_util") or {}

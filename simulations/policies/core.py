@@ -11,6 +11,8 @@ as the HPA does; DESIGN.md Contract 1).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.spec import (
     Behavior,
@@ -21,7 +23,11 @@ from autoscaler.spec import (
 )
 from simulations.fleet import Snapshot
 from simulations.policies.base import FleetView, pod_name
+from simulations.policies.registry import register
 from simulations.scenario import Scenario
+
+if TYPE_CHECKING:
+    from simulations.policies.plan import Plan
 
 TARGET = ScaleTargetRef("apps/v1", "Deployment", "model-server")
 
@@ -82,11 +88,13 @@ def prometheus_value(name: str, snap: Snapshot) -> float:
     raise KeyError(name)  # the scenario loader accepts only the names above
 
 
-def ours(scenario: Scenario) -> CorePolicy:
+@register("ours", "#d62728")
+def ours(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     return CorePolicy("ours", scenario.ours, scenario.metrics_delay_s)
 
 
-def hpa_util(scenario: Scenario) -> CorePolicy:
+@register("hpa_util", "#1f77b4")
+def hpa_util(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     h = scenario.hpa_util
     spec = GPUScalerSpec(
         scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
@@ -98,7 +106,8 @@ def hpa_util(scenario: Scenario) -> CorePolicy:
     return CorePolicy("hpa_util", spec, scenario.metrics_delay_s)
 
 
-def keda_queue(scenario: Scenario) -> CorePolicy:
+@register("keda_queue", "#ff7f0e")
+def keda_queue(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     k = scenario.keda_queue
     spec = GPUScalerSpec(
         scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
