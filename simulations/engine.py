@@ -45,7 +45,9 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
     horizon = (t_stop - t0) + sim.drain_s
     fleet = Fleet(scenario.model, _initial(policy, scenario, plan), t0, dt, sim.seed)
     queue = FrontQueue(trace, dt, sim.max_groups_per_step)
-    rec = Recorder(t0, t_stop, dt, horizon, scenario.slo.latency, scenario.slo.threshold_s, plot_bin_s(t_stop - t0))
+    slo = scenario.slo
+    rec = Recorder(t0, t_stop, dt, horizon, slo.latency, slo.threshold_s, plot_bin_s(t_stop - t0),
+                   scaled_factor=slo.scaled_factor, one_decode_step_s=scenario.model.step_time(1.0))
     interval, delay = policy.interval_s, policy.delay_s
     next_poll = t0 + interval
     next_snap = next_poll - delay

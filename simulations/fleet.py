@@ -5,8 +5,12 @@ Time advances in steps (1 s by default) but events inside a step keep their own 
 * **Admission.** A request waits in the FIFO front queue until a sequence slot is free
   on a ready replica (``slots`` per replica, the KV-cache bound on the batch).
   While the step's arrivals need at most half of the free slots, each goes straight to a
-  replica chosen by the power of two choices (two ready replicas at random, the one with
-  more free slots: Envoy's default least-request balancing), at its arrival time. When
+  replica at its arrival time, chosen by the model's ``routing``: ``leastRequest`` (the
+  default) by the power of two choices (two ready replicas at random, the one with more
+  free slots: Envoy's default least-request balancing); ``prefillAware`` the replica
+  whose prefill engine frees first, then the one with more free slots, the step's
+  arrivals spread over that order (a router that sees each replica's queued prefill
+  work, as LLM-aware gateways approximate from queue and KV-cache metrics). When
   slots are scarce, requests in arrival order take slots in the order the slots become
   free: those free at the start of the step first (spread by water-filling, least
   occupied first), then those freed by requests finishing during the step, at their
@@ -48,7 +52,7 @@ from typing import NamedTuple
 import numpy as np
 
 from simulations.frontqueue import FrontQueue
-from simulations.scenario import ModelServer
+from simulations.scenario import PREFILL_AWARE, ModelServer
 
 GONE, LOADING, READY, DRAINING = 0, 1, 2, 3
 FAST_SHARE = 0.5        # the direct path while arrivals need at most this share of free slots
@@ -301,9 +305,15 @@ class Fleet:
             has_room = free >= 1.0
             ready, free = ready[has_room], free[has_room]
         n = hi - head
-        choices = self.rng.integers(0, ready.shape[0], size=(2, n))
-        first, second = choices[0], choices[1]
-        pick = np.where(free[first] >= free[second], first, second)
+        if self.model.routing == PREFILL_AWARE:
+            # Least prefill backlog first, then most free slots; the step's arrivals spread over that order.
+            backlog = np.maximum(self.prefill_free_at[ready] - t, 0.0)
+            order = np.lexsort((-free, backlog))
+            pick = order[np.arange(n) % order.shape[0]]
+        else:
+            choices = self.rng.integers(0, ready.shape[0], size=(2, n))
+            first, second = choices[0], choices[1]
+            pick = np.where(free[first] >= free[second], first, second)
         taken = np.bincount(pick, weights=count, minlength=ready.shape[0])
         if (taken > free).any():
             return None

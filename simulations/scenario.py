@@ -18,6 +18,9 @@ from simulations.yamlsource import ScenarioReader, load_with_lines
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SLO_LATENCIES = ("ttft", "e2e")
+LEAST_REQUEST, PREFILL_AWARE = "leastRequest", "prefillAware"
+#: How the load balancer picks a replica for a request (simulations/fleet.py, Admission).
+ROUTINGS = (LEAST_REQUEST, PREFILL_AWARE)
 #: Target-wide signals the simulator can answer for a ``type: Prometheus`` metric, by name.
 PROMETHEUS_SIGNALS = ("inference_queue_depth_total", "inference_running_requests_total",
                       "inference_concurrency_total")
@@ -48,6 +51,10 @@ class ModelServer:
     sm_active_prefill: float = 0.9
     sm_active_full_batch: float = 0.8
     kv_cache_tokens: float = 120_000.0
+    #: ``leastRequest``: power of two choices on free slots (Envoy); ``prefillAware``: the
+    #: replica whose prefill engine frees first. With long prompts this is what decides
+    #: whether a short request waits behind another's 10 s prefill (docs/simulation.md).
+    routing: str = LEAST_REQUEST
 
     def step_time(self, batch: float) -> float:
         return self.decode_step_s + self.decode_step_s_per_seq * batch
@@ -60,6 +67,9 @@ class SLO:
 
     latency: str = "ttft"
     threshold_s: float = 2.0
+    #: ``k`` of the scaled SLO, ``latency <= max(threshold_s, k x the request's unloaded latency)``
+    #: (simulations/stats.py): 5 leaves a request five times what it costs alone on an idle replica
+    scaled_factor: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     m = r.mapping(top.get("model"), "model") or {}
     r.unknown(m, "model", ("slots", "prefillSecondsPerToken", "decodeStepSeconds", "decodeStepSecondsPerSequence",
-                           "startupSeconds", "smActive", "kvCacheTokens"))
+                           "startupSeconds", "smActive", "kvCacheTokens", "routing"))
     d = ModelServer()
     sm = r.mapping(m.get("smActive"), "model.smActive") or {}
     r.unknown(sm, "model.smActive", ("prefill", "fullBatch"))
@@ -176,12 +186,14 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
         sm_active_full_batch=r.number(sm, "fullBatch", "model.smActive", d.sm_active_full_batch, minimum=0,
                                       maximum=1),
         kv_cache_tokens=r.number(m, "kvCacheTokens", "model", d.kv_cache_tokens, exclusive_minimum=0),
+        routing=r.string(m, "routing", "model", d.routing, ROUTINGS),
     )
 
     s = r.mapping(top.get("slo"), "slo") or {}
-    r.unknown(s, "slo", ("latency", "thresholdSeconds"))
+    r.unknown(s, "slo", ("latency", "thresholdSeconds", "scaledFactor"))
     slo = SLO(latency=r.string(s, "latency", "slo", "ttft", SLO_LATENCIES),
-              threshold_s=r.number(s, "thresholdSeconds", "slo", 2.0, exclusive_minimum=0))
+              threshold_s=r.number(s, "thresholdSeconds", "slo", 2.0, exclusive_minimum=0),
+              scaled_factor=r.number(s, "scaledFactor", "slo", SLO().scaled_factor, minimum=1, maximum=1000))
 
     mt = r.mapping(top.get("metrics"), "metrics") or {}
     r.unknown(mt, "metrics", ("delaySeconds",))
