@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulations.engine import Progress, simulate
+from simulations.engine import Progress, check_span, simulate
 from simulations.policies import Plan, build_policy, policy_names
 from simulations.scenario import Scenario, load_scenario
 from simulations.stats import CONTRACT_FIELDS, PolicyResult
@@ -54,6 +54,7 @@ def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] | Non
     """Load the inputs (raising :class:`SimulationInputError` on bad ones) and run each policy."""
     scenario = load_scenario(scenario_spec)
     trace = load_trace(trace_spec)
+    check_span(trace, scenario, trace_spec)
     if on_trace is not None:
         on_trace(trace, scenario)
     plan = Plan(trace, scenario)
