@@ -46,6 +46,7 @@ CASES = (
     Case("azure_conv", "azure_llm_2023_conv:scale=16", "Azure LLM 2023, conversation, rate x16 (58 min)"),
     Case("servegen_day1", "servegen_m_large:day=1,scale=0.3", "ServeGen m-large, day 1, rate x0.3"),
     Case("servegen_fortnight", "servegen_m_large:days=1-14,scale=0.3", "ServeGen m-large, 14 days, rate x0.3"),
+    Case("mooncake", "mooncake_synthetic.csv", "Mooncake synthetic, long prompts (17 min)"),
 )
 
 
