@@ -148,6 +148,7 @@ class Fleet:
         self._flight = InFlight.empty()
         self._pending: list[tuple[np.ndarray, ...]] = []
         self._finished = _WorkCounters.zeros(cap)   # work of the rows dropped from _flight, per replica
+        self._done: list[InFlight] = []             # rows dropped from _flight, not yet in _finished
         self._ready_index: np.ndarray | None = None          # ready replicas' indices, cached
         self.add(ready_replicas, now, ready=True)
 
@@ -192,6 +193,7 @@ class Fleet:
             free = np.flatnonzero(self.state == GONE)
         idx = free[:k]
         self._running()              # a reused index's finished rows count for the pod that had it
+        self._count_done()
         self._finished.reset(idx)
         self.state[idx] = READY if ready else LOADING
         self.created[idx] = now
@@ -506,10 +508,19 @@ class Fleet:
         finish = self._flight.finish
         if finish.shape[0] and finish.min() < now:
             keep = finish >= now
-            done = InFlight(*(a[~keep] for a in self._flight))
-            self._finished.add(done, self.occupied.shape[0])
+            self._done.append(InFlight(*(a[~keep] for a in self._flight)))
+            if len(self._done) >= 256:
+                self._count_done()
             self._flight = InFlight(*(a[keep] for a in self._flight))
         return self._flight
+
+    def _count_done(self) -> None:
+        """Add the finished rows' work to their replicas' counters (deferred: a snapshot or
+        a replica's reuse needs them, not every step)."""
+        if self._done:
+            parts, self._done = self._done, []
+            self._finished.add(InFlight(*(np.concatenate(col) for col in zip(*parts, strict=True))),
+                               self.occupied.shape[0])
 
     # ------------------------------------------------------------------ metrics
 
@@ -563,6 +574,7 @@ class Fleet:
         ttft = first_token - flight.arrival
         queue_time = ttft - (flight.prefill_end - flight.prefill_start) / count
         now = _WorkCounters.of(flight, out, prompt_done, output_done, ttft, queue_time, n_rep)
+        self._count_done()
         total = self._finished.plus(now)
         return {
             PROMPT_TOKENS: total.prompt_tokens[ready],
