@@ -243,14 +243,14 @@ class Fleet:
         previous step, make loaded replicas ready, release drained ones."""
         self.step_index += 1
         if self.step_index > 0:
-            b = (self.step_index - 1) % self.ring_steps
-            row = self.ring[b]
+            previous = (self.step_index - 1) % self.ring_steps
+            row = self.ring[previous]
             done = float(row.sum())
             if done:
                 self.occupied -= row
                 row[:] = 0.0
                 self.completed += done
-                self.ring_credit[b] = 0.0
+                self.ring_credit[previous] = 0.0
                 if self.n_draining:
                     released = (self.state == DRAINING) & (self.occupied <= 0)
                     n = int(released.sum())
@@ -680,24 +680,23 @@ class _WorkCounters:
 _COUNTER_FIELDS = ("prompt_tokens", "generation_tokens", "first_tokens", "ttft_sum", "queue_time_sum")
 
 
-def waterfill(occ: np.ndarray, free: np.ndarray, k: float) -> np.ndarray:
+def waterfill(occupied: np.ndarray, free: np.ndarray, k: float) -> np.ndarray:
     """Spread ``k`` requests over replicas, least occupied first, as evenly as whole
     requests allow (``k <= free.sum()``). Occupancies 3, 1, 1 and 5 to place: 2 + 2
     bring them level at 3, 3, 3 and the fifth goes to the first of the lowest: 4, 3, 3."""
-    m = occ.shape[0]
-    if m == 1:
+    n = occupied.shape[0]
+    if n == 1:
         return np.array([k])
-    order = np.argsort(occ, kind="stable")
-    o = occ[order]
-    level_if = (k + np.cumsum(o)) / np.arange(1, m + 1)
-    nxt = np.append(o[1:], np.inf)
-    j = int(np.argmax(level_if <= nxt))
-    level = level_if[j]
-    alloc = np.minimum(np.maximum(0.0, np.floor(level - occ)), free)
-    rem = int(round(k - float(alloc.sum())))
-    if rem > 0:
-        cand = np.where(alloc < free, occ + alloc, np.inf)
-        pick = np.argsort(cand, kind="stable")[:rem]
+    ascending = np.sort(occupied, kind="stable")
+    # the level the j + 1 least occupied would reach if they took all k, and the next occupancy up
+    level_if = (k + np.cumsum(ascending)) / np.arange(1, n + 1)
+    next_up = np.append(ascending[1:], np.inf)
+    level = level_if[int(np.argmax(level_if <= next_up))]
+    alloc = np.minimum(np.maximum(0.0, np.floor(level - occupied)), free)
+    left = int(round(k - float(alloc.sum())))
+    if left > 0:
+        after = np.where(alloc < free, occupied + alloc, np.inf)
+        pick = np.argsort(after, kind="stable")[:left]
         alloc[pick] += 1.0
     out: np.ndarray = alloc
     return out
