@@ -52,30 +52,20 @@ from typing import NamedTuple
 import numpy as np
 
 from simulations.frontqueue import FrontQueue
+from simulations.replica_metrics import (
+    GPU_SM_ACTIVE,
+    GPU_UTILIZATION,
+    QUEUE_DEPTH,
+    RUNNING_REQUESTS,
+    InFlight,
+    WorkCounters,
+    work_series,
+)
 from simulations.scenario import PREFILL_AWARE, ModelServer
 
 GONE, LOADING, READY, DRAINING = 0, 1, 2, 3
 FAST_SHARE = 0.5        # the direct path while arrivals need at most this share of free slots
 RING_S = 3600.0         # a request's slot is released through a ring this long (>> any service time)
-
-# The per-pod series a snapshot carries, by their DESIGN.md Contract 2 names.
-QUEUE_DEPTH = "inference_queue_depth"                    # waiting requests
-RUNNING_REQUESTS = "inference_running_requests"          # requests in flight past their wait
-PROMPT_TOKENS = "inference_prompt_tokens_total"          # counter: prompt tokens prefilled so far
-GENERATION_TOKENS = "inference_generation_tokens_total"  # counter: output tokens decoded so far
-KV_CACHE_USAGE = "inference_kv_cache_usage_ratio"        # KV tokens held / model.kvCacheTokens, 0..1
-GPU_UTILIZATION = "gpu_utilization_ratio"                # NVML plain utilization, 0..1
-GPU_SM_ACTIVE = "gpu_sm_active_ratio"                    # GPM SM activity, 0..1
-# Counters as a server's histograms expose them (``_sum`` and ``_count``; vLLM's
-# ``vllm:time_to_first_token_seconds`` and ``vllm:request_queue_time_seconds``), so a
-# policy takes ``rate(_sum) / rate(_count)`` over its window: the recent mean, per pod.
-TTFT_SUM = "inference_time_to_first_token_seconds_sum"
-TTFT_COUNT = "inference_time_to_first_token_seconds_count"
-QUEUE_TIME_SUM = "inference_request_queue_time_seconds_sum"
-QUEUE_TIME_COUNT = "inference_request_queue_time_seconds_count"
-SERIES = (QUEUE_DEPTH, RUNNING_REQUESTS, PROMPT_TOKENS, GENERATION_TOKENS, KV_CACHE_USAGE, GPU_UTILIZATION,
-          GPU_SM_ACTIVE, TTFT_SUM, TTFT_COUNT, QUEUE_TIME_SUM, QUEUE_TIME_COUNT)
-
 
 class Admitted(NamedTuple):
     """Requests admitted in one step, one row per piece of a queue row (times in seconds).
@@ -114,7 +104,8 @@ class Snapshot:
     running_total: float
     in_system: float         # every request arrived and not finished
     #: DESIGN.md Contract 2's series by name, each one value per ready pod (aligned with ``serial``):
-    #: what a real model server and the exporter report, with the same meaning (see :data:`SERIES`)
+    #: what a real model server and the exporter report, with the same meaning
+    #: (the names: :data:`simulations.replica_metrics.SERIES`)
     series: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -147,7 +138,7 @@ class Fleet:
         # requests in flight, one row per admitted piece; recent steps wait in _pending
         self._flight = InFlight.empty()
         self._pending: list[tuple[np.ndarray, ...]] = []
-        self._finished = _WorkCounters.zeros(cap)   # work of the rows dropped from _flight, per replica
+        self._finished = WorkCounters.zeros(cap)   # work of the rows dropped from _flight, per replica
         self._done: list[InFlight] = []             # rows dropped from _flight, not yet in _finished
         self._ready_index: np.ndarray | None = None          # ready replicas' indices, cached
         self.add(ready_replicas, now, ready=True)
@@ -549,135 +540,17 @@ class Fleet:
         waiting_total = float(waiting_prefill.sum())
         series = {QUEUE_DEPTH: queue, RUNNING_REQUESTS: running,
                   GPU_UTILIZATION: utilization / 100.0, GPU_SM_ACTIVE: sm / 100.0}
-        series.update(self._work_series(flight, live, t, ready))
+        self._count_done()
+        series.update(work_series(flight, self._finished, live, t, ready, self.model.kv_cache_tokens))
         return Snapshot(time=t, serial=self.serial[ready].copy(), queue=queue, running=running,
                         utilization=utilization, sm_active=sm,
                         queue_total=q.waiting + waiting_total, running_total=in_flight - waiting_total,
                         in_system=q.waiting + in_flight, series=MappingProxyType(series))
 
-    def _work_series(self, flight: InFlight, live: np.ndarray, t: float, ready: np.ndarray) -> dict[str, np.ndarray]:
-        """The token counters, KV-cache use and first-token/queue-time counters at ``t``, per ready pod.
-
-        A prompt's tokens count as its prefill runs (linearly over the row's prefill), its
-        output tokens as they are decoded (linearly from its first token to its finish); a
-        request holds KV cache for the tokens processed so far. A row's first token and
-        queue time are counted once its prefill has ended, as a server observes its
-        ``time_to_first_token_seconds`` histogram at the first token.
-        """
-        n_rep = self.occupied.shape[0]
-        replica, count = flight.replica, flight.size
-        prompt_done = flight.prompt * count * _progress(t, flight.prefill_start, flight.prefill_end)
-        first_token = flight.first_token
-        output_done = flight.output * count * _progress(t, first_token, flight.finish)
-        kv_tokens = np.bincount(replica[live], weights=(prompt_done + output_done)[live], minlength=n_rep)
-        out = flight.prefill_end <= t
-        ttft = first_token - flight.arrival
-        queue_time = ttft - (flight.prefill_end - flight.prefill_start) / count
-        now = _WorkCounters.of(flight, out, prompt_done, output_done, ttft, queue_time, n_rep)
-        self._count_done()
-        total = self._finished.plus(now)
-        return {
-            PROMPT_TOKENS: total.prompt_tokens[ready],
-            GENERATION_TOKENS: total.generation_tokens[ready],
-            KV_CACHE_USAGE: np.minimum(1.0, kv_tokens[ready] / self.model.kv_cache_tokens),
-            TTFT_SUM: total.ttft_sum[ready],
-            TTFT_COUNT: total.first_tokens[ready],
-            QUEUE_TIME_SUM: total.queue_time_sum[ready],
-            QUEUE_TIME_COUNT: total.first_tokens[ready],
-        }
-
     def pods(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(serial, ready, start_time) of the Deployment's pods (loading and ready; not draining)."""
         idx = np.flatnonzero((self.state == LOADING) | (self.state == READY))
         return self.serial[idx], self.state[idx] == READY, self.created[idx]
-
-
-def _progress(t: float, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Share of ``[begin, end]`` done at ``t`` (0..1); an empty interval is done once ``t`` reaches it."""
-    length = end - begin
-    linear = np.divide(t - begin, length, out=np.zeros_like(length), where=length > 0)
-    progress: np.ndarray = np.where(length > 0, np.clip(linear, 0.0, 1.0), (t >= end).astype(float))
-    return progress
-
-
-class InFlight(NamedTuple):
-    """Requests admitted and not finished before the current step, one row per admitted piece."""
-
-    finish: np.ndarray
-    replica: np.ndarray
-    size: np.ndarray             # requests the row stands for
-    prefill_start: np.ndarray
-    prefill_end: np.ndarray
-    arrival: np.ndarray
-    prompt: np.ndarray           # tokens of one request of the row
-    output: np.ndarray
-
-    @property
-    def first_token(self) -> np.ndarray:
-        """The members' mean first-token time: their prefills run one after another."""
-        unit = (self.prefill_end - self.prefill_start) / self.size
-        first: np.ndarray = self.prefill_end - unit * (self.size - 1.0) * 0.5
-        return first
-
-    @staticmethod
-    def empty() -> InFlight:
-        z = np.empty(0)
-        return InFlight(z, np.empty(0, dtype=np.intp), z, z, z, z, z, z)
-
-
-@dataclass
-class _WorkCounters:
-    """Per-replica counters (indexed like the fleet's replica arrays) of work done."""
-
-    prompt_tokens: np.ndarray
-    generation_tokens: np.ndarray
-    first_tokens: np.ndarray
-    ttft_sum: np.ndarray
-    queue_time_sum: np.ndarray
-
-    @staticmethod
-    def zeros(n: int) -> _WorkCounters:
-        return _WorkCounters(*(np.zeros(n) for _ in range(5)))
-
-    @staticmethod
-    def of(rows: InFlight, out: np.ndarray, prompt_done: np.ndarray, output_done: np.ndarray, ttft: np.ndarray,
-           queue_time: np.ndarray, n: int) -> _WorkCounters:
-        def per_replica(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-            if mask is None:
-                return np.bincount(rows.replica, weights=weights, minlength=n)
-            return np.bincount(rows.replica[mask], weights=weights[mask], minlength=n)
-
-        first = rows.size
-        return _WorkCounters(per_replica(prompt_done), per_replica(output_done), per_replica(first, out),
-                             per_replica(ttft * first, out), per_replica(queue_time * first, out))
-
-    def add(self, done: InFlight, n: int) -> None:
-        """Finished rows: all their work counts."""
-        if not done.finish.shape[0]:
-            return
-        ttft = done.first_token - done.arrival
-        queue_time = ttft - (done.prefill_end - done.prefill_start) / done.size
-        every = np.ones(done.finish.shape[0], dtype=bool)
-        got = _WorkCounters.of(done, every, done.prompt * done.size, done.output * done.size, ttft, queue_time, n)
-        for name in _COUNTER_FIELDS:
-            getattr(self, name)[:n] += getattr(got, name)
-
-    def plus(self, other: _WorkCounters) -> _WorkCounters:
-        return _WorkCounters(*(getattr(self, f) + getattr(other, f) for f in _COUNTER_FIELDS))
-
-    def resize(self, n: int) -> None:
-        for name in _COUNTER_FIELDS:
-            old = getattr(self, name)
-            new = np.zeros(n)
-            new[:old.shape[0]] = old
-            setattr(self, name, new)
-
-    def reset(self, idx: np.ndarray) -> None:
-        for name in _COUNTER_FIELDS:
-            getattr(self, name)[idx] = 0.0
-
-
-_COUNTER_FIELDS = ("prompt_tokens", "generation_tokens", "first_tokens", "ttft_sum", "queue_time_sum")
 
 
 def waterfill(occupied: np.ndarray, free: np.ndarray, k: float) -> np.ndarray:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from simulations.fleet import SERIES, Fleet, Snapshot
+from simulations.fleet import Fleet, Snapshot
 from simulations.frontqueue import FrontQueue
+from simulations.replica_metrics import SERIES
 from simulations.scenario import ModelServer
 from simulations.traces import Arrivals, RequestTrace
 from tests.simulations.conftest import UNIT_MODEL, make_scenario, run
