@@ -8,7 +8,8 @@ sourced default). It is parsed once into frozen dataclasses; every problem is re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,9 @@ class Scenario:
     kpa: Kpa
     oracle: Oracle
     static_replicas: int | None = None
+    #: settings of policies registered with a ``settings`` reader, by policy name
+    #: (simulations/policies/registry.py); the built-in ones have their fields above
+    policy_settings: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def min_replicas(self) -> int:
@@ -211,9 +215,15 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     given = r.mapping(top.get("policies"), "policies", required=True)
     pol = given or {}
-    from simulations.policies import policy_names  # the registry; importing it at the top would be circular
+    from simulations.policies import policy_entry, policy_names  # importing them at the top would be circular
 
     r.unknown(pol, "policies", policy_names())
+    policy_settings: dict[str, object] = {}
+    for registered in policy_names():
+        read = policy_entry(registered).settings
+        if read is not None:
+            path = f"policies.{registered}"
+            policy_settings[registered] = read(r, r.mapping(pol.get(registered), path) or {}, path)
     ours = _parse_ours(r, pol.get("ours"), source) if given is not None else None
 
     h = r.mapping(pol.get("hpa_util"), "policies.hpa_util") or {}
@@ -264,7 +274,8 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
     r.raise_if_any()
     assert ours is not None
     return Scenario(name=name, source=source, model=model, slo=slo, simulation=settings, metrics_delay_s=delay,
-                    ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static)
+                    ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static,
+                    policy_settings=policy_settings)
 
 
 def _parse_ours(r: ScenarioReader, raw: Any, source: str) -> GPUScalerSpec | None:

@@ -3,21 +3,27 @@
 Adding a policy is one module under ``simulations/policies/`` that decorates its builder
 with :func:`register`, plus its import in ``simulations/policies/__init__.py``; the CLI's
 ``--policy`` choices, the scenario's ``policies`` keys, the report and the plot's colours
-all read this table. Registration order is the order of ``--policy all`` and of every
-table (``ours`` first, the oracle last).
+all read this table. A policy with settings of its own passes ``settings=``: a reader of
+its ``policies.NAME`` mapping in the scenario, whose result the builder finds in
+``scenario.policy_settings[NAME]`` (bad fields are reported like every scenario field).
+Registration order is the order of ``--policy all`` and of every table (``ours`` first,
+the oracle last).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulations.policies.base import Policy
     from simulations.policies.plan import Plan
     from simulations.scenario import Scenario
+    from simulations.yamlsource import ScenarioReader
 
 Builder = Callable[["Scenario", "Plan"], "Policy"]
+#: ``(reader, the policies.NAME mapping, "policies.NAME") -> settings``; report problems through the reader
+SettingsReader = Callable[["ScenarioReader", Mapping[str, Any], str], object]
 
 
 @dataclass(frozen=True)
@@ -27,18 +33,19 @@ class PolicyEntry:
     name: str
     build: Builder
     color: str
+    settings: SettingsReader | None = None
 
 
 _REGISTRY: dict[str, PolicyEntry] = {}
 
 
-def register(name: str, color: str) -> Callable[[Builder], Builder]:
+def register(name: str, color: str, settings: SettingsReader | None = None) -> Callable[[Builder], Builder]:
     """Decorator: ``@register("kpa", "#9467bd")`` on ``def build(scenario, plan) -> Policy``."""
 
     def add(build: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"policy {name!r} registered twice")
-        _REGISTRY[name] = PolicyEntry(name, build, color)
+        _REGISTRY[name] = PolicyEntry(name, build, color, settings)
         return build
 
     return add

@@ -39,40 +39,51 @@ def test_an_unknown_name_says_what_is_known() -> None:
 
 
 PLUGIN = '''
-    """A new policy: this module and its registration, nothing else."""
+    """A new policy with a setting of its own: this module and its registration, nothing else."""
     from simulations.policies.plan import StaticPolicy
     from simulations.policies.registry import register
 
 
-    @register("always_two", "#123456")
-    def always_two(scenario, plan):
-        policy = StaticPolicy(2)
-        policy.name = "always_two"
+    def read_settings(reader, raw, path):
+        reader.unknown(raw, path, ("replicas",))
+        return reader.integer(raw, "replicas", path, 2, minimum=1)
+
+
+    @register("always_n", "#123456", settings=read_settings)
+    def always_n(scenario, plan):
+        policy = StaticPolicy(scenario.policy_settings["always_n"])
+        policy.name = "always_n"
         return policy
 '''
 
 
-def test_a_new_policy_is_one_module_and_one_registration(tmp_path: Path) -> None:
-    # A fresh interpreter imports the module; then --policy, the scenario's keys and the plot know it.
-    (tmp_path / "always_two_policy.py").write_text(textwrap.dedent(PLUGIN))
+def run_with_plugin(tmp_path: Path, settings: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    """``gpu-autoscaler simulate --policy ours,always_n`` in a fresh interpreter that imported the plugin."""
+    (tmp_path / "always_n_policy.py").write_text(textwrap.dedent(PLUGIN))
     trace = tmp_path / "trace.csv"
     trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(f"{t},100,10\n" for t in range(60)))
-    scenario = write_yaml(tmp_path / "s.yaml", scenario_doc(policies={**scenario_doc()["policies"], "always_two": {}}))
-    script = textwrap.dedent(f"""
-        import json, always_two_policy
-        from simulations.compare import compare, parse_policies
-        from simulations.plot import plot
-        c = compare({str(trace)!r}, {str(scenario)!r}, parse_policies("ours,always_two"))
-        plot(c, {str(tmp_path / "p.png")!r})
-        print(json.dumps([r["policy"] for r in c.to_json()["results"]] + [r.max_replicas for r in c.results]))
-    """)
+    scenario = write_yaml(tmp_path / "s.yaml", scenario_doc(policies={**scenario_doc()["policies"],
+                                                                       "always_n": settings}))
+    script = "import always_n_policy; from simulations.cli import simulate; simulate()"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+    return subprocess.run([sys.executable, "-c", script, "--trace", str(trace), "--scenario", str(scenario),
+                           "--policy", "ours,always_n", "--output", "json", "--plot", str(tmp_path / "p.png")],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_a_new_policy_is_one_module_and_one_registration(tmp_path: Path) -> None:
+    # --policy, the scenario's keys and its settings, the JSON and the plot all know it.
+    done = run_with_plugin(tmp_path, {"replicas": 3})
     assert done.returncode == 0, done.stderr
-    policies_and_max = json.loads(done.stdout.splitlines()[-1])
-    assert policies_and_max[:2] == ["ours", "always_two"] and policies_and_max[3] == 2
+    rows = json.loads(done.stdout)["results"]
+    assert [(r["policy"], r["max_replicas"]) for r in rows][1] == ("always_n", 3)
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_a_new_policys_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    done = run_with_plugin(tmp_path, {"replicas": 0})
+    assert done.returncode == 2, done.stderr
+    assert "policies.always_n.replicas: expected an integer >= 1, got 0" in done.stderr
 
 
 def test_the_scenario_accepts_exactly_the_registered_policies(tmp_path: Path) -> None:
