@@ -12,6 +12,7 @@ import click
 
 from simulations.compare import compare, format_table, parse_policies
 from simulations.errors import SimulationInputError
+from simulations.policies import POLICY_NAMES
 from simulations.scenario import Scenario
 from simulations.traces import Trace
 
@@ -26,7 +27,7 @@ LONG_RUN_S = 6 * 3600.0
 @click.option("--scenario", "scenario_spec", default="default", show_default=True, metavar="SCENARIO",
               help="A scenario YAML file, or the name of a bundled one.")
 @click.option("--policy", "policy", default="all", show_default=True,
-              help="all, or a comma-separated list of: ours, hpa_util, keda_queue, kpa, static_peak, oracle.")
+              help=f"all, or a comma-separated list of: {', '.join(POLICY_NAMES)}.")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of load, replicas and latency over time.")

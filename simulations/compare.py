@@ -8,8 +8,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulations.engine import Progress, simulate
-from simulations.policies import POLICY_NAMES, Plan, build_policy
+from simulations.engine import Progress, check_span, simulate
+from simulations.policies import Plan, build_policy, policy_names
 from simulations.scenario import Scenario, load_scenario
 from simulations.stats import CONTRACT_FIELDS, PolicyResult
 from simulations.traces import Trace, load_trace
@@ -30,32 +30,36 @@ class Comparison:
             d = r.to_json()
             d["latency"] = self.scenario.slo.latency
             d["slo_threshold_s"] = self.scenario.slo.threshold_s
+            d["slo_scaled_factor"] = self.scenario.slo.scaled_factor
             rows.append(d)
         return {"trace": self.trace_spec, "scenario": self.scenario_spec, "results": rows}
 
 
 def parse_policies(text: str) -> tuple[str, ...]:
     """``all`` or a comma-separated list of policy names, in the order given."""
+    known = policy_names()
     if text.strip() == "all":
-        return POLICY_NAMES
+        return known
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in POLICY_NAMES]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ValueError(f"unknown policy {', '.join(unknown) or repr(text)}; expected all or a comma-separated "
-                         f"list of {', '.join(POLICY_NAMES)}")
+                         f"list of {', '.join(known)}")
     return names
 
 
-def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] = POLICY_NAMES,
+def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] | None = None,
             progress: Progress | None = None,
             on_trace: Callable[[Trace, Scenario], None] | None = None) -> Comparison:
     """Load the inputs (raising :class:`SimulationInputError` on bad ones) and run each policy."""
     scenario = load_scenario(scenario_spec)
     trace = load_trace(trace_spec)
+    check_span(trace, scenario, trace_spec)
     if on_trace is not None:
         on_trace(trace, scenario)
     plan = Plan(trace, scenario)
-    results = [simulate(trace, scenario, build_policy(n, scenario, plan), plan, progress) for n in policies]
+    names = policy_names() if policies is None else policies
+    results = [simulate(trace, scenario, build_policy(n, scenario, plan), plan, progress) for n in names]
     return Comparison(trace_spec, scenario_spec, trace, scenario, results)
 
 
@@ -63,13 +67,16 @@ def format_table(c: Comparison) -> str:
     """The comparison as a fixed-width text table (also valid Markdown)."""
     slo = c.scenario.slo
     lat = "TTFT" if slo.latency == "ttft" else "latency"
-    head = ["policy", f"SLO met ({lat} <= {slo.threshold_s:g} s)", f"p50 {lat}", f"p95 {lat}", f"p99 {lat}",
-            "GPU-hours", "scale actions/h", "max replicas", "time at max", "requests"]
+    head = ["policy", f"SLO met ({lat} <= {slo.threshold_s:g} s)",
+            f"scaled SLO met ({lat} <= max({slo.threshold_s:g} s, {slo.scaled_factor:g} x unloaded))",
+            f"p50 {lat}", f"p95 {lat}", f"p99 {lat}", "GPU-hours", "scale actions/h", "max replicas", "time at max",
+            "requests"]
     rows = []
     for r in c.results:
-        rows.append([r.policy, _pct(r.slo_attainment), _secs(r.p50_latency_s), _secs(r.p95_latency_s),
-                     _secs(r.p99_latency_s), f"{r.gpu_hours:,.1f}", f"{r.scale_actions_per_hour:.1f}",
-                     str(r.max_replicas), _duration(r.time_at_max_replicas_s), f"{r.requests:,}"])
+        rows.append([r.policy, _pct(r.slo_attainment), _pct(r.slo_attainment_scaled), _secs(r.p50_latency_s),
+                     _secs(r.p95_latency_s), _secs(r.p99_latency_s), f"{r.gpu_hours:,.1f}",
+                     f"{r.scale_actions_per_hour:.1f}", str(r.max_replicas), _duration(r.time_at_max_replicas_s),
+                     f"{r.requests:,}"])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     right = [False] + [True] * (len(head) - 1)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from simulations.errors import SimulationInputError
 from simulations.fleet import Fleet, Snapshot
 from simulations.frontqueue import FrontQueue
 from simulations.policies import FleetView, Plan, Policy, StaticPolicy
@@ -27,6 +28,31 @@ from simulations.stats import PolicyResult, Recorder
 from simulations.traces.base import Trace
 
 Progress = Callable[[str, float], None]
+
+#: The longest run the simulator takes. A run steps through every ``stepSeconds`` of the
+#: trace's span (plus the drain) and the oracle plans every second of it, so memory and
+#: time grow with the span, not with the requests: two requests a year apart would be
+#: 31.5 million steps (about 2 GB of per-second arrays). 31 days at 1 s steps is the cap
+#: (2,678,400 steps: about 200 MB at most); the report's fortnight is 1.2 million. Longer
+#: traces are simulated in slices (``--trace NAME:days=1-14``, ``start=``/``end=``).
+MAX_SPAN_S = 31 * 86400.0
+MAX_STEPS = 2_678_400
+
+
+def check_span(trace: Trace, scenario: Scenario, source: str = "--trace") -> None:
+    """Refuse (exit 2 at the CLI) a run whose span or step count is over the caps, before
+    anything of the span's size is allocated."""
+    span = trace.end_s - trace.start_s
+    steps = (span + scenario.simulation.drain_s) / scenario.simulation.step_s
+    if not math.isfinite(span) or span > MAX_SPAN_S:
+        raise SimulationInputError.one(
+            source, 0, "span", f"the trace spans {span / 86400:,.1f} days ({trace.describe()}); expected at most "
+            f"{MAX_SPAN_S / 86400:g} days: simulate a slice (day=N, days=A-B or start=/end=)")
+    if steps > MAX_STEPS:
+        raise SimulationInputError.one(
+            source, 0, "span", f"{span:,.0f} s plus {scenario.simulation.drain_s:g} s of drain at "
+            f"{scenario.simulation.step_s:g} s steps is {steps:,.0f} steps; expected at most {MAX_STEPS:,}: "
+            "simulate a slice or use longer steps (simulation.stepSeconds)")
 
 
 def plot_bin_s(span_s: float) -> float:
@@ -39,13 +65,16 @@ def plot_bin_s(span_s: float) -> float:
 
 def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
              progress: Progress | None = None) -> PolicyResult:
+    check_span(trace, scenario)
     sim = scenario.simulation
     dt = sim.step_s
     t0, t_stop = trace.start_s, trace.end_s
     horizon = (t_stop - t0) + sim.drain_s
     fleet = Fleet(scenario.model, _initial(policy, scenario, plan), t0, dt, sim.seed)
     queue = FrontQueue(trace, dt, sim.max_groups_per_step)
-    rec = Recorder(t0, t_stop, dt, horizon, scenario.slo.latency, scenario.slo.threshold_s, plot_bin_s(t_stop - t0))
+    slo = scenario.slo
+    rec = Recorder(t0, t_stop, dt, horizon, slo.latency, slo.threshold_s, plot_bin_s(t_stop - t0),
+                   scaled_factor=slo.scaled_factor, one_decode_step_s=scenario.model.step_time(1.0))
     interval, delay = policy.interval_s, policy.delay_s
     next_poll = t0 + interval
     next_snap = next_poll - delay

@@ -6,9 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from simulations.compare import Comparison
-
-COLORS = {"ours": "#d62728", "hpa_util": "#1f77b4", "keda_queue": "#ff7f0e", "kpa": "#9467bd",
-          "static_peak": "#7f7f7f", "oracle": "#2ca02c"}
+from simulations.policies import policy_entry
 
 
 def plot(c: Comparison, path: str | Path, title: str | None = None) -> None:
@@ -30,9 +28,9 @@ def plot(c: Comparison, path: str | Path, title: str | None = None) -> None:
     for r in c.results:
         s = r.series
         n = min(x.shape[0], s.replicas.shape[0])
-        axes[1].step(x[:n], s.replicas[:n], where="mid", lw=1.0, color=COLORS.get(r.policy), label=r.policy)
+        axes[1].step(x[:n], s.replicas[:n], where="mid", lw=1.0, color=policy_entry(r.policy).color, label=r.policy)
         lat = np.where(np.isfinite(s.latency_p95), s.latency_p95, np.nan)
-        axes[2].plot(x[:lat.shape[0]], lat, lw=0.8, color=COLORS.get(r.policy), label=r.policy)
+        axes[2].plot(x[:lat.shape[0]], lat, lw=0.8, color=policy_entry(r.policy).color, label=r.policy)
     axes[1].set_ylabel("replicas")
     axes[1].legend(loc="upper left", fontsize=8, ncol=3)
     lab = "TTFT" if c.scenario.slo.latency == "ttft" else "latency"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from simulations.compare import Comparison, format_table
 from simulations.engine import simulate
-from simulations.policies import POLICY_NAMES, Plan, build_policy
+from simulations.policies import Plan, build_policy, policy_names
 from simulations.scenario import load_scenario
 from simulations.stats import PolicyResult
 from simulations.traces import load_trace
@@ -46,6 +46,7 @@ CASES = (
     Case("azure_conv", "azure_llm_2023_conv:scale=16", "Azure LLM 2023, conversation, rate x16 (58 min)"),
     Case("servegen_day1", "servegen_m_large:day=1,scale=0.3", "ServeGen m-large, day 1, rate x0.3"),
     Case("servegen_fortnight", "servegen_m_large:days=1-14,scale=0.3", "ServeGen m-large, 14 days, rate x0.3"),
+    Case("mooncake", "mooncake_synthetic.csv", "Mooncake synthetic, long prompts (17 min)"),
 )
 
 
@@ -59,7 +60,7 @@ def _run(case: Case, scenario_spec: str, policy: str) -> tuple[str, str, PolicyR
 
 
 def run_all(cases: tuple[Case, ...], scenario_spec: str, jobs: int) -> dict[str, Comparison]:
-    tasks = [(c, p) for c in cases for p in POLICY_NAMES]
+    tasks = [(c, p) for c in cases for p in policy_names()]
     tasks.sort(key=lambda cp: 0 if "days=" in cp[0].trace else 1)   # the long ones first
     out: dict[str, dict[str, PolicyResult]] = {c.name: {} for c in cases}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -70,7 +71,7 @@ def run_all(cases: tuple[Case, ...], scenario_spec: str, jobs: int) -> dict[str,
             print(f"  {name:20s} {policy:12s} {secs:6.1f} s", file=sys.stderr, flush=True)
     scenario = load_scenario(scenario_spec)
     return {c.name: Comparison(c.trace, scenario_spec, load_trace(c.trace), scenario,
-                               [out[c.name][p] for p in POLICY_NAMES]) for c in cases}
+                               [out[c.name][p] for p in policy_names()]) for c in cases}
 
 
 def _change(ours: float, other: float) -> str:

@@ -8,7 +8,8 @@ sourced default). It is parsed once into frozen dataclasses; every problem is re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from simulations.yamlsource import ScenarioReader, load_with_lines
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SLO_LATENCIES = ("ttft", "e2e")
+LEAST_REQUEST, PREFILL_AWARE = "leastRequest", "prefillAware"
+#: How the load balancer picks a replica for a request (simulations/fleet.py, Admission).
+ROUTINGS = (LEAST_REQUEST, PREFILL_AWARE)
 #: Target-wide signals the simulator can answer for a ``type: Prometheus`` metric, by name.
 PROMETHEUS_SIGNALS = ("inference_queue_depth_total", "inference_running_requests_total",
                       "inference_concurrency_total")
@@ -33,6 +37,11 @@ class ModelServer:
     ``prefill_s_per_token``; its output is decoded one token per decode step, and a step
     takes ``decode_step_s + decode_step_s_per_seq * b`` with ``b`` sequences in the
     batch (memory-bound: weights once per step plus each sequence's KV cache).
+
+    ``kv_cache_tokens`` is the KV cache's capacity in tokens: only what a replica reports
+    as ``inference_kv_cache_usage_ratio`` (tokens held / capacity) reads it; the batch is
+    bounded by ``slots``. The default: 80 GB less 13.5 GB of weights leaves ~60 GB, at
+    0.5 MB a token (32 layers x 4096 x 2 x fp16) ~120k tokens.
     """
 
     slots: int = 48
@@ -42,6 +51,11 @@ class ModelServer:
     startup_s: float = 90.0
     sm_active_prefill: float = 0.9
     sm_active_full_batch: float = 0.8
+    kv_cache_tokens: float = 120_000.0
+    #: ``leastRequest``: power of two choices on free slots (Envoy); ``prefillAware``: the
+    #: replica whose prefill engine frees first. With long prompts this is what decides
+    #: whether a short request waits behind another's 10 s prefill (docs/simulation.md).
+    routing: str = LEAST_REQUEST
 
     def step_time(self, batch: float) -> float:
         return self.decode_step_s + self.decode_step_s_per_seq * batch
@@ -54,6 +68,9 @@ class SLO:
 
     latency: str = "ttft"
     threshold_s: float = 2.0
+    #: ``k`` of the scaled SLO, ``latency <= max(threshold_s, k x the request's unloaded latency)``
+    #: (simulations/stats.py): 5 leaves a request five times what it costs alone on an idle replica
+    scaled_factor: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,9 @@ class Scenario:
     kpa: Kpa
     oracle: Oracle
     static_replicas: int | None = None
+    #: settings of policies registered with a ``settings`` reader, by policy name
+    #: (simulations/policies/registry.py); the built-in ones have their fields above
+    policy_settings: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def min_replicas(self) -> int:
@@ -155,7 +175,7 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     m = r.mapping(top.get("model"), "model") or {}
     r.unknown(m, "model", ("slots", "prefillSecondsPerToken", "decodeStepSeconds", "decodeStepSecondsPerSequence",
-                           "startupSeconds", "smActive"))
+                           "startupSeconds", "smActive", "kvCacheTokens", "routing"))
     d = ModelServer()
     sm = r.mapping(m.get("smActive"), "model.smActive") or {}
     r.unknown(sm, "model.smActive", ("prefill", "fullBatch"))
@@ -169,12 +189,15 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
         sm_active_prefill=r.number(sm, "prefill", "model.smActive", d.sm_active_prefill, minimum=0, maximum=1),
         sm_active_full_batch=r.number(sm, "fullBatch", "model.smActive", d.sm_active_full_batch, minimum=0,
                                       maximum=1),
+        kv_cache_tokens=r.number(m, "kvCacheTokens", "model", d.kv_cache_tokens, exclusive_minimum=0),
+        routing=r.string(m, "routing", "model", d.routing, ROUTINGS),
     )
 
     s = r.mapping(top.get("slo"), "slo") or {}
-    r.unknown(s, "slo", ("latency", "thresholdSeconds"))
+    r.unknown(s, "slo", ("latency", "thresholdSeconds", "scaledFactor"))
     slo = SLO(latency=r.string(s, "latency", "slo", "ttft", SLO_LATENCIES),
-              threshold_s=r.number(s, "thresholdSeconds", "slo", 2.0, exclusive_minimum=0))
+              threshold_s=r.number(s, "thresholdSeconds", "slo", 2.0, exclusive_minimum=0),
+              scaled_factor=r.number(s, "scaledFactor", "slo", SLO().scaled_factor, minimum=1, maximum=1000))
 
     mt = r.mapping(top.get("metrics"), "metrics") or {}
     r.unknown(mt, "metrics", ("delaySeconds",))
@@ -192,7 +215,15 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     given = r.mapping(top.get("policies"), "policies", required=True)
     pol = given or {}
-    r.unknown(pol, "policies", ("ours", "hpa_util", "keda_queue", "kpa", "oracle", "static_peak"))
+    from simulations.policies import policy_entry, policy_names  # importing them at the top would be circular
+
+    r.unknown(pol, "policies", policy_names())
+    policy_settings: dict[str, object] = {}
+    for registered in policy_names():
+        read = policy_entry(registered).settings
+        if read is not None:
+            path = f"policies.{registered}"
+            policy_settings[registered] = read(r, r.mapping(pol.get(registered), path) or {}, path)
     ours = _parse_ours(r, pol.get("ours"), source) if given is not None else None
 
     h = r.mapping(pol.get("hpa_util"), "policies.hpa_util") or {}
@@ -243,7 +274,8 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
     r.raise_if_any()
     assert ours is not None
     return Scenario(name=name, source=source, model=model, slo=slo, simulation=settings, metrics_delay_s=delay,
-                    ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static)
+                    ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static,
+                    policy_settings=policy_settings)
 
 
 def _parse_ours(r: ScenarioReader, raw: Any, source: str) -> GPUScalerSpec | None:

@@ -1,33 +1,18 @@
-"""The policies compared, all behind :class:`simulations.policies.base.Policy`."""
+"""The policies compared, all behind :class:`simulations.policies.base.Policy`.
+
+Each policy module registers its builder with :func:`simulations.policies.registry.register`;
+importing it here is what makes it known (in this order: ``--policy all`` and the tables follow it).
+"""
 from __future__ import annotations
 
+from simulations.policies import core, kpa, plan  # noqa: F401  (each registers its policies)
 from simulations.policies.base import FleetView, Policy
-from simulations.policies.core import CorePolicy, hpa_util, keda_queue, ours
+from simulations.policies.core import CorePolicy
 from simulations.policies.kpa import KpaPolicy
 from simulations.policies.plan import OraclePolicy, Plan, StaticPolicy
-from simulations.scenario import Scenario
+from simulations.policies.registry import build_policy, policy_entry, policy_names
 
-POLICY_NAMES = ("ours", "hpa_util", "keda_queue", "kpa", "static_peak", "oracle")
-
-
-def build_policy(name: str, scenario: Scenario, plan: Plan) -> Policy:
-    """A fresh policy (no memory) of the given name."""
-    if name == "ours":
-        return ours(scenario)
-    if name == "hpa_util":
-        return hpa_util(scenario)
-    if name == "keda_queue":
-        return keda_queue(scenario)
-    if name == "kpa":
-        return KpaPolicy(scenario)
-    if name == "oracle":
-        return OraclePolicy(plan, scenario)
-    if name == "static_peak":
-        n = scenario.static_replicas or plan.peak
-        return StaticPolicy(min(max(n, scenario.min_replicas), scenario.max_replicas)
-                            if scenario.static_replicas is None else n)
-    raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICY_NAMES)}")
-
+POLICY_NAMES = policy_names()
 
 __all__ = ["POLICY_NAMES", "CorePolicy", "FleetView", "KpaPolicy", "OraclePolicy", "Plan", "Policy",
-           "StaticPolicy", "build_policy"]
+           "StaticPolicy", "build_policy", "policy_entry", "policy_names"]

@@ -11,6 +11,8 @@ as the HPA does; DESIGN.md Contract 1).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
@@ -26,7 +28,11 @@ from autoscaler.spec import (
 )
 from simulations.fleet import Snapshot
 from simulations.policies.base import FleetView, pod_name
+from simulations.policies.registry import register
 from simulations.scenario import Scenario
+
+if TYPE_CHECKING:
+    from simulations.policies.plan import Plan
 
 TARGET = ScaleTargetRef("apps/v1", "Deployment", "model-server")
 
@@ -86,16 +92,10 @@ _OURS = series_of(())
 
 def signal_values(snap: Snapshot, signal: Signal) -> np.ndarray:
     """A signal's per-pod values in its unit, from the Contract 2 series behind it in our
-    exporter (``gpu_sm_active_ratio`` x 100 = SM activity in percent). A snapshot that
-    exposes its series by name (``snap.series``) is read by name; one that does not has
-    the three built-in signals as fields, already in their units."""
+    exporter (``gpu_sm_active_ratio`` x 100 = SM activity in percent), read by name from
+    the snapshot's ``series``, as the controller reads them from Prometheus."""
     series = _OURS[signal]
-    by_name = getattr(snap, "series", None)
-    if by_name is not None:
-        return np.asarray(by_name[series.metric], dtype=float) * series.scale
-    fields = {"inference_queue_depth": snap.queue, "gpu_sm_active_ratio": snap.sm_active,
-              "gpu_utilization_ratio": snap.utilization}
-    return fields[series.metric]
+    return np.asarray(snap.series[series.metric], dtype=float) * series.scale
 
 
 def prometheus_value(name: str, snap: Snapshot) -> float:
@@ -108,11 +108,13 @@ def prometheus_value(name: str, snap: Snapshot) -> float:
     raise KeyError(name)  # the scenario loader accepts only the names above
 
 
-def ours(scenario: Scenario) -> CorePolicy:
+@register("ours", "#d62728")
+def ours(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     return CorePolicy("ours", scenario.ours, scenario.metrics_delay_s)
 
 
-def hpa_util(scenario: Scenario) -> CorePolicy:
+@register("hpa_util", "#1f77b4")
+def hpa_util(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     h = scenario.hpa_util
     spec = GPUScalerSpec(
         scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
@@ -124,7 +126,8 @@ def hpa_util(scenario: Scenario) -> CorePolicy:
     return CorePolicy("hpa_util", spec, scenario.metrics_delay_s)
 
 
-def keda_queue(scenario: Scenario) -> CorePolicy:
+@register("keda_queue", "#ff7f0e")
+def keda_queue(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     k = scenario.keda_queue
     spec = GPUScalerSpec(
         scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 from simulations.policies.base import FleetView
+from simulations.policies.registry import register
 from simulations.scenario import Scenario
+
+if TYPE_CHECKING:
+    from simulations.policies.plan import Plan
 
 
 class KpaPolicy:
@@ -81,3 +86,8 @@ class KpaPolicy:
                 self.max_panic_pods = desired
             desired = self.max_panic_pods
         return min(max(desired, self.min_replicas), self.max_replicas)
+
+
+@register("kpa", "#9467bd")
+def kpa(scenario: Scenario, plan: Plan | None = None) -> KpaPolicy:
+    return KpaPolicy(scenario)

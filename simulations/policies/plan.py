@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from simulations.policies.base import FleetView
+from simulations.policies.registry import register
 from simulations.scenario import Scenario
 from simulations.traces.base import Trace, chunks
 
@@ -113,3 +114,16 @@ class StaticPolicy:
 
     def decide(self, view: FleetView) -> int:
         return self.replicas
+
+
+@register("static_peak", "#7f7f7f")
+def static_peak(scenario: Scenario, plan: Plan) -> StaticPolicy:
+    """The scenario's ``policies.static_peak.replicas``, else the plan's peak within the bounds."""
+    if scenario.static_replicas is not None:
+        return StaticPolicy(scenario.static_replicas)
+    return StaticPolicy(min(max(plan.peak, scenario.min_replicas), scenario.max_replicas))
+
+
+@register("oracle", "#2ca02c")
+def oracle(scenario: Scenario, plan: Plan) -> OraclePolicy:
+    return OraclePolicy(plan, scenario)

@@ -1,6 +1,7 @@
 """Builders for the simulator's tests: small scenarios, fleets and checked runs."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from simulations.stats import PolicyResult
 from simulations.traces import Trace
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_TRACES = REPO.parent / "shared" / "traces"
+#: The shared traces: ``$GPU_AUTOSCALER_TRACES`` as the simulator reads it, else beside the clone.
+SHARED_TRACES = Path(os.environ.get("GPU_AUTOSCALER_TRACES") or REPO.parent / "shared" / "traces")
 
 #: A model server whose service time is exactly the output token count in seconds:
 #: no prefill, a 1 s decode step that does not depend on the batch.

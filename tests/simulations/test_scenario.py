@@ -16,7 +16,8 @@ def test_default_scenario() -> None:
     m = sc.model
     assert (m.slots, m.prefill_s_per_token, m.startup_s) == (48, 0.0001, 90.0)
     assert m.step_time(1) == pytest.approx(0.01233) and m.step_time(48) == pytest.approx(0.02784)
-    assert (sc.slo.latency, sc.slo.threshold_s) == ("ttft", 2.0)
+    assert (sc.slo.latency, sc.slo.threshold_s, sc.slo.scaled_factor) == ("ttft", 2.0, 5.0)
+    assert (m.kv_cache_tokens, m.routing) == (120_000, "leastRequest")
     assert sc.ours.max_replicas == 64 and sc.ours.startup_seconds == 90
     assert (sc.hpa_util.target_utilization, sc.hpa_util.sync_s) == (60.0, 15)
     assert sc.keda_queue.polling_s == 30
@@ -45,6 +46,11 @@ def _scaler_flow() -> str:
                   ":4: model.startupSeconds: expected a number >= 0, got -5"], id="model fields"),
     pytest.param("name: t\nslo: {latency: p99}\npolicies:\n  ours:\n    scaler: " + _scaler_flow() + "\n",
                  [":2: slo.latency: expected one of ttft, e2e, got 'p99'"], id="slo"),
+    pytest.param("name: t\nmodel: {routing: random, kvCacheTokens: 0}\nslo: {scaledFactor: 0.5}\npolicies:\n"
+                 "  ours:\n    scaler: " + _scaler_flow() + "\n",
+                 [":2: model.kvCacheTokens: expected a number > 0, got 0",
+                  ":2: model.routing: expected one of leastRequest, prefillAware, got 'random'",
+                  ":3: slo.scaledFactor: expected a number >= 1, got 0.5"], id="routing, KV cache, scaled SLO"),
     pytest.param("name: t\nmodle: {}\npolicies: {ours: {scaler: " + _scaler_flow() + "}}\n",
                  [":2: modle: unknown field"], id="unknown field"),
     pytest.param("name: t\n", [":1: policies: is required"], id="no policies"),
