@@ -80,7 +80,9 @@ class Exporter:
         self.thread = SamplingThread(self.sampler, config.interval_s, clock=clock)
         self.registry = CollectorRegistry()
         self.registry.register(SnapshotCollector(lambda: self.thread.latest, max_age_s=config.max_age_s, clock=clock))
-        self.server = MetricsServer(config.listen_host, config.listen_port, self.registry, self.health)
+        self.server = MetricsServer(
+            config.listen_host, config.listen_port, self.registry, self.health, limits=config.http_limits
+        )
 
     @property
     def url(self) -> str:
@@ -90,8 +92,18 @@ class Exporter:
     def latest(self) -> Snapshot:
         return self.thread.latest
 
+    def failure(self) -> str | None:
+        """Why the exporter can no longer do its job: its sampling thread or its HTTP
+        thread ended on its own. None while both run. The CLI exits 1 on it."""
+        if self.thread.failure is not None:
+            return f"sampler thread died: {self.thread.failure}"
+        return self.server.failure()
+
     def health(self) -> Health:
-        """503 reasons, in order: NVML unusable, no tick yet, sampler stalled."""
+        """503 reasons, in order: a thread died, NVML unusable, no tick yet, sampler stalled."""
+        failure = self.failure()
+        if failure is not None:
+            return Health(False, failure)
         snap = self.thread.latest
         if snap.nvml_error:
             return Health(False, snap.nvml_error)
