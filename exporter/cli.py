@@ -29,8 +29,6 @@ from exporter.errors import ConfigError, DiscoveryError
 from exporter.server import parse_listen
 from exporter.targets import parse_target, read_targets_file, unique
 
-__all__ = ["build_config", "main", "parse_listen", "run"]
-
 log = logging.getLogger("exporter")
 
 

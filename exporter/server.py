@@ -23,6 +23,7 @@ and logged as one ERROR line.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import sys
@@ -60,14 +61,23 @@ class HttpLimits:
     complete request; then the server hangs up."""
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
     """``0.0.0.0:9400`` -> ("0.0.0.0", 9400); ``[::]:9400`` -> ("::", 9400);
-    ``:9400`` -> ("0.0.0.0", 9400). Raises :class:`ConfigError` naming ``--listen``."""
+    ``:9400`` -> ("0.0.0.0", 9400). Raises :class:`ConfigError` naming ``option``."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--listen {text!r}: expected host:port with a port 1..65535")
+        raise ConfigError(f"{option} {text!r}: expected host:port with a port 1..65535")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if "[" in host or "]" in host or (":" in host and not _is_ipv6(host)):
+        raise ConfigError(f"{option} {text!r}: expected host:port, an IPv6 host in brackets as in [::1]:9400")
     return host or "0.0.0.0", int(port)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 def listening_socket(host: str, port: int, *, backlog: int = 128) -> socket.socket:
