@@ -228,7 +228,12 @@ class MetricsServer:
         self._registry = registry
         self._health = health
         self.limits = limits or HttpLimits()
-        self._httpd = _Server(listening_socket(host, port), self._handler(), self.limits)
+        sock = listening_socket(host, port)
+        try:
+            self._httpd = _Server(sock, self._handler(), self.limits)
+        except BaseException:
+            sock.close()
+            raise
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._failure: str | None = None

@@ -86,8 +86,11 @@ class Exporter:
 
     @property
     def url(self) -> str:
+        """Where this exporter answers from this host: a wildcard address becomes loopback
+        (``0.0.0.0`` -> ``127.0.0.1``, ``::`` -> ``[::1]``)."""
         host, port = self.server.address
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def latest(self) -> Snapshot:
         return self.thread.latest

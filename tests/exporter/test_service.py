@@ -303,3 +303,4 @@ def test_dual_stack_on_the_ipv6_wildcard_serves_ipv4_loopback_too(kubelet: FakeK
         port = ex.server.address[1]
         assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
         assert get(f"http://[::1]:{port}/healthz")[0] == 200
+        assert ex.url == f"http://[::1]:{port}"
