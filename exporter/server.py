@@ -103,6 +103,7 @@ def listening_socket(host: str, port: int, *, backlog: int = 128) -> socket.sock
     return sock
 
 
+_REFUSAL_LOG_PERIOD_S = 60.0
 _BUSY = b"busy: too many connections, try again\n"
 _BUSY_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -134,6 +135,7 @@ class _Server(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._deadlines: dict[socket.socket, float] = {}
         self._refused = 0
+        self._refused_logged_at: float | None = None
         self._count = 0
 
     # -- connection cap ------------------------------------------------------------
@@ -163,16 +165,21 @@ class _Server(ThreadingHTTPServer):
     def _release(self, request: Any) -> None:
         with self._lock:
             self._deadlines.pop(request, None)
-            if self._refused:
-                log.info("HTTP: below %d connections again, %d refused", self.limits.max_connections, self._refused)
-                self._refused = 0
         self._slots.release()
 
     def _refuse(self, request: socket.socket) -> None:
+        """503 and close. Logged at most once a minute, with the count since the last line,
+        so a client hammering a full server costs a line a minute, not a line a connection."""
+        now = time.monotonic()
         with self._lock:
-            if self._refused == 0:
-                log.warning("HTTP: %d connections open, the limit; answering 503 to more", self.limits.max_connections)
             self._refused += 1
+            if self._refused_logged_at is None or now - self._refused_logged_at >= _REFUSAL_LOG_PERIOD_S:
+                log.warning(
+                    "HTTP: at the limit of %d connections, answering 503; %d refused since this line was last logged",
+                    self.limits.max_connections,
+                    self._refused,
+                )
+                self._refused, self._refused_logged_at = 0, now
         try:
             request.setblocking(False)  # the answer fits the send buffer; never wait on this client
             request.send(_BUSY_RESPONSE)

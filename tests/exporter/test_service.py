@@ -222,9 +222,12 @@ def test_a_request_trickled_byte_by_byte_is_cut_at_the_idle_timeout(kubelet: Fak
         assert cut and time.monotonic() - t0 < 3.0
 
 
-def test_connections_beyond_the_cap_are_refused_and_threads_stay_bounded(kubelet: FakeKubelet) -> None:
+def test_connections_beyond_the_cap_are_refused_and_threads_stay_bounded(
+    kubelet: FakeKubelet, caplog: pytest.LogCaptureFixture
+) -> None:
     """200 idle sockets held 203 threads before; now at most ``http_max_connections``
-    are served at once and one more is answered 503 and closed."""
+    are served at once, one more is answered 503 and closed, and the refusals cost one
+    log line a minute, not one each."""
     cfg = replace(config(kubelet), http_max_connections=4, http_idle_timeout_s=30.0)
     with Exporter(cfg, nvml_lib=FakeNvml(h200s(1))) as ex:
         idle = [connect(ex.url) for _ in range(40)]
@@ -246,6 +249,8 @@ def test_connections_beyond_the_cap_are_refused_and_threads_stay_bounded(kubelet
         while get(ex.url + "/healthz")[0] != 200 and time.monotonic() < deadline:
             time.sleep(0.05)  # the slots come back as the server notices the closed sockets
         assert get(ex.url + "/healthz")[0] == 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "HTTP" in r.getMessage()]
+    assert warnings == ["HTTP: at the limit of 4 connections, answering 503; 1 refused since this line was last logged"]
 
 
 def test_clients_that_hang_up_early_leave_no_traceback(
