@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exporter.cli import main, parse_listen
+from exporter.cli import main
 from exporter.gpus import probe
 from exporter.nvml import load_pynvml
+from exporter.server import parse_listen
 from simulations.cluster.model_servers import ModelServer
 from simulations.cluster.prometheus import free_port
 
