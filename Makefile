@@ -52,9 +52,15 @@ $(VENV)/.installed-lint: $(VENV)/.installed-test
 	$(BIN)/python -m pip install -q -e '.[test,lint]'
 	touch $@
 
+# ruff (rules and one formatter, ruff.toml), mypy --strict (setup.cfg) and the layers of
+# DESIGN.md as import-linter contracts (setup.cfg); every step runs, and any failure fails.
 lint: $(VENV)/.installed-lint
-	$(BIN)/ruff check .
-	$(BIN)/mypy autoscaler exporter simulations
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy autoscaler exporter simulations || status=1; \
+	$(BIN)/lint-imports --no-cache || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

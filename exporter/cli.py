@@ -1,8 +1,14 @@
 """``gpu-exporter``: parse options, run the exporter until SIGTERM/SIGINT.
 
 Exit codes (Contract 4): 0 after a clean shutdown, 1 on a runtime failure (cannot
-listen, cannot configure the Kubernetes client), 2 on bad options, with a message and
-never a traceback.
+listen, cannot configure the Kubernetes client, or the sampling or HTTP thread died),
+2 on bad options, with a message and never a traceback.
+
+Never dying quietly: if the sampling thread or the HTTP thread ends on its own (a bug;
+an ``--interval`` of inf used to do it), ``/healthz`` answers 503 with the reason at
+once and within a second the process logs it and exits 1, so the kubelet restarts the
+container and its restart count shows it. Restarting the thread in-process would hide
+a bug that recurs.
 """
 
 from __future__ import annotations
@@ -20,19 +26,10 @@ import click
 from exporter.attribution import DEFAULT_GPU_RESOURCES, DEFAULT_SOCKET
 from exporter.config import ExporterConfig
 from exporter.errors import ConfigError, DiscoveryError
+from exporter.server import parse_listen
 from exporter.targets import parse_target, read_targets_file, unique
 
 log = logging.getLogger("exporter")
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``0.0.0.0:9400`` -> ("0.0.0.0", 9400); ``[::]:9400`` -> ("::", 9400);
-    ``:9400`` -> ("0.0.0.0", 9400)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--listen {text!r}: expected host:port with a port 1..65535")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    return host or "0.0.0.0", int(port)
 
 
 def build_config(
@@ -58,8 +55,6 @@ def build_config(
         parsed += read_targets_file(targets_file)
     if discover and not node_name:
         raise ConfigError("--discover needs the node name: set --node-name or NODE_NAME")
-    if not discover_interval > 0:
-        raise ConfigError(f"--discover-interval: {discover_interval} must be > 0 seconds")
     return ExporterConfig(
         listen_host=host,
         listen_port=port,
@@ -81,7 +76,11 @@ def build_config(
     "--listen", default="0.0.0.0:9400", show_default=True, help="host:port to serve /metrics and /healthz on."
 )
 @click.option(
-    "--interval", type=float, default=5.0, show_default=True, help="Seconds between samples (also the GPM window)."
+    "--interval",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between samples (also the GPM window), 0.1 to 3600.",
 )
 @click.option(
     "--node-name",
@@ -185,7 +184,11 @@ def run(config: ExporterConfig) -> int:
             return 1
         exporter.start()
         while not stop.wait(1.0):
-            pass
+            failure = exporter.failure()
+            if failure is not None:
+                log.error("%s; exiting with 1 so that the exporter is restarted", failure)
+                exporter.stop()
+                return 1
         exporter.stop()
         log.info("stopped")
         return 0

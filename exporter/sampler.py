@@ -147,6 +147,7 @@ class SamplingThread:
         self._stop = threading.Event()
         self._tick_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._failure: str | None = None
         self.ticks = 0
 
     @property
@@ -162,11 +163,23 @@ class SamplingThread:
             self.ticks += 1
             return snapshot
 
+    @property
+    def failure(self) -> str | None:
+        """Why the thread ended on its own (an error outside a tick); None while it runs."""
+        return self._failure
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="gpu-exporter-sampler", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # never die quietly: the exporter's /healthz and CLI read this
+            self._failure = f"{type(exc).__name__}: {exc}"
+            log.error("sampler thread died: %s", self._failure)
+
+    def _loop(self) -> None:
         next_at = time.monotonic() + self.interval_s
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             try:

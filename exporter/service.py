@@ -80,18 +80,33 @@ class Exporter:
         self.thread = SamplingThread(self.sampler, config.interval_s, clock=clock)
         self.registry = CollectorRegistry()
         self.registry.register(SnapshotCollector(lambda: self.thread.latest, max_age_s=config.max_age_s, clock=clock))
-        self.server = MetricsServer(config.listen_host, config.listen_port, self.registry, self.health)
+        self.server = MetricsServer(
+            config.listen_host, config.listen_port, self.registry, self.health, limits=config.http_limits
+        )
 
     @property
     def url(self) -> str:
+        """Where this exporter answers from this host: a wildcard address becomes loopback
+        (``0.0.0.0`` -> ``127.0.0.1``, ``::`` -> ``[::1]``)."""
         host, port = self.server.address
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def latest(self) -> Snapshot:
         return self.thread.latest
 
+    def failure(self) -> str | None:
+        """Why the exporter can no longer do its job: its sampling thread or its HTTP
+        thread ended on its own. None while both run. The CLI exits 1 on it."""
+        if self.thread.failure is not None:
+            return f"sampler thread died: {self.thread.failure}"
+        return self.server.failure()
+
     def health(self) -> Health:
-        """503 reasons, in order: NVML unusable, no tick yet, sampler stalled."""
+        """503 reasons, in order: a thread died, NVML unusable, no tick yet, sampler stalled."""
+        failure = self.failure()
+        if failure is not None:
+            return Health(False, failure)
         snap = self.thread.latest
         if snap.nvml_error:
             return Health(False, snap.nvml_error)

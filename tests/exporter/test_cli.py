@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exporter.cli import main, parse_listen
+from exporter.cli import main
 from exporter.gpus import probe
 from exporter.nvml import load_pynvml
+from exporter.server import parse_listen
 from simulations.cluster.model_servers import ModelServer
 from simulations.cluster.prometheus import free_port
 
@@ -30,6 +31,7 @@ from simulations.cluster.prometheus import free_port
         pytest.param("127.0.0.1:19400", ("127.0.0.1", 19400), id="loopback"),
         pytest.param(":9400", ("0.0.0.0", 9400), id="port-only"),
         pytest.param("[::]:9400", ("::", 9400), id="ipv6"),
+        pytest.param("[::1]:9400", ("::1", 9400), id="ipv6-loopback"),
     ],
 )
 def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
@@ -41,7 +43,18 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
     [
         pytest.param(["--listen", "nope"], {}, "--listen 'nope': expected host:port", id="listen-no-port"),
         pytest.param(["--listen", "127.0.0.1:0"], {}, "port 1..65535", id="listen-port-0"),
-        pytest.param(["--interval", "0"], {}, "--interval: 0.0 must be > 0", id="interval-zero"),
+        pytest.param(["--listen", "[::1:9400"], {}, "an IPv6 host in brackets", id="listen-unclosed-bracket"),
+        pytest.param(["--listen", "1:2:9400"], {}, "an IPv6 host in brackets", id="listen-not-ipv6"),
+        pytest.param(
+            ["--interval", "0"], {}, "--interval: 0 is not a number of seconds from 0.1 to 3600", id="interval-zero"
+        ),
+        pytest.param(["--interval", "-5"], {}, "--interval: -5 is not a number", id="interval-negative"),
+        pytest.param(["--interval", "inf"], {}, "--interval: inf is not a number of seconds", id="interval-inf"),
+        pytest.param(["--interval", "nan"], {}, "--interval: nan is not a number of seconds", id="interval-nan"),
+        pytest.param(
+            ["--interval", "3601"], {}, "--interval: 3601 is not a number of seconds", id="interval-over-an-hour"
+        ),
+        pytest.param(["--interval", "1e-300"], {}, "--interval: 1e-300 is not a number", id="interval-tiny"),
         pytest.param(["--interval", "soon"], {}, "'soon' is not a valid float", id="interval-not-a-number"),
         pytest.param(["--target", "llm-0=http://h:1/m"], {}, "namespace/pod before '='", id="target-no-namespace"),
         pytest.param(
@@ -53,6 +66,9 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
         pytest.param(["--targets-file", "/nonexistent/targets.txt"], {}, "does not exist", id="targets-file-missing"),
         pytest.param(["--discover"], {"NODE_NAME": ""}, "--discover needs the node name", id="discover-without-node"),
         pytest.param(["--target-timeout", "-1"], {}, "--target-timeout", id="negative-timeout"),
+        pytest.param(["--target-timeout", "inf"], {}, "--target-timeout: inf is not", id="timeout-inf"),
+        pytest.param(["--discover-interval", "inf"], {}, "--discover-interval: inf is not", id="discover-interval-inf"),
+        pytest.param(["--discover-interval", "0"], {}, "--discover-interval: 0 is not", id="discover-interval-zero"),
         pytest.param(["--frobnicate"], {}, "No such option", id="unknown-option"),
     ],
 )
@@ -151,3 +167,21 @@ def test_port_in_use_exits_1() -> None:
 
 def test_console_script_is_installed() -> None:
     assert shutil.which("gpu-exporter", path=str(Path(sys.executable).parent)) is not None
+
+
+def test_a_dead_sampler_thread_ends_the_process_with_1(tmp_path: Path) -> None:
+    """The CLI refuses ``--interval inf``; a config that gets past it anyway (here built
+    by hand) kills the sampling thread at its first wait. The process must not go on
+    serving: it logs why and exits 1 so that the kubelet restarts it."""
+    script = (
+        "import math, sys\n"
+        "from exporter.cli import run\n"
+        "from exporter.config import ExporterConfig\n"
+        "sys.exit(run(ExporterConfig(listen_host='127.0.0.1', listen_port=0, interval_s=math.inf, node='n',"
+        " kubelet_socket=None)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "sampler thread died: OverflowError" in result.stderr
+    assert "exiting with 1 so that the exporter is restarted" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -4,6 +4,15 @@ so every assertion sees a known snapshot."""
 
 from __future__ import annotations
 
+import http.client
+import itertools
+import logging
+import math
+import select
+import socket
+import struct
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,9 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
-from tests.fakes.kubelet import FakeKubelet, gpu_pod
 from simulations.cluster.model_servers import ModelServer
 from simulations.cluster.nvml import FakeNvml, h200s
+from tests.fakes.kubelet import FakeKubelet, gpu_pod
 
 UUID = "GPU-00000000-0000-0000-0000-0000000000{:02d}"
 
@@ -138,3 +147,165 @@ def test_a_stalled_sampler_fails_healthz_and_drops_gpu_series(kubelet: FakeKubel
         assert status == 503 and reason.startswith("sampler stalled: last sample 16s ago")
         _, text = get(ex.url + "/metrics")
         assert value(text, "gpu_up") == [] and value(text, "gpu_exporter_errors_total", kind="nvml") == [0.0]
+
+
+# --- The HTTP server under clients that misbehave (real sockets on 127.0.0.1) ---------
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def closed_by_server_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the server closes (EOF or reset) before ``seconds`` pass."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+def served_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("gpu-exporter-http-"))
+
+
+def test_head_answers_like_get_without_a_body(kubelet: FakeKubelet) -> None:
+    with Exporter(config(kubelet), nvml_lib=FakeNvml(h200s(2))) as ex:
+        for path in ("/metrics", "/healthz", "/nope"):
+            conn = http.client.HTTPConnection(ex.url.removeprefix("http://"), timeout=5)
+            conn.request("GET", path)
+            got = conn.getresponse()
+            body = got.read()
+            conn.request("HEAD", path)  # the same connection: HEAD must not break keep-alive
+            head = conn.getresponse()
+            assert (head.status, head.read()) == (got.status, b"")
+            assert head.getheader("Content-Length") == str(len(body))
+            assert head.getheader("Content-Type") == got.getheader("Content-Type")
+            conn.close()
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(kubelet: FakeKubelet) -> None:
+    cfg = replace(config(kubelet), http_idle_timeout_s=0.5)
+    with Exporter(cfg, nvml_lib=FakeNvml(h200s(1))) as ex:
+        with connect(ex.url) as idle:
+            assert closed_by_server_within(idle, 5.0)
+        # a connection in use is not cut: two requests 0.3 s apart on one connection
+        conn = http.client.HTTPConnection(ex.url.removeprefix("http://"), timeout=5)
+        for _ in range(2):
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().read() == b"ok: 1 GPU devices, 0 queue targets\n"
+            time.sleep(0.3)
+        conn.close()
+
+
+def test_a_request_trickled_byte_by_byte_is_cut_at_the_idle_timeout(kubelet: FakeKubelet) -> None:
+    """Each byte arrives well inside the timeout, yet the request as a whole must arrive
+    within it: 0.5 s, checked every 0.2 s, so the server hangs up by about 0.7 s."""
+    cfg = replace(config(kubelet), http_idle_timeout_s=0.5)
+    with Exporter(cfg, nvml_lib=FakeNvml(h200s(1))) as ex, connect(ex.url) as slow:
+        t0 = time.monotonic()
+        cut = False
+        for byte in itertools.islice(itertools.cycle(b"GET /metrics HTTP/1.1\r\nX-Slow: yes\r\n"), 50):  # 5 s
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                cut = True
+                break
+            if select.select([slow], [], [], 0.1)[0]:  # the server spoke or hung up
+                cut = closed_by_server_within(slow, 1.0)
+                break
+        assert cut and time.monotonic() - t0 < 3.0
+
+
+def test_connections_beyond_the_cap_are_refused_and_threads_stay_bounded(
+    kubelet: FakeKubelet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 idle sockets held 203 threads before; now at most ``http_max_connections``
+    are served at once, one more is answered 503 and closed, and the refusals cost one
+    log line a minute, not one each."""
+    cfg = replace(config(kubelet), http_max_connections=4, http_idle_timeout_s=30.0)
+    with Exporter(cfg, nvml_lib=FakeNvml(h200s(1))) as ex:
+        idle = [connect(ex.url) for _ in range(40)]
+        try:
+            time.sleep(0.5)  # let the server accept them all
+            assert served_threads() <= 4
+            with connect(ex.url) as extra:
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    answer = extra.recv(100)
+                except ConnectionError:
+                    answer = b""  # refused by a reset: also not served
+                assert not answer.startswith(b"HTTP/1.1 200")
+                assert answer == b"" or answer.startswith(b"HTTP/1.1 503")
+        finally:
+            for s in idle:
+                s.close()
+        deadline = time.monotonic() + 5
+        while get(ex.url + "/healthz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the slots come back as the server notices the closed sockets
+        assert get(ex.url + "/healthz")[0] == 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "HTTP" in r.getMessage()]
+    assert warnings == ["HTTP: at the limit of 4 connections, answering 503; 1 refused since this line was last logged"]
+
+
+def test_clients_that_hang_up_early_leave_no_traceback(
+    kubelet: FakeKubelet, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with Exporter(config(kubelet), nvml_lib=FakeNvml(h200s(8))) as ex:
+        for _ in range(30):
+            s = connect(ex.url)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset, before the answer is read
+        assert get(ex.url + "/healthz")[0] == 200
+        time.sleep(0.2)
+    assert "Traceback" not in capfd.readouterr().err
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+class Broken:
+    """A collector that fails, as a bug in one would: a real error, one line each time."""
+
+    def collect(self) -> Iterator[object]:
+        raise RuntimeError("collector bug")
+
+
+def test_a_failing_scrape_is_a_500_and_one_log_line(
+    kubelet: FakeKubelet, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with Exporter(config(kubelet), nvml_lib=FakeNvml(h200s(1))) as ex:
+        ex.registry.register(Broken())  # type: ignore[arg-type]
+        caplog.clear()
+        assert get(ex.url + "/metrics")[0] == 500
+        assert get(ex.url + "/healthz")[0] == 200
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["GET /metrics failed: RuntimeError: collector bug"]
+    assert all(r.exc_info is None for r in errors)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_dead_sampler_thread_fails_healthz(kubelet: FakeKubelet, caplog: pytest.LogCaptureFixture) -> None:
+    """An interval of inf (refused by the CLI, but say a config got past it) ends the
+    sampling thread at its first wait; the server must not go on answering 200."""
+    cfg = replace(config(kubelet), interval_s=math.inf)
+    with Exporter(cfg, nvml_lib=FakeNvml(h200s(1)), clock=Clock()) as ex:
+        deadline = time.monotonic() + 5
+        while ex.failure() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, reason = get(ex.url + "/healthz")
+        assert status == 503 and reason.startswith("sampler thread died: OverflowError"), reason
+    assert any("sampler thread died" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_dual_stack_on_the_ipv6_wildcard_serves_ipv4_loopback_too(kubelet: FakeKubelet) -> None:
+    cfg = replace(config(kubelet), listen_host="::")
+    with Exporter(cfg, nvml_lib=FakeNvml(h200s(1))) as ex:
+        port = ex.server.address[1]
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert get(f"http://[::1]:{port}/healthz")[0] == 200
+        assert ex.url == f"http://[::1]:{port}"
