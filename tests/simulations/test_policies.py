@@ -27,7 +27,10 @@ def snapshot(queue: list[float], util: list[float], sm: list[float], t: float = 
     n = len(queue)
     return Snapshot(time=t, serial=np.arange(n), queue=np.array(queue, float), running=np.zeros(n),
                     utilization=np.array(util, float), sm_active=np.array(sm, float), queue_total=float(sum(queue)),
-                    running_total=0.0, in_system=float(sum(queue)))
+                    running_total=0.0, in_system=float(sum(queue)),
+                    series={"inference_queue_depth": np.array(queue, float),
+                            "gpu_utilization_ratio": np.array(util, float) / 100,
+                            "gpu_sm_active_ratio": np.array(sm, float) / 100})
 
 
 # ---------------------------------------------------------------- KPA
