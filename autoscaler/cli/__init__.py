@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import click
 
+from autoscaler.cli.common import Group
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gpu-autoscaler")
 def main() -> None:
     """GPU-aware autoscaler for ML inference on Kubernetes."""

@@ -1,7 +1,8 @@
 """Recorded metrics (DESIGN.md Contract 3): the dry-run's input.
 
 CSV with header ``timestamp,metric,pod,value``, one sample a row, long form.
-``timestamp`` is Unix seconds or RFC 3339; ``metric`` is a scaler metric key
+``timestamp`` is Unix seconds or RFC 3339 (read by :mod:`autoscaler.times`: a time
+without a zone is UTC, and times after year 9999 are refused); ``metric`` is a scaler metric key
 (``queue_depth``, ``gpu_utilization`` in percent, or a Prometheus metric's ``name``) or
 one of the reserved keys ``replicas`` (pod empty: the target's replica count) and
 ``ready`` (per pod, 1 or 0; absent means ready). ``pod`` is empty for target-wide values.
@@ -14,16 +15,15 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from autoscaler.spec import GPUScalerSpec
+from autoscaler.times import MAX_UNIX_SECONDS, format_time, parse_time
 
 HEADER = ("timestamp", "metric", "pod", "value")
 REPLICAS = "replicas"
@@ -58,35 +58,6 @@ class Recording:
 
     def of(self, metric: str) -> tuple[Series, ...]:
         return tuple(s for s in self.series if s.metric == metric)
-
-
-def parse_timestamp(text: str) -> float:
-    """Unix seconds (``1732860000.5``) or RFC 3339 (``2026-11-29T06:00:00Z``) to Unix seconds."""
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise ValueError("expected a finite Unix time")
-        return value
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError("expected Unix seconds or an RFC 3339 time such as 2026-11-29T06:00:00Z") from None
-    if dt.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs a zone offset (Z or +HH:MM)")
-    return dt.timestamp()
-
-
-def format_timestamp(t: float) -> str:
-    """Unix seconds to RFC 3339 UTC, whole seconds unless there is a fraction."""
-    dt = datetime.fromtimestamp(t, tz=UTC)
-    if t == int(t):
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def allowed_keys(spec: GPUScalerSpec) -> dict[str, bool]:
@@ -131,7 +102,7 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
         if len(row) != 4:
             raise fail(i, f"expected 4 fields (timestamp,metric,pod,value), got {len(row)}")
     ts_text, metrics, pods, value_text = ([row[k] for row in rows] for k in range(4))
-    times = _column(ts_text, parse_timestamp, fail, "timestamp")
+    times = _column(ts_text, parse_time, fail, "timestamp")
     values = _column(value_text, float, fail, "value")
 
     known = set(keys)
@@ -160,7 +131,7 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
     if back.size:
         i = int(back[0]) + 1
         raise fail(i, f"timestamp: rows must be sorted by time; {ts_text[i].strip()} comes after "
-                      f"{format_timestamp(float(times[i - 1]))}")
+                      f"{format_time(float(times[i - 1]))}")
     series = []
     for (metric, pod), rows_of_series in sorted(groups.items()):
         idx = np.asarray(rows_of_series)
@@ -237,8 +208,8 @@ def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int
     times) is parsed one by one, and the first bad cell is reported."""
     try:
         out = np.array(texts, dtype=float)
-        if field == "timestamp" and not np.isfinite(out).all():
-            raise ValueError
+        if field == "timestamp" and not ((out >= 0) & (out <= MAX_UNIX_SECONDS)).all():
+            raise ValueError  # NaN, inf, milliseconds, year 10000: parse_time says which line and why
         return out
     except ValueError:
         pass
@@ -248,6 +219,11 @@ def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int
             out[i] = parse(text)
         except ValueError as e:
             if field == "timestamp":
-                raise fail(i, f"timestamp: {e}, got {text.strip()!r}") from None
-            raise fail(i, f"value: expected a number, got {text.strip()!r}") from None
+                raise fail(i, f"timestamp: {e}") from None
+            raise fail(i, f"value: expected a number, got {_cut(text)}") from None
     return out
+
+
+def _cut(text: str) -> str:
+    t = text.strip()
+    return repr(t) if len(t) <= 40 else repr(t[:37] + "...") + f" ({len(t)} characters)"

@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from autoscaler.cli import main
-from autoscaler.recording.writer import MAX_POINTS, chunks, parse_duration, parse_time
 from autoscaler.recording.reader import load_recording
+from autoscaler.recording.writer import MAX_POINTS, chunks
 from autoscaler.spec import load_scaler
+from autoscaler.times import parse_duration
+from autoscaler.times import parse_time_from as parse_time
 from tests.sources.conftest import World
 from simulations.cluster.prometheus import free_port
 
@@ -57,12 +59,15 @@ def test_parse_duration(text: str, seconds: float) -> None:
     pytest.param("1795934400", 1795934400, id="unix-seconds"),
     pytest.param("2026-11-29T06:00:00Z", 1795932000, id="rfc3339-utc"),
     pytest.param("2026-11-29T07:00:00+01:00", 1795932000, id="rfc3339-offset"),
+    # the one rule (autoscaler/times.py): a time without a zone is UTC, everywhere
+    pytest.param("2026-11-29T06:00:00", 1795932000, id="no-zone-is-utc"),
 ])
 def test_parse_time(text: str, expected: float) -> None:
     assert parse_time(text, NOW) == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2026-11-29T06:00:00", "now-soon"])
+@pytest.mark.parametrize("text", ["yesterday", "now-soon", "1795932000000", "10000-01-01T00:00:00Z", "9" * 5000,
+                                  "now-200y", "inf", "nan", "-1"])
 def test_parse_time_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_time(text, NOW)
