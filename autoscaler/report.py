@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from autoscaler.dryrun import Tick
-from autoscaler.times import format_time
 from autoscaler.spec import GPUScalerSpec
+from autoscaler.times import format_time
 
 
 def tick_record(tick: Tick) -> dict[str, Any]:

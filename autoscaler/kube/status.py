@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 
 from autoscaler.core.types import Condition, Decision, Memory, Recommendation, ScaleEvent
 from autoscaler.kube.types import ScalerObject
+
 # The one time module's reader and formatter, re-exported for kube's callers.
 from autoscaler.times import format_time as format_time
 from autoscaler.times import parse_time as parse_time

@@ -30,6 +30,13 @@ REPLICAS = "replicas"
 READY = "ready"
 
 
+#: The most evaluation ticks a recording may span (one every pollingIntervalSeconds,
+#: first sample to last): 500,000 is 86 days at 15 s, a week at ~1.2 s. The dry-run's
+#: memory grows with ticks, not rows, so one row dated 9999 or a three-year gap would
+#: otherwise exhaust memory; such a file is refused before anything is allocated.
+MAX_TICKS = 500_000
+
+
 class RecordingError(ValueError):
     """A recording that cannot be replayed; the message is ``FILE:LINE: what is wrong``."""
 
@@ -87,10 +94,10 @@ def load_recording(path: str | Path, spec: GPUScalerSpec) -> Recording:
         line = data[:e.start].count(b"\n") + 1
         raise RecordingError(f"{source}:{line}: not UTF-8 text") from None
     with _collector_paused():
-        return _parse(text, source, keys)
+        return _parse(text, source, keys, spec.polling_interval_seconds)
 
 
-def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
+def _parse(text: str, source: str, keys: dict[str, bool], polling_seconds: int) -> Recording:
     rows, lines = _rows(text, source)
     if not rows:
         raise RecordingError(f"{source}:2: no samples after the header")
@@ -132,6 +139,7 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
         i = int(back[0]) + 1
         raise fail(i, f"timestamp: rows must be sorted by time; {ts_text[i].strip()} comes after "
                       f"{format_time(float(times[i - 1]))}")
+    _check_span(times, polling_seconds, fail)
     series = []
     for (metric, pod), rows_of_series in sorted(groups.items()):
         idx = np.asarray(rows_of_series)
@@ -153,6 +161,20 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
                 raise fail(i, f"value: ready must be 1 or 0, got {value_text[i].strip()!r}")
         series.append(Series(metric, pod, tuple(t.tolist()), tuple(v.tolist())))
     return Recording(source=source, start=float(times.min()), end=float(times.max()), series=tuple(series))
+
+
+def _check_span(times: np.ndarray, polling_seconds: int, fail: Callable[[int, str], RecordingError]) -> None:
+    """Refuse a recording whose ticks (first to last sample, one per polling interval)
+    exceed :data:`MAX_TICKS`, naming the largest gap: 2 rows three years apart at 15 s
+    would be 6.3 million ticks."""
+    ticks = (float(times[-1]) - float(times[0])) // polling_seconds + 1
+    if ticks <= MAX_TICKS:
+        return
+    gaps = np.diff(times)
+    i = int(np.argmax(gaps)) + 1 if gaps.size else 0
+    raise fail(i, f"timestamp: the recording spans {format_time(float(times[0]))} .. {format_time(float(times[-1]))}, "
+                  f"{ticks:,.0f} ticks at pollingIntervalSeconds {polling_seconds}; the dry-run replays at most "
+                  f"{MAX_TICKS:,}. The largest gap ({gaps[i - 1] if gaps.size else 0:,.0f} s) ends on this line")
 
 
 @contextmanager
