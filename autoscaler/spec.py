@@ -10,6 +10,14 @@ both directions; scale-up stabilization 0 s with policies Percent 100 / 15 s and
 15 s, selectPolicy Max; scale-down stabilization 300 s with Percent 100 / 15 s. Cooldown
 is ours and defaults to 0 s (off), so an unconfigured scaler decides exactly as HPA does.
 A spec without ``behavior`` takes this default behavior (HPA v2's), never HPA's legacy path.
+
+``validate`` accepts exactly what the API server accepts with the CRD installed
+(tests/deploy/test_crd.py holds the two together): int32 bounds, at most 16 metrics and
+8 policies a direction, the CRD's string lengths, DNS-1123 names, no unknown fields,
+targets of at least 0.001. Files are read by :mod:`autoscaler.safe_yaml` (duplicate
+keys and alias bombs refused with their line). One difference is deliberate: a file may
+scale any kind with a ``/scale`` subresource, the CRD only Deployments and StatefulSets
+(the controller's RBAC).
 """
 from __future__ import annotations
 
