@@ -1,7 +1,8 @@
 """``gpu-autoscaler simulate``: replay a trace through the modelled fleet under each policy.
 
 Thin: parse, call :func:`simulations.compare.compare`, print; bad traces or scenarios exit 2
-with ``FILE:LINE: field: what is wrong``, a failure to write the plot exits 1.
+with ``FILE:LINE: field: what is wrong``; a plot path that is not a regular file, in a missing
+folder or with an extension other than .png, .svg, .pdf exits 2, a failed write exits 1.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def simulate(trace_spec: str, scenario_spec: str, policy: str, output: str, plot
             with replacing(plot_path, PLOT_EXTENSIONS) as tmp:
                 plot(result, tmp)
         except OutputRefused as e:
-            click.echo(f"error: --plot: {e}", err=True)
+            click.echo(f"error: cannot write the plot: {e}", err=True)
             sys.exit(2)
         except OSError as e:
             click.echo(f"{plot_path}: cannot write the plot: {e.strerror or e}", err=True)
