@@ -20,6 +20,10 @@ NaN and infinite samples are left out (missing, as the controller treats them). 
 range longer than Prometheus's 11,000 points per series is fetched in chunks; so that
 chunk boundaries fall on the same grid (the client rounds start and end to whole
 seconds), ``start`` and ``end`` are whole seconds and ``step`` is whole seconds too.
+
+Long ranges are fetched and written one chunk at a time (:func:`record_chunks`), so
+memory holds one chunk however long the range; :func:`plan` says beforehand what a
+range will cost, and the CLI refuses an expensive one without ``--force``.
 """
 from __future__ import annotations
 
