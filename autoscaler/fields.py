@@ -100,7 +100,7 @@ class FieldReader:
         if key not in obj or obj[key] is None:
             return default
         v = obj[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
             self.error(p, f"expected a finite number, got {describe_value(v)}")
             return default
         if minimum is not None and v < minimum:
@@ -148,6 +148,14 @@ class FieldReader:
         return v
 
 
+def _finite(v: int | float) -> bool:
+    """``math.isfinite`` that answers False for an int too large for a float (10**400)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def describe_value(value: Any) -> str:
     """How an error message names a wrong value: ``a string ('16')``, ``a mapping``."""
     if value is None:
@@ -155,9 +163,10 @@ def describe_value(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, (int, float)):
-        return f"a number ({value})"
+        text = str(value) if not isinstance(value, int) or value.bit_length() < 200 else f"{value.bit_length()}-bit"
+        return f"a number ({text})"
     if isinstance(value, str):
-        return f"a string ({value!r})"
+        return f"a string ({value!r})" if len(value) <= 60 else f"a string ({value[:57]!r}... {len(value)} characters)"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from autoscaler.dryrun import Tick
-from autoscaler.recording.reader import format_timestamp
 from autoscaler.spec import GPUScalerSpec
+from autoscaler.times import format_time
 
 
 def tick_record(tick: Tick) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def tick_record(tick: Tick) -> dict[str, Any]:
         if p.error is not None:
             metrics[p.key]["error"] = p.error
     return {
-        "timestamp": format_timestamp(tick.timestamp),
+        "timestamp": format_time(tick.timestamp),
         "unix_time": tick.timestamp,
         "current_replicas": d.current_replicas,
         "desired_replicas": d.desired_replicas,
@@ -75,7 +75,7 @@ def write_table(ticks: Iterable[Tick], out: TextIO, *, changes_only: bool = Fals
 
 def _table_row(tick: Tick) -> str:
     d = tick.decision
-    return (f"{format_timestamp(tick.timestamp):<20}  {d.current_replicas:>7}  {d.desired_replicas:>7}  "
+    return (f"{format_time(tick.timestamp):<20}  {d.current_replicas:>7}  {d.desired_replicas:>7}  "
             f"{d.action:<10}  {d.reason_code}: {d.reason}\n")
 
 

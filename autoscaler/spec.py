@@ -10,20 +10,29 @@ both directions; scale-up stabilization 0 s with policies Percent 100 / 15 s and
 15 s, selectPolicy Max; scale-down stabilization 300 s with Percent 100 / 15 s. Cooldown
 is ours and defaults to 0 s (off), so an unconfigured scaler decides exactly as HPA does.
 A spec without ``behavior`` takes this default behavior (HPA v2's), never HPA's legacy path.
+
+``validate`` accepts exactly what the API server accepts with the CRD installed
+(tests/deploy/test_crd.py holds the two together): int32 bounds, at most 16 metrics and
+8 policies a direction, the CRD's string lengths, DNS-1123 names, no unknown fields,
+targets of at least 0.001. Files are read by :mod:`autoscaler.safe_yaml` (duplicate
+keys and alias bombs refused with their line). One difference is deliberate: a file may
+scale any kind with a ``/scale`` subresource, the CRD only Deployments and StatefulSets
+(the controller's RBAC).
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from autoscaler.fields import FieldError, FieldReader, describe_value
 from autoscaler.metrics import gpu_utilization, queue_depth
 from autoscaler.metrics.registry import DEFINITIONS, FIXED_KEYS, TYPE_NAMES, definition_of
 from autoscaler.metrics.types import MetricDefinition, MetricType
+from autoscaler.safe_yaml import YAMLProblem, decode, load_documents
 
 API_VERSION = "gpuautoscaler.io/v1alpha1"
 KIND = "GPUScaler"
@@ -37,10 +46,24 @@ SELECT_POLICIES = ("Max", "Min", "Disabled")
 QUEUE_DEPTH_KEY = queue_depth.KEY
 GPU_UTILIZATION_KEY = gpu_utilization.KEY
 RESERVED_KEYS = ("replicas", "ready")
-#: The smallest target: the core compares in milli-units, so 0.0004 would round to 0.
-#: The CRD's ``minimum`` for every target field is the same number.
-MIN_TARGET = 0.001
 TARGET_KINDS = ("averageValue", "averageUtilization", "value")
+
+# The CRD's limits (deploy/crd/gpuscalers.gpuautoscaler.io.yaml), held equal to it by
+# tests/deploy/test_crd.py: what `validate` accepts, the API server accepts, and back.
+#: Kubernetes' int32 fields (replica counts, seconds) end at 2^31 - 1 = 2,147,483,647.
+INT32_MAX = 2**31 - 1
+MAX_METRICS = 16
+MAX_POLICIES = 8
+MAX_NAME_LENGTH = 253
+MAX_QUERY_LENGTH = 4096
+#: The smallest metric target: the core computes in milli-units (as HPA's resource
+#: quantities), so a target under 0.001 would truncate to zero.
+MIN_TARGET = 0.001
+#: A namespace is a DNS-1123 label (63 characters); an object's name a DNS-1123 subdomain.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: Top-level fields of a GPUScaler object (``status`` as `kubectl get -o yaml` shows it).
+TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
 
 
 class SpecError(ValueError):
@@ -257,13 +280,15 @@ def _parse_rules(r: FieldReader, raw: Any, path: str, default: ScalingRules) -> 
     window = r.integer(obj, "stabilizationWindowSeconds", path, default.stabilization_window_seconds,
                        minimum=0, maximum=3600)
     tolerance = r.number(obj, "tolerance", path, default.tolerance, minimum=0)
-    cooldown = r.integer(obj, "cooldownSeconds", path, default.cooldown_seconds, minimum=0)
+    cooldown = r.integer(obj, "cooldownSeconds", path, default.cooldown_seconds, minimum=0, maximum=INT32_MAX)
     select = r.string(obj, "selectPolicy", path, default.select_policy, choices=SELECT_POLICIES)
     policies = default.policies
     if obj.get("policies") is not None:
         raw_policies = obj["policies"]
         if not isinstance(raw_policies, list):
             r.error(f"{path}.policies", f"expected a list, got {describe_value(raw_policies)}")
+        elif len(raw_policies) > MAX_POLICIES:
+            r.error(f"{path}.policies", f"expected at most {MAX_POLICIES} policies, got {len(raw_policies)}")
         else:
             parsed: list[ScalingPolicy] = []
             for i, rp in enumerate(raw_policies):
@@ -273,7 +298,7 @@ def _parse_rules(r: FieldReader, raw: Any, path: str, default: ScalingRules) -> 
                     continue
                 r.unknown(pobj, pp, ("type", "value", "periodSeconds"))
                 ptype = r.string(pobj, "type", pp, None, choices=POLICY_TYPES)
-                value = r.integer(pobj, "value", pp, None, minimum=1)
+                value = r.integer(pobj, "value", pp, None, minimum=1, maximum=INT32_MAX)
                 period = r.integer(pobj, "periodSeconds", pp, None, minimum=1, maximum=1800)
                 if ptype is not None and value is not None and period is not None:
                     parsed.append(ScalingPolicy(ptype, value, period))
@@ -312,21 +337,28 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         api_version = r.string(ref_obj, "apiVersion", rp, "apps/v1")
         kind = r.string(ref_obj, "kind", rp, None)
         name = r.string(ref_obj, "name", rp, None)
+        if name is not None and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
+            r.error(f"{rp}.name", f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; "
+                                  f"at most {MAX_NAME_LENGTH} characters), got {_cut(name)}")
+            name = None
         if api_version and kind and name:
             ref = ScaleTargetRef(api_version, kind, name)
-    min_replicas = r.integer(obj, "minReplicas", path, 1, minimum=1)
-    max_replicas = r.integer(obj, "maxReplicas", path, None, minimum=1)
+    min_replicas = r.integer(obj, "minReplicas", path, 1, minimum=1, maximum=INT32_MAX)
+    max_replicas = r.integer(obj, "maxReplicas", path, None, minimum=1, maximum=INT32_MAX)
     if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
         r.error(f"{path}.maxReplicas", f"expected an integer >= minReplicas ({min_replicas}), got {max_replicas}")
     polling = r.integer(obj, "pollingIntervalSeconds", path, 15, minimum=1, maximum=3600)
-    startup = r.integer(obj, "startupSeconds", path, 120, minimum=0)
+    startup = r.integer(obj, "startupSeconds", path, 120, minimum=0, maximum=INT32_MAX)
     metrics: list[MetricSpec] = []
     raw_metrics = obj.get("metrics")
     if not isinstance(raw_metrics, list) or not raw_metrics:
         r.error(f"{path}.metrics", "expected a non-empty list of metrics"
                 + ("" if raw_metrics is None else f", got {describe_value(raw_metrics)}"))
+    elif len(raw_metrics) > MAX_METRICS:
+        r.error(f"{path}.metrics", f"expected at most {MAX_METRICS} metrics, got {len(raw_metrics)}")
     else:
         for i, rm in enumerate(raw_metrics):
+            _check_metric_limits(r, rm, f"{path}.metrics[{i}]")
             m = _parse_metric(r, rm, f"{path}.metrics[{i}]")
             if m is not None:
                 metrics.append(m)
@@ -348,10 +380,10 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     if fobj is not None:
         fp = f"{path}.fallback"
         r.unknown(fobj, fp, ("failureThreshold", "replicas"))
-        threshold = r.integer(fobj, "failureThreshold", fp, 3, minimum=1)
+        threshold = r.integer(fobj, "failureThreshold", fp, 3, minimum=1, maximum=INT32_MAX)
         replicas = None
         if fobj.get("replicas") is not None:
-            replicas = r.integer(fobj, "replicas", fp, None, minimum=1)
+            replicas = r.integer(fobj, "replicas", fp, None, minimum=1, maximum=INT32_MAX)
             if replicas is not None and max_replicas is not None and replicas > max_replicas:
                 r.error(f"{fp}.replicas", f"expected an integer <= maxReplicas ({max_replicas}), got {replicas}")
         fallback = Fallback(threshold or 3, replicas)
@@ -371,21 +403,51 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     )
 
 
+def _is_name(text: str, pattern: re.Pattern[str], max_length: int) -> bool:
+    return len(text) <= max_length and pattern.fullmatch(text) is not None
+
+
+def _cut(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...") + f" ({len(text)} characters)"
+
+
+def _check_metric_limits(r: FieldReader, raw: Any, path: str) -> None:
+    """The CRD's length limits on one raw metric, beside the metric's own parsing (which
+    holds targets to >= 0.001): names up to 253 characters, queries up to 4,096."""
+    if not isinstance(raw, Mapping):
+        return
+    for key, limit in (("name", MAX_NAME_LENGTH), ("query", MAX_QUERY_LENGTH)):
+        value = raw.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            r.error(f"{path}.{key}", f"expected at most {limit} characters, got {len(value)}")
+
+
 def parse_scaler(doc: Any, source: str = "<document>") -> GPUScaler:
-    """Parse a whole GPUScaler object (apiVersion, kind, metadata, spec)."""
+    """Parse a whole GPUScaler object (apiVersion, kind, metadata, spec).
+
+    As the API server does, the name must be a DNS-1123 subdomain (``llm-7b``, up to 253
+    characters) and the namespace a DNS-1123 label (up to 63); unknown top-level fields
+    are refused (``kubectl apply``'s strict field validation)."""
     r = FieldReader(source)
     obj = r.mapping(doc, "document")
     if obj is None:
         raise SpecError(r.errors)
+    r.unknown(obj, "", TOP_LEVEL_FIELDS)
     if obj.get("apiVersion") != API_VERSION:
-        r.error("apiVersion", f"expected {API_VERSION!r}, got {obj.get('apiVersion')!r}")
+        r.error("apiVersion", f"expected {API_VERSION!r}, got {_describe_short(obj.get('apiVersion'))}")
     if obj.get("kind") != KIND:
-        r.error("kind", f"expected {KIND!r}, got {obj.get('kind')!r}")
+        r.error("kind", f"expected {KIND!r}, got {_describe_short(obj.get('kind'))}")
     meta = r.mapping(obj.get("metadata"), "metadata")
     name, namespace, generation = "", "default", 0
     if meta is not None:
         name = r.string(meta, "name", "metadata", None) or ""
+        if name and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
+            r.error("metadata.name", f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; at most "
+                                     f"{MAX_NAME_LENGTH} characters), got {_cut(name)}")
         namespace = r.string(meta, "namespace", "metadata", "default") or "default"
+        if not _is_name(namespace, DNS_LABEL, 63):
+            r.error("metadata.namespace", f"expected a DNS-1123 label (lower-case letters, digits, '-'; at most 63 "
+                                          f"characters), got {_cut(namespace)}")
         gen = meta.get("generation")
         generation = gen if isinstance(gen, int) and not isinstance(gen, bool) else 0
     spec = _parse_spec(r, obj.get("spec"), "spec")
@@ -394,19 +456,26 @@ def parse_scaler(doc: Any, source: str = "<document>") -> GPUScaler:
     return GPUScaler(name=name, namespace=namespace, spec=spec, generation=generation)
 
 
+def _describe_short(value: Any) -> str:
+    return _cut(value) if isinstance(value, str) else describe_value(value)
+
+
 def load_scaler(path: str | Path) -> GPUScaler:
-    """Read one GPUScaler from a YAML file. I/O and YAML errors become :class:`SpecError`."""
+    """Read one GPUScaler from a YAML file. I/O and YAML errors become :class:`SpecError`.
+
+    The file is read by the project's one YAML loader (:mod:`autoscaler.safe_yaml`):
+    bytes that are not UTF-8, duplicate keys and alias bombs are refused with their line.
+    """
     source = str(path)
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as e:
         raise SpecError([FieldError(source, "file", f"cannot read: {e.strerror or e}")]) from None
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "document"
-        raise SpecError([FieldError(source, where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+        docs = load_documents(decode(data))
+    except YAMLProblem as e:
+        where = f"line {e.line}" if e.line else "document"
+        raise SpecError([FieldError(source, where, e.message)]) from None
     if len(docs) != 1:
         raise SpecError([FieldError(source, "document", f"expected exactly one YAML document, got {len(docs)}")])
-    return parse_scaler(docs[0], source)
+    return parse_scaler(docs[0].value, source)

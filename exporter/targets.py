@@ -112,6 +112,9 @@ def read_targets_file(path: Path) -> tuple[QueueTarget, ...]:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise ConfigError(f"targets file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        bad = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"targets file {path}, line {bad}: not UTF-8 text") from None
     out = []
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -1,7 +1,8 @@
 """``gpu-autoscaler simulate``: replay a trace through the modelled fleet under each policy.
 
 Thin: parse, call :func:`simulations.compare.compare`, print; bad traces or scenarios exit 2
-with ``FILE:LINE: field: what is wrong``, a failure to write the plot exits 1.
+with ``FILE:LINE: field: what is wrong``; a plot path that is not a regular file, in a missing
+folder or with an extension other than .png, .svg, .pdf exits 2, a failed write exits 1.
 """
 from __future__ import annotations
 
@@ -54,9 +55,14 @@ def simulate(trace_spec: str, scenario_spec: str, policy: str, output: str, plot
         click.echo(f"{result.trace.describe()}\nscenario {result.scenario.name} ({result.scenario.source})\n")
         click.echo(format_table(result))
     if plot_path:
+        from autoscaler.safe_output import PLOT_EXTENSIONS, OutputRefused, replacing
         from simulations.plot import plot
-        try:
-            plot(result, plot_path)
+        try:  # only over a regular file or nothing, and as the extension says (.png, .svg, .pdf)
+            with replacing(plot_path, PLOT_EXTENSIONS) as tmp:
+                plot(result, tmp)
+        except OutputRefused as e:
+            click.echo(f"error: cannot write the plot: {e}", err=True)
+            sys.exit(2)
         except OSError as e:
             click.echo(f"{plot_path}: cannot write the plot: {e.strerror or e}", err=True)
             sys.exit(1)

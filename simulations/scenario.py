@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autoscaler.spec import GPUScalerSpec, SpecError, parse_scaler
-from simulations.errors import SimulationInputError
-from simulations.yamlsource import ScenarioReader, load_with_lines
+from simulations.yamlsource import ScenarioReader, load_with_lines, read_source
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SLO_LATENCIES = ("ttft", "e2e")
@@ -159,11 +158,7 @@ def resolve_scenario(name_or_path: str) -> Path:
 def load_scenario(name_or_path: str | Path) -> Scenario:
     path = resolve_scenario(str(name_or_path))
     source = str(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise SimulationInputError.one(source, 0, "file", f"cannot read: {e.strerror or e}") from None
-    doc, lines = load_with_lines(text, source)
+    doc, lines = load_with_lines(read_source(path, source), source)
     return parse_scenario(doc, source, lines)
 
 

@@ -8,31 +8,45 @@ the path itself is absent, e.g. a required key that is missing).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from autoscaler.fields import FieldReader
+from autoscaler.safe_yaml import YAMLProblem, decode, load_documents
 from simulations.errors import InputProblem, SimulationInputError
 
 
-def load_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
-    """The single document in ``text`` and a map from field path to 1-based line."""
+def read_source(path: Path, source: str) -> str:
+    """The text of a YAML file; unreadable or not UTF-8 is a :class:`SimulationInputError`
+    with the line of the first bad byte."""
     try:
-        nodes = [n for n in yaml.compose_all(text)]
-        docs = [d for d in yaml.safe_load_all(text)]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        raise SimulationInputError.one(source, line, "document",
-                                       f"not valid YAML: {getattr(e, 'problem', None) or e}") from None
-    docs = [d for d in docs if d is not None]
-    nodes = [n for n in nodes if n is not None]
-    if len(docs) != 1 or len(nodes) != 1:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SimulationInputError.one(source, 0, "file", f"cannot read: {e.strerror or e}") from None
+    try:
+        return decode(data)
+    except YAMLProblem as e:
+        raise SimulationInputError.one(source, e.line, "document", e.message) from None
+
+
+def load_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """The single document in ``text`` and a map from field path to 1-based line.
+
+    Read by the project's one YAML loader (:mod:`autoscaler.safe_yaml`): duplicate keys,
+    alias bombs and over-deep nesting are refused with their line before anything walks
+    the document (the line map below walks aliases as often as they are used)."""
+    try:
+        docs = load_documents(text)
+    except YAMLProblem as e:
+        raise SimulationInputError.one(source, e.line, "document", e.message) from None
+    if len(docs) != 1:
         raise SimulationInputError.one(source, 1, "document", f"expected exactly one YAML document, got {len(docs)}")
-    lines: dict[str, int] = {"": nodes[0].start_mark.line + 1}
-    _walk(nodes[0], "", lines)
-    return docs[0], lines
+    node = docs[0].node
+    lines: dict[str, int] = {"": node.start_mark.line + 1}
+    _walk(node, "", lines)
+    return docs[0].value, lines
 
 
 def _walk(node: yaml.Node, path: str, out: dict[str, int]) -> None:

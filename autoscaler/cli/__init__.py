@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import click
 
+from autoscaler.cli.common import Group
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gpu-autoscaler")
 def main() -> None:
     """GPU-aware autoscaler for ML inference on Kubernetes."""
 
 
 # Commands live beside the code they drive and register here.
-from autoscaler.cli.offline import dry_run, validate
+from autoscaler.cli.offline import dry_run, validate  # noqa: E402 - commands register after the group
 
 main.add_command(validate)
 main.add_command(dry_run)
-from autoscaler.cli.cluster import record, run
+from autoscaler.cli.cluster import record, run  # noqa: E402
 
 main.add_command(run)
 main.add_command(record)
-from simulations.cli import simulate
+from simulations.cli import simulate  # noqa: E402
 
 main.add_command(simulate)

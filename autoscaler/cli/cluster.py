@@ -5,25 +5,27 @@ failure, 2 bad input with a message naming the option or file and what was expec
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType
-from typing import NoReturn
 
 import click
 
-from autoscaler.cli.offline import load_scaler_or_exit
+from autoscaler.cli.common import check_kubeconfig, check_url, fail, finite_seconds, load_scaler_or_exit, output_file
 from autoscaler.kube.errors import ConfigError
+from autoscaler.safe_output import CSV_EXTENSIONS, OutputRefused, check_output
 from autoscaler.sources.base import MetricsError
 from autoscaler.sources.promql import PromQLError, check_namespace
 from autoscaler.sources.signals import SIGNAL_SOURCES, series_for
+from autoscaler.times import parse_duration, parse_time_from
 
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+#: ``record`` refuses more range queries than this without ``--force``: 400 queries
+#: is about 100 days at 15 s for a scaler with two metrics (~4 queries per 10,000 points).
+MAX_QUERIES = 400
 
 
 @click.command()
@@ -67,19 +69,21 @@ def run(kubeconfig: str | None, prometheus_url: str, leader_elect: bool, leader_
     try:
         parse_address(metrics_address)
     except ValueError as e:
-        _fail(f"--metrics-address: {e}", 2)
-    if not prometheus_url.startswith(("http://", "https://")):
-        _fail(f"--prometheus-url: expected an http:// or https:// URL, got {prometheus_url!r}", 2)
+        fail(f"--metrics-address: {e}", 2)
+    check_url("--prometheus-url", prometheus_url)
+    for path in [kubeconfig] if kubeconfig else [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep)
+                                                  if p and os.path.isfile(p)]:
+        check_kubeconfig(path)
     for ns in namespaces:
         try:
             check_namespace(ns)
         except PromQLError as e:
-            _fail(f"--namespace: {e}", 2)
+            fail(f"--namespace: {e}", 2)
     election = {"lease_duration": lease_duration, "renew_deadline": renew_deadline, "retry_period": retry_period}
     try:
         LeaderElectionSettings(**election).validate()  # type: ignore[arg-type]
     except ValueError as e:
-        _fail(f"--leader-elect-*: {e}", 2)
+        fail(f"--leader-elect-*: {e}", 2)
     extra: dict[str, str] = {}
     if leader_election_namespace is not None:
         extra["leader_election_namespace"] = leader_election_namespace
@@ -101,9 +105,9 @@ def run(kubeconfig: str | None, prometheus_url: str, leader_elect: bool, leader_
     try:
         code = run_controller(settings, stop)
     except ConfigError as e:
-        _fail(str(e), 2)
+        fail(str(e), 2)
     except OSError as e:
-        _fail(f"cannot serve on {metrics_address}: {e.strerror or e}", 1)
+        fail(f"cannot serve on {metrics_address}: {e.strerror or e}", 1)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -115,49 +119,74 @@ def run(kubeconfig: str | None, prometheus_url: str, leader_elect: bool, leader_
 @click.option("--prometheus", "prometheus_url", required=True, metavar="URL", help="Prometheus to read from")
 @click.option("--scaler", "scaler_file", required=True, metavar="FILE", type=click.Path(dir_okay=False),
               help="the GPUScaler (YAML) whose metrics to record")
-@click.option("--start", required=True, metavar="T", help="Unix seconds, RFC 3339, or now-1h")
+@click.option("--start", required=True, metavar="T", help="Unix seconds, RFC 3339 (no zone: UTC), or now-1h")
 @click.option("--end", default="now", show_default=True, metavar="T", help="Unix seconds, RFC 3339, or now")
 @click.option("--step", default="15s", show_default=True, metavar="S", help="whole seconds between samples (15s, 1m)")
-@click.option("-o", "--output", "output", required=True, metavar="FILE.csv", type=click.Path(dir_okay=False),
-              help="where to write the recording (Contract 3 CSV)")
+@click.option("-o", "--output", "output", required=True, metavar="FILE.csv",
+              help="where to write the recording (Contract 3 CSV; only over a regular file)")
 @click.option("--signal-source", type=click.Choice(list(SIGNAL_SOURCES)), default="ours", show_default=True,
               help="series behind the built-in signals (as for run)")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="seconds one range query may take")
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=3600), default=30.0, show_default=True,
+              callback=finite_seconds, help="seconds one range query may take")
+@click.option("--force", is_flag=True, help=f"record even when it takes more than {MAX_QUERIES} range queries")
 def record(prometheus_url: str, scaler_file: str, start: str, end: str, step: str, output: str,
-           signal_source: str, timeout: float) -> None:
-    """Record a GPUScaler's metrics from Prometheus as CSV that `gpu-autoscaler dry-run` replays."""
-    from autoscaler.recording.writer import parse_duration, parse_time, record_rows, write_csv
+           signal_source: str, timeout: float, force: bool) -> None:
+    """Record a GPUScaler's metrics from Prometheus as CSV that `gpu-autoscaler dry-run` replays.
+
+    Says first how many range queries and points it will fetch, refuses more than
+    MAX_QUERIES without --force, shows progress on stderr and writes rows as they come.
+    """
+    from autoscaler.recording.writer import Row, plan, record_chunks, write_csv
     from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
 
     scaler = load_scaler_or_exit(scaler_file)
     now = time.time()
     try:
-        t0, t1 = round(parse_time(start, now)), round(parse_time(end, now))
+        t0, t1 = round(parse_time_from(start, now)), round(parse_time_from(end, now))
     except ValueError as e:
-        _fail(f"--start/--end: {e}", 2)
+        fail(f"--start/--end: {e}", 2)
     try:
         dt = parse_duration(step)
     except ValueError as e:
-        _fail(f"--step: {e}", 2)
+        fail(f"--step: {e}", 2)
     if dt < 1 or dt != int(dt):
-        _fail(f"--step: expected whole seconds >= 1, got {step!r}", 2)
+        fail(f"--step: expected whole seconds >= 1, got {step!r}", 2)
     if t1 <= t0:
-        _fail(f"--end must be after --start (got {start!r} .. {end!r})", 2)
-    if not prometheus_url.startswith(("http://", "https://")):
-        _fail(f"--prometheus: expected an http:// or https:// URL, got {prometheus_url!r}", 2)
-    source = PrometheusSource(PrometheusSettings(prometheus_url, timeout_seconds=timeout))
+        fail(f"--end must be after --start (got {start!r} .. {end!r})", 2)
+    check_url("--prometheus", prometheus_url)
     try:
-        rows = record_rows(source, scaler, dict(series_for(signal_source)), t0, t1, dt)
+        check_output(output, CSV_EXTENSIONS)
+    except OutputRefused as e:
+        fail(f"cannot write the recording: {e}", 2)
+    cost = plan(scaler, t0, t1, dt)
+    click.echo(f"recording {scaler.namespace}/{scaler.name}: {cost.points:,} points per series every {dt:g} s, "
+               f"{cost.chunks:,} chunk(s), {cost.queries:,} range queries", err=True)
+    if cost.queries > MAX_QUERIES and not force:
+        fail(f"{cost.queries:,} range queries is more than {MAX_QUERIES}; narrow --start/--end, raise --step, "
+             "or pass --force", 2)
+    source = PrometheusSource(PrometheusSettings(prometheus_url, timeout_seconds=timeout))
+
+    def rows() -> Iterator[Row]:
+        every = max(1, cost.chunks // 20)  # at most ~20 progress lines
+        for i, chunk in enumerate(record_chunks(source, scaler, dict(series_for(signal_source)), t0, t1, dt), 1):
+            yield from chunk
+            if cost.chunks > 1 and (i % every == 0 or i == cost.chunks):
+                click.echo(f"  chunk {i:,}/{cost.chunks:,} ({100 * i // cost.chunks}%)", err=True)
+
+    try:
+        with output_file(output, CSV_EXTENSIONS, "the recording") as tmp:
+            written = write_csv(rows(), tmp)
+            if written.rows == 0:
+                raise _NothingRecorded
     except (MetricsError, PromQLError) as e:
-        _fail(f"{prometheus_url}: {e}", 1)
+        fail(f"{prometheus_url}: {e}", 1)
+    except _NothingRecorded:
+        fail(f"no samples for GPUScaler {scaler.namespace}/{scaler.name} between {start} and {end}; "
+             "nothing written", 1)
     finally:
         source.close()
-    if not rows:
-        _fail(f"no samples for GPUScaler {scaler.namespace}/{scaler.name} between {start} and {end}; "
-              "nothing written", 1)
-    try:
-        n = write_csv(rows, output)
-    except OSError as e:
-        _fail(f"{output}: cannot write: {e.strerror or e}", 1)
-    click.echo(f"wrote {n} rows ({len({r.timestamp for r in rows})} timestamps) to {output}", err=True)
+    click.echo(f"wrote {written.rows} rows ({written.timestamps} timestamps) to {output}", err=True)
+
+
+class _NothingRecorded(Exception):
+    """Raised inside the output's context so that an empty recording replaces nothing."""

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from autoscaler.core.types import Condition, Decision, Memory, Recommendation, ScaleEvent
 from autoscaler.kube.types import ScalerObject
+
+# The one time module's reader and formatter, re-exported for kube's callers.
+from autoscaler.times import format_time as format_time
+from autoscaler.times import parse_time as parse_time
 
 #: Condition types in the order status shows them (Contract 1).
 CONDITION_TYPES = ("AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable")
@@ -30,22 +33,6 @@ CONDITION_TYPES = ("AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAva
 #: The CRD caps both memory lists at 1024 items; keep the newest. At a 15 s poll and a
 #: 300 s window the core needs ~20 recommendations, so the cap never bites in practice.
 MAX_MEMORY_ITEMS = 1024
-
-
-def format_time(ts: float) -> str:
-    """Unix seconds → ``2026-11-29T06:33:49.123456Z``."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: str) -> float:
-    """RFC 3339 (``Z`` or an offset, with or without fractions) → Unix seconds.
-
-    Raises ValueError for anything else. A time without an offset is taken as UTC.
-    """
-    parsed = datetime.fromisoformat(value.strip())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def memory_to_status(memory: Memory) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Recorded metrics (DESIGN.md Contract 3): the dry-run's input.
 
 CSV with header ``timestamp,metric,pod,value``, one sample a row, long form.
-``timestamp`` is Unix seconds or RFC 3339; ``metric`` is a scaler metric key
+``timestamp`` is Unix seconds or RFC 3339 (read by :mod:`autoscaler.times`: a time
+without a zone is UTC, and times after year 9999 are refused); ``metric`` is a scaler metric key
 (``queue_depth``, ``gpu_utilization`` in percent, or a Prometheus metric's ``name``) or
 one of the reserved keys ``replicas`` (pod empty: the target's replica count) and
 ``ready`` (per pod, 1 or 0; absent means ready). ``pod`` is empty for target-wide values.
@@ -14,20 +15,26 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from autoscaler.spec import GPUScalerSpec
+from autoscaler.times import MAX_UNIX_SECONDS, format_time, parse_time
 
 HEADER = ("timestamp", "metric", "pod", "value")
 REPLICAS = "replicas"
 READY = "ready"
+
+
+#: The most evaluation ticks a recording may span (one every pollingIntervalSeconds,
+#: first sample to last): 500,000 is 86 days at 15 s, a week at ~1.2 s. The dry-run's
+#: memory grows with ticks, not rows, so one row dated 9999 or a three-year gap would
+#: otherwise exhaust memory; such a file is refused before anything is allocated.
+MAX_TICKS = 500_000
 
 
 class RecordingError(ValueError):
@@ -60,35 +67,6 @@ class Recording:
         return tuple(s for s in self.series if s.metric == metric)
 
 
-def parse_timestamp(text: str) -> float:
-    """Unix seconds (``1732860000.5``) or RFC 3339 (``2026-11-29T06:00:00Z``) to Unix seconds."""
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise ValueError("expected a finite Unix time")
-        return value
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError("expected Unix seconds or an RFC 3339 time such as 2026-11-29T06:00:00Z") from None
-    if dt.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs a zone offset (Z or +HH:MM)")
-    return dt.timestamp()
-
-
-def format_timestamp(t: float) -> str:
-    """Unix seconds to RFC 3339 UTC, whole seconds unless there is a fraction."""
-    dt = datetime.fromtimestamp(t, tz=UTC)
-    if t == int(t):
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def allowed_keys(spec: GPUScalerSpec) -> dict[str, bool]:
     """Metric key -> whether it is per pod, for this scaler (plus the reserved keys)."""
     keys = {m.key: m.per_pod for m in spec.metrics}
@@ -116,10 +94,10 @@ def load_recording(path: str | Path, spec: GPUScalerSpec) -> Recording:
         line = data[:e.start].count(b"\n") + 1
         raise RecordingError(f"{source}:{line}: not UTF-8 text") from None
     with _collector_paused():
-        return _parse(text, source, keys)
+        return _parse(text, source, keys, spec.polling_interval_seconds)
 
 
-def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
+def _parse(text: str, source: str, keys: dict[str, bool], polling_seconds: int) -> Recording:
     rows, lines = _rows(text, source)
     if not rows:
         raise RecordingError(f"{source}:2: no samples after the header")
@@ -131,7 +109,7 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
         if len(row) != 4:
             raise fail(i, f"expected 4 fields (timestamp,metric,pod,value), got {len(row)}")
     ts_text, metrics, pods, value_text = ([row[k] for row in rows] for k in range(4))
-    times = _column(ts_text, parse_timestamp, fail, "timestamp")
+    times = _column(ts_text, parse_time, fail, "timestamp")
     values = _column(value_text, float, fail, "value")
 
     known = set(keys)
@@ -160,7 +138,8 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
     if back.size:
         i = int(back[0]) + 1
         raise fail(i, f"timestamp: rows must be sorted by time; {ts_text[i].strip()} comes after "
-                      f"{format_timestamp(float(times[i - 1]))}")
+                      f"{format_time(float(times[i - 1]))}")
+    _check_span(times, polling_seconds, fail)
     series = []
     for (metric, pod), rows_of_series in sorted(groups.items()):
         idx = np.asarray(rows_of_series)
@@ -182,6 +161,20 @@ def _parse(text: str, source: str, keys: dict[str, bool]) -> Recording:
                 raise fail(i, f"value: ready must be 1 or 0, got {value_text[i].strip()!r}")
         series.append(Series(metric, pod, tuple(t.tolist()), tuple(v.tolist())))
     return Recording(source=source, start=float(times.min()), end=float(times.max()), series=tuple(series))
+
+
+def _check_span(times: np.ndarray, polling_seconds: int, fail: Callable[[int, str], RecordingError]) -> None:
+    """Refuse a recording whose ticks (first to last sample, one per polling interval)
+    exceed :data:`MAX_TICKS`, naming the largest gap: 2 rows three years apart at 15 s
+    would be 6.3 million ticks."""
+    ticks = (float(times[-1]) - float(times[0])) // polling_seconds + 1
+    if ticks <= MAX_TICKS:
+        return
+    gaps = np.diff(times)
+    i = int(np.argmax(gaps)) + 1 if gaps.size else 0
+    raise fail(i, f"timestamp: the recording spans {format_time(float(times[0]))} .. {format_time(float(times[-1]))}, "
+                  f"{ticks:,.0f} ticks at pollingIntervalSeconds {polling_seconds}; the dry-run replays at most "
+                  f"{MAX_TICKS:,}. The largest gap ({gaps[i - 1] if gaps.size else 0:,.0f} s) ends on this line")
 
 
 @contextmanager
@@ -237,8 +230,8 @@ def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int
     times) is parsed one by one, and the first bad cell is reported."""
     try:
         out = np.array(texts, dtype=float)
-        if field == "timestamp" and not np.isfinite(out).all():
-            raise ValueError
+        if field == "timestamp" and not ((out >= 0) & (out <= MAX_UNIX_SECONDS)).all():
+            raise ValueError  # NaN, inf, milliseconds, year 10000: parse_time says which line and why
         return out
     except ValueError:
         pass
@@ -248,6 +241,11 @@ def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int
             out[i] = parse(text)
         except ValueError as e:
             if field == "timestamp":
-                raise fail(i, f"timestamp: {e}, got {text.strip()!r}") from None
-            raise fail(i, f"value: expected a number, got {text.strip()!r}") from None
+                raise fail(i, f"timestamp: {e}") from None
+            raise fail(i, f"value: expected a number, got {_cut(text)}") from None
     return out
+
+
+def _cut(text: str) -> str:
+    t = text.strip()
+    return repr(t) if len(t) <= 40 else repr(t[:37] + "...") + f" ({len(t)} characters)"

@@ -18,12 +18,12 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
+from autoscaler.times import parse_time
 from simulations.errors import InputProblem, SimulationInputError
 from simulations.traces.base import Arrivals
 
@@ -72,18 +72,6 @@ class RequestTrace:
         return replace(self, name=self.name, data=data)
 
 
-def _parse_time(text: str) -> float:
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
-
-
 def _tokens(text: str) -> float:
     v = float(text)
     if not math.isfinite(v) or v < 0 or v != int(v):
@@ -95,10 +83,10 @@ def _parse_row(source: str, line_no: int, row: list[str], it: int, ip: int, io: 
                problems: list[InputProblem]) -> tuple[float, float, float] | None:
     ok = True
     try:
-        t = _parse_time(row[it])
-    except ValueError:
-        problems.append(InputProblem(source, line_no, "TIMESTAMP", "expected a date and time "
-                                     f"(YYYY-MM-DD HH:MM:SS.f) or seconds, got {row[it]!r}"))
+        t = parse_time(row[it])
+    except ValueError as e:  # the one rule of autoscaler.times: no zone means UTC
+        problems.append(InputProblem(source, line_no, "TIMESTAMP",
+                                     f"expected a date and time (YYYY-MM-DD HH:MM:SS.f) or seconds ({e})"))
         ok = False
     tokens = []
     for col, idx in (("ContextTokens", ip), ("GeneratedTokens", io)):

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autoscaler.times import parse_duration as parse_duration
 from simulations.errors import SimulationInputError
 from simulations.traces.base import Trace
 from simulations.traces.requests import load_request_csv
@@ -51,7 +52,6 @@ TOKEN_FILE = "azure_llm_2023_conv.csv"
 OPTIONS = ("scale", "day", "days", "start", "end", "seed", "jitter", "tokens", "rate", "duration", "prompt",
            "output", "dist")
 DAY_S = 86400.0
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": DAY_S}
 
 
 def traces_dir() -> Path:
@@ -79,13 +79,6 @@ def split_spec(spec: str) -> TraceRequest:
                 raise SimulationInputError.one("--trace", 0, part or "option", "expected OPTION=VALUE")
             options[key.strip()] = value.strip()
     return TraceRequest(target, options)
-
-
-def parse_duration(text: str) -> float:
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([a-z]*)\s*", text)
-    if not m or m.group(2) not in _UNITS:
-        raise ValueError(text)
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def load_trace(spec: str) -> Trace:

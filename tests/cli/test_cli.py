@@ -63,7 +63,7 @@ def test_validate_bad_field_names_path_and_expectation(tmp_path: Path) -> None:
     assert code == 2
     assert out == ""
     assert f"{p}: spec.maxReplicas: expected an integer, got a string ('ten')" in err
-    assert f"{p}: spec.metrics[0].target.averageValue: expected a number > 0, got -1" in err
+    assert f"{p}: spec.metrics[0].target.averageValue: expected a number >= 0.001, got -1" in err
     assert "Traceback" not in err
 
 

@@ -263,7 +263,16 @@ INVALID = [
     ("two-targets", _with("spec.metrics.0.target", {"averageValue": 4, "value": 4}),
      "is valid under each of", True),
     ("no-target-value", _with("spec.metrics.0.target", {}), "is not valid under any of the given schemas", True),
-    ("zero-target", _with("spec.metrics.0.target.averageValue", 0), "less than or equal to the minimum of 0", True),
+    ("zero-target", _with("spec.metrics.0.target.averageValue", 0), "less than the minimum of 0.001", True),
+    # the core counts in thousandths (milli-units, as HPA): a smaller target would truncate to 0
+    ("sub-milli-target", _with("spec.metrics.0.target.averageValue", 0.0004), "less than the minimum of 0.001", True),
+    ("max-over-int32", _with("spec.maxReplicas", 2**31), "greater than the maximum of 2147483647", True),
+    ("max-over-int64", _with("spec.maxReplicas", 2**63), "greater than the maximum of 2147483647", True),
+    ("too-many-metrics", _with("spec.metrics", [PROM | {"name": f"m{i}"} for i in range(17)]), "is too long", True),
+    ("name-too-long", _with("spec.metrics.0", PROM | {"name": "n" * 254}), "is too long", True),
+    ("query-too-long", _with("spec.metrics.0", PROM | {"query": "q" * 4097}), "is too long", True),
+    ("target-name-not-dns", _with("spec.scaleTargetRef.name", "LLM_7b"), "does not match", True),
+    ("unknown-top-level", _with("specs", {}), "Additional properties are not allowed", True),
     ("utilization-over-100", _with("spec.metrics.0", GPU | {"target": {"averageUtilization": 120}}),
      "greater than the maximum of 100", True),
     ("prometheus-without-query", _with("spec.metrics.0", {k: v for k, v in PROM.items() if k != "query"}),
@@ -286,6 +295,8 @@ INVALID = [
     ("negative-tolerance", _with("spec.behavior", {"scaleUp": {"tolerance": -0.1}}), "less than the minimum of 0", True),
     ("fallback-over-max", _with("spec.fallback", {"replicas": 9}), "fallback.replicas must not exceed maxReplicas", True),
     ("paused-string", _with("spec.paused", "yes"), "is not of type 'boolean'", True),
+    ("too-many-policies", _with("spec.behavior", {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}] * 9}}),
+     "is too long", True),
     # Stricter than the file parser on purpose: in a cluster the controller's RBAC can
     # scale only Deployments and StatefulSets.
     ("replicaset-target", _with("spec.scaleTargetRef.kind", "ReplicaSet"), "is not one of ['Deployment', 'StatefulSet']", False),
@@ -390,3 +401,97 @@ def test_status_the_controller_builds_fits_the_schema():
         now += 15
     assert status["memory"]["scaleEvents"] and status["memory"]["recommendations"]
     assert {m["name"] for m in status["currentMetrics"]} == {"queue_depth", "gpu_utilization", "tps"}
+
+
+# ------------------------------------------------- validate == the API server, both ways
+
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+
+def server_errors(doc: dict) -> list[str]:
+    """What the API server refuses: the CRD's schema and rules, and its own checks of
+    metadata (a name is a DNS-1123 subdomain, a namespace a DNS-1123 label)."""
+    import re
+
+    defaulted_doc = manifests.apply_defaults(copy.deepcopy(doc), SCHEMA)
+    errors = [e.message for e in VALIDATOR.iter_errors(defaulted_doc)]
+    if not errors:  # the API server runs the CEL rules only on an object the schema accepts
+        errors = manifests.cel_failures(defaulted_doc)
+    meta = doc.get("metadata") or {}
+    name, ns = meta.get("name"), meta.get("namespace", "default")
+    if not (isinstance(name, str) and len(name) <= 253 and re.fullmatch(DNS_SUBDOMAIN, name)):
+        errors.append(f"metadata.name: {name!r} is not a DNS-1123 subdomain")
+    if not (isinstance(ns, str) and re.fullmatch(DNS_LABEL, ns)):
+        errors.append(f"metadata.namespace: {ns!r} is not a DNS-1123 label")
+    return errors
+
+
+VALIDATOR = manifests.gpuscaler_validator(SCHEMA)
+
+
+def validate_accepts(doc: dict) -> bool:
+    try:
+        parse_scaler(copy.deepcopy(doc))
+    except SpecError:
+        return False
+    return True
+
+
+POLICY = {"type": "Pods", "value": 1, "periodSeconds": 15}
+#: Each field with values on both sides of each of the CRD's limits.
+EDGES: list[tuple[str, list[Any]]] = [
+    ("spec.maxReplicas", [1, 8, 0, -1, 2**31 - 1, 2**31, 2**63, "8", 8.5, True, DELETE]),
+    ("spec.minReplicas", [1, 0, 8, 9, 2**31 - 1, 2**31]),
+    ("spec.pollingIntervalSeconds", [1, 0, 3600, 3601]),
+    ("spec.startupSeconds", [0, -1, 2**31 - 1, 2**31]),
+    ("spec.metrics", [[], [PROM | {"name": f"m{i}"} for i in range(16)], [PROM | {"name": f"m{i}"} for i in range(17)]]),
+    ("spec.metrics.0.target.averageValue", [0.001, 0.0009, 0.0004, 0, -1, 1e3, 4]),
+    ("spec.metrics.0", [GPU, GPU | {"target": {"averageUtilization": 0.001}}, GPU | {"target": {"averageUtilization": 100}},
+                        GPU | {"target": {"averageUtilization": 100.5}}, PROM, PROM | {"name": "n" * 253},
+                        PROM | {"name": "n" * 254}, PROM | {"query": "q" * 4096}, PROM | {"query": "q" * 4097},
+                        PROM | {"name": "a,b"}, PROM | {"target": {"value": 0.0005}}]),
+    ("spec.scaleTargetRef.name", ["llm", "a" * 253, "a" * 254, "LLM", "llm_1", "llm.v1", "-llm", ""]),
+    ("metadata.name", ["llm", "a" * 253, "a" * 254, "LLM", "llm.v1", "llm_1"]),
+    ("metadata.namespace", ["serving", "a" * 63, "a" * 64, "Serving", "a.b", "-a"]),
+    ("spec.behavior.scaleUp.cooldownSeconds", [0, 2**31 - 1, 2**31, -1]),
+    ("spec.behavior.scaleDown.policies", [[POLICY] * 8, [POLICY] * 9, [POLICY | {"value": 2**31 - 1}],
+                                          [POLICY | {"value": 2**31}]]),
+    ("spec.fallback", [{"replicas": 8}, {"replicas": 9}, {"failureThreshold": 2**31 - 1}, {"failureThreshold": 2**31}]),
+    ("extra", [1]),
+    ("status", [{}]),
+]
+SINGLE = [(path, value) for path, values in EDGES for value in values]
+
+
+def _mutated(changes: list[tuple[str, Any]]) -> dict:
+    doc = MINIMAL
+    for path, value in changes:
+        try:
+            doc = _with(path, value, doc)
+        except (IndexError, KeyError, TypeError):  # e.g. metrics.0 after metrics: []
+            continue
+    return doc
+
+
+@pytest.mark.parametrize("path,value", SINGLE, ids=[f"{p}={str(v)[:20]}" for p, v in SINGLE])
+def test_validate_agrees_with_the_api_server(path: str, value: Any) -> None:
+    doc = _mutated([(path, value)])
+    errors = server_errors(doc)
+    assert validate_accepts(doc) == (errors == []), errors
+
+
+def test_validate_agrees_with_the_api_server_on_combinations() -> None:
+    """Random combinations of the edges above (Hypothesis, derandomized), so a limit that
+    only one side checks when another field is also off shows up too."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.sampled_from(SINGLE), min_size=1, max_size=4))
+    def agree(changes: list[tuple[str, Any]]) -> None:
+        doc = _mutated(changes)
+        errors = server_errors(doc)
+        assert validate_accepts(doc) == (errors == []), (changes, errors)
+
+    agree()

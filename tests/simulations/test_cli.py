@@ -112,10 +112,11 @@ def _bad_scenario(d: Path) -> Path:
     return p
 
 
-def test_unwritable_plot_exits_1(trace: Path, scenario: Path, tmp_path: Path) -> None:
+def test_plot_into_a_missing_folder_exits_2(trace: Path, scenario: Path, tmp_path: Path) -> None:
+    # bad input, refused before anything is written (as dry-run --plot: autoscaler/safe_output.py)
     r = invoke("--trace", str(trace), "--scenario", str(scenario), "--policy", "oracle",
                "--plot", str(tmp_path / "no" / "such" / "dir" / "p.png"))
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert "cannot write the plot" in r.stderr
 
 

@@ -11,11 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from autoscaler.cli import main
-from autoscaler.recording.writer import MAX_POINTS, chunks, parse_duration, parse_time
 from autoscaler.recording.reader import load_recording
+from autoscaler.recording.writer import MAX_POINTS, chunks
 from autoscaler.spec import load_scaler
-from tests.sources.conftest import World
+from autoscaler.times import parse_duration
+from autoscaler.times import parse_time_from as parse_time
 from simulations.cluster.prometheus import free_port
+from tests.sources.conftest import World
 
 NOW = 1_800_000_000.0
 POD_A, POD_B = "llm-5c4bd6f7d-x2x9z", "llm-5c4bd6f7d-q8w4t"
@@ -57,12 +59,15 @@ def test_parse_duration(text: str, seconds: float) -> None:
     pytest.param("1795934400", 1795934400, id="unix-seconds"),
     pytest.param("2026-11-29T06:00:00Z", 1795932000, id="rfc3339-utc"),
     pytest.param("2026-11-29T07:00:00+01:00", 1795932000, id="rfc3339-offset"),
+    # the one rule (autoscaler/times.py): a time without a zone is UTC, everywhere
+    pytest.param("2026-11-29T06:00:00", 1795932000, id="no-zone-is-utc"),
 ])
 def test_parse_time(text: str, expected: float) -> None:
     assert parse_time(text, NOW) == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2026-11-29T06:00:00", "now-soon"])
+@pytest.mark.parametrize("text", ["yesterday", "now-soon", "1795932000000", "10000-01-01T00:00:00Z", "9" * 5000,
+                                  "now-200y", "inf", "nan", "-1"])
 def test_parse_time_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_time(text, NOW)
@@ -176,3 +181,55 @@ def test_record_prometheus_down_exit_1(tmp_path: Path) -> None:
                                        "--timeout", "1"])
     assert result.exit_code == 1 and "cannot connect to Prometheus" in result.output
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_record_says_what_it_will_do_and_shows_progress(world: World, tmp_path: Path) -> None:
+    # 3 h at 1 s: 10,801 points a series, 2 chunks of at most 10,000; per chunk 5 queries
+    # (queue depth, GPU, tokens, replicas, ready) -> 10 range queries
+    ns = "rec-progress"
+    _seed(world, ns, ksm=True)
+    scaler = tmp_path / "scaler.yaml"
+    scaler.write_text(SCALER.format(ns=ns))
+    out = tmp_path / "rec.csv"
+    result = CliRunner().invoke(main, ["record", "--prometheus", world.prometheus.url, "--scaler", str(scaler),
+                                       "--start", "now-3h", "--end", "now", "--step", "1s", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "10,801 points per series every 1 s, 2 chunk(s), 10 range queries" in result.stderr
+    assert "chunk 1/2 (50%)" in result.stderr and "chunk 2/2 (100%)" in result.stderr
+    assert load_recording(out, load_scaler(scaler).spec).open_loop
+
+
+class _CountingSource:
+    """A RangeSource (the layer below the writer) that answers one flat series per
+    query and counts the queries it was sent."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> list:
+        from autoscaler.sources.prometheus import RangeSeries
+
+        self.queries += 1
+        points = tuple((start + i * step, 1.0) for i in range(int((end - start) // step) + 1))
+        return [RangeSeries({"pod": "llm-5c4bd6f7d-x2x9z"}, points)]
+
+
+def test_rows_stream_one_chunk_at_a_time(tmp_path: Path) -> None:
+    """The first rows come after one chunk's queries, not all of them: memory holds a
+    chunk (10,000 timestamps), however long the range."""
+    from autoscaler.recording.writer import plan, record_chunks
+    from autoscaler.sources.signals import series_for
+
+    scaler_file = tmp_path / "scaler.yaml"
+    scaler_file.write_text(SCALER.format(ns="x"))
+    scaler = load_scaler(scaler_file)
+    source = _CountingSource()
+    start, end = 0, 3 * MAX_POINTS - 1  # 30,000 points at 1 s: 3 chunks
+    cost = plan(scaler, start, end, 1)
+    assert (cost.points, cost.chunks) == (30_000, 3)
+    stream = record_chunks(source, scaler, dict(series_for("ours")), start, end, 1)
+    first = next(stream)
+    assert source.queries == cost.queries // cost.chunks  # one chunk's worth
+    assert max(r.timestamp for r in first) == MAX_POINTS - 1
+    rest = list(stream)
+    assert source.queries == cost.queries and len(rest) == 2
