@@ -32,10 +32,10 @@ from autoscaler.telemetry import MetricView, ScalerView, Telemetry
 from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
-from tests.fakes.kubelet import FakeKubelet, gpu_pod
 from simulations.cluster.model_servers import ModelServer, Work
 from simulations.cluster.nvml import FakeGpu, FakeNvml
 from simulations.cluster.prometheus import ScrapeJob, free_port
+from tests.fakes.kubelet import FakeKubelet, gpu_pod
 
 GiB = 2**30
 VLLM_POD = "llm-vllm-7d9f8-abcde"
