@@ -10,13 +10,14 @@ either, only the exporter's own health metrics, so stale values do not look fres
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.snapshot import UNALLOCATED, GpuReading, Snapshot
+from exporter.snapshot import UNALLOCATED, GpuReading, HistogramReading, Snapshot
 
 GPU_LABELS = ["node", "gpu", "uuid", "model", "mig", "namespace", "pod", "container"]
 QUEUE_LABELS = ["node", "namespace", "pod"]
@@ -83,20 +84,71 @@ def gpu_families(snap: Snapshot) -> Iterator[Metric]:
             yield family
 
 
+#: (metric, help, QueueReading attribute) of the histograms re-exposed per pod.
+QUEUE_HISTOGRAMS: tuple[tuple[str, str, str], ...] = (
+    (
+        "inference_time_to_first_token_seconds",
+        "Time to first token of the pod's requests, the server's own histogram and buckets.",
+        "time_to_first_token",
+    ),
+    (
+        "inference_queue_time_seconds",
+        "Time the pod's requests waited before running, the server's own histogram and buckets.",
+        "queue_time",
+    ),
+)
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as the text format writes it: ``+Inf``, ``0.5``, ``10.0``."""
+    return "+Inf" if math.isinf(bound) else repr(bound)
+
+
 def queue_families(snap: Snapshot) -> Iterator[Metric]:
+    """Per model-server pod: queue and running gauges, token counters, KV-cache use and
+    latency histograms.
+
+    The token series are counters carrying the server's own totals, so a server restart
+    (1,000,000 -> 0) is a counter reset that ``rate()`` skips, never a negative rate;
+    prometheus_client appends ``_total`` to the family name. The histograms keep the
+    server's buckets, so ``histogram_quantile`` works on a sum over a deployment's pods
+    (a summary's quantiles could not be added up across pods).
+    """
     depth = GaugeMetricFamily("inference_queue_depth", "Requests waiting in a model-server pod.", labels=QUEUE_LABELS)
     running = GaugeMetricFamily(
         "inference_running_requests", "Requests in flight in a model-server pod.", labels=QUEUE_LABELS
     )
+    prompt = CounterMetricFamily(
+        "inference_prompt_tokens", "Prompt (prefill) tokens the pod's server has processed.", labels=QUEUE_LABELS
+    )
+    generation = CounterMetricFamily(
+        "inference_generation_tokens", "Tokens the pod's server has generated.", labels=QUEUE_LABELS
+    )
+    kv_cache = GaugeMetricFamily(
+        "inference_kv_cache_usage_ratio", "Share of the pod's KV cache in use, 0..1.", labels=QUEUE_LABELS
+    )
+    histograms = [
+        (HistogramMetricFamily(name, doc, labels=QUEUE_LABELS), attr) for name, doc, attr in QUEUE_HISTOGRAMS
+    ]
     for q in snap.queues:
         labels = [snap.node, q.namespace, q.pod]
         if q.queue_depth is not None:
             depth.add_metric(labels, q.queue_depth)
         if q.running_requests is not None:
             running.add_metric(labels, q.running_requests)
-    for family in (depth, running):
-        if family.samples:
-            yield family
+        if q.prompt_tokens_total is not None:
+            prompt.add_metric(labels, q.prompt_tokens_total)
+        if q.generation_tokens_total is not None:
+            generation.add_metric(labels, q.generation_tokens_total)
+        if q.kv_cache_usage_ratio is not None:
+            kv_cache.add_metric(labels, q.kv_cache_usage_ratio)
+        for family, attr in histograms:
+            h: HistogramReading | None = getattr(q, attr)
+            if h is not None:
+                family.add_metric(labels, [(_le(bound), n) for bound, n in h.buckets], h.sum)
+    for built in (depth, running, prompt, generation, kv_cache, *(f for f, _ in histograms)):
+        if built.samples:
+            yield built
 
 
 def health_families(snap: Snapshot) -> Iterator[Metric]:

@@ -1,4 +1,5 @@
-"""Queue depth and running requests, read from each model server's own ``/metrics``.
+"""Queue depth, running requests, token work, KV-cache use and latency histograms,
+read from each model server's own ``/metrics``.
 
 Targets are read concurrently on a small thread pool, each within its own timeout
 (default 1 s): with 16 targets of which one hangs, the tick waits about 1 s for that
@@ -7,8 +8,10 @@ one ``queue_fetch`` error. A body that is not Prometheus text, or lacks the queu
 metric, counts ``queue_parse``.
 
 Parsing uses prometheus_client's text parser, but only over the lines of the metrics
-we want: a vLLM endpoint serves ~1,000 lines of histograms, of which we need 2, and
+we want: a vLLM endpoint serves ~1,000 lines of histograms, of which we need ~60, and
 filtering lines by name prefix first is several times cheaper than parsing it all.
+Counters are passed on as the server's own totals, never differenced here: a server
+restart is a counter reset, which ``rate()`` downstream already handles.
 """
 
 from __future__ import annotations
@@ -24,21 +27,33 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from exporter.errors import TargetError
-from exporter.snapshot import QueueReading
-from exporter.targets import SERVERS, QueueTarget, ServerMetrics
+from exporter.snapshot import HistogramReading, QueueReading
+from exporter.targets import SERVERS, QueueTarget, Selector, ServerMetrics
 
 #: Largest body read from one target (a vLLM endpoint is ~100 KiB).
 MAX_BODY_BYTES = 8 * 2**20
 
-_ALL_KNOWN = frozenset(n for m in SERVERS.values() for n in (m.queue, m.running) if n)
+#: Suffixes of a histogram family's sample lines (histograms are wanted by family name).
+_HISTOGRAM_PARTS = ("", "_bucket", "_sum", "_count")
+
+
+def _lines_of(metrics: ServerMetrics) -> frozenset[str]:
+    """The names whose lines we select: each series' name, and a histogram's family
+    name with its ``_bucket``, ``_sum`` and ``_count`` sample names."""
+    histograms = frozenset(h + part for h in (metrics.ttft, metrics.queue_time) if h for part in _HISTOGRAM_PARTS)
+    return metrics.names() | histograms
+
+
+_ALL_KNOWN = frozenset(n for m in SERVERS.values() for n in _lines_of(m))
 
 
 def wanted_names(target: QueueTarget) -> frozenset[str]:
     if target.metrics is None:
         return _ALL_KNOWN
-    return frozenset(n for n in (target.metrics.queue, target.metrics.running) if n)
+    return _lines_of(target.metrics)
 
 
 def select_lines(text: str, names: Iterable[str]) -> str:
@@ -64,38 +79,115 @@ def select_lines(text: str, names: Iterable[str]) -> str:
     return "\n".join(found[k] for k in sorted(found)) + "\n"
 
 
+def samples_by_name(text: str, names: Iterable[str]) -> dict[str, list[Sample]]:
+    """The samples of each wanted name present in ``text``, NaN samples dropped; raises
+    ``queue_parse`` when the selected lines are not Prometheus text."""
+    names = frozenset(names)
+    found: dict[str, list[Sample]] = {}
+    try:
+        for family in text_string_to_metric_families(select_lines(text, names)):
+            for sample in family.samples:
+                if sample.name in names and not math.isnan(sample.value):
+                    found.setdefault(sample.name, []).append(sample)
+    except ValueError as exc:
+        raise TargetError("queue_parse", f"not Prometheus text: {exc}") from None
+    return found
+
+
 def sums_by_name(text: str, names: Iterable[str]) -> dict[str, float]:
     """Sum of the samples of each wanted name present in ``text``; NaN samples drop out.
 
     ``vllm:num_requests_waiting{model_name="a"} 3`` and ``{model_name="b"} 2`` -> 5.0.
     """
-    names = frozenset(names)
-    sums: dict[str, float] = {}
-    try:
-        for family in text_string_to_metric_families(select_lines(text, names)):
-            for sample in family.samples:
-                if sample.name in names and not math.isnan(sample.value):
-                    sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
-    except ValueError as exc:
-        raise TargetError("queue_parse", f"not Prometheus text: {exc}") from None
-    return sums
+    return {name: math.fsum(s.value for s in samples) for name, samples in samples_by_name(text, names).items()}
+
+
+def _total(found: Mapping[str, list[Sample]], name: str | None) -> float | None:
+    if name is None or name not in found:
+        return None
+    return math.fsum(s.value for s in found[name])
+
+
+def kv_cache_ratio(found: Mapping[str, list[Sample]], selectors: Iterable[Selector]) -> float | None:
+    """The first selector present; the largest of its samples (the fullest engine), or
+    None when none is present or the value is outside 0..1 (not the ratio we expect).
+
+    vLLM 0.9+ exposes both ``vllm:kv_cache_usage_perc`` and the deprecated
+    ``vllm:gpu_cache_usage_perc`` with one value; the new name is listed first.
+    """
+    for selector in selectors:
+        values = [
+            s.value
+            for s in found.get(selector.name, ())
+            if selector.label is None or s.labels.get(selector.label[0]) == selector.label[1]
+        ]
+        if values:
+            ratio = max(values)
+            return ratio if 0.0 <= ratio <= 1.0 else None
+    return None
+
+
+def histogram(found: Mapping[str, list[Sample]], family: str | None) -> HistogramReading | None:
+    """One histogram from all series of ``family`` (per model, per engine), or None.
+
+    Series are grouped by their labels other than ``le``; the merged histogram keeps the
+    bounds every series has and adds their counts there (cumulative counts add up), so
+    two engines with 3 and 4 observations <= 0.5 s give 7. A series without ``+Inf``, or
+    with counts that fall as the bound rises, is not a histogram and drops out.
+    """
+    if family is None or f"{family}_bucket" not in found:
+        return None
+    series: dict[tuple[tuple[str, str], ...], dict[float, float]] = {}
+    for s in found[f"{family}_bucket"]:
+        key = tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
+        try:
+            bound = float(s.labels.get("le", ""))
+        except ValueError:
+            continue
+        series.setdefault(key, {})[bound] = s.value
+    sums = {tuple(sorted(s.labels.items())): s.value for s in found.get(f"{family}_sum", ())}
+    merged: dict[float, float] | None = None
+    total = 0.0
+    for key, buckets in series.items():
+        counts = [buckets[b] for b in sorted(buckets)]
+        if math.inf not in buckets or any(b < a for a, b in zip(counts, counts[1:], strict=False)):
+            continue
+        total += sums.get(key, 0.0)
+        if merged is None:
+            merged = dict(buckets)
+        else:
+            merged = {b: merged[b] + buckets[b] for b in merged.keys() & buckets.keys()}
+    if not merged:
+        return None
+    return HistogramReading(tuple(sorted(merged.items())), total)
 
 
 def reading_from_text(target: QueueTarget, text: str) -> QueueReading:
     """The target's :class:`QueueReading` from its metrics text; raises ``queue_parse``
-    when the queue metric is not there."""
-    sums = sums_by_name(text, wanted_names(target))
+    when the queue metric is not there. Every other series is optional: a server that
+    lacks one (an older vLLM without a TTFT histogram) still publishes the rest."""
+    found = samples_by_name(text, wanted_names(target))
     metrics: ServerMetrics | None = target.metrics
     if metrics is None:
-        metrics = next((m for m in SERVERS.values() if m.queue in sums), None)
+        metrics = next((m for m in SERVERS.values() if m.queue in found), None)
         if metrics is None:
             raise TargetError(
                 "queue_parse", f"no known queue metric ({', '.join(sorted(m.queue for m in SERVERS.values()))})"
             )
-    if metrics.queue not in sums:
+    queue = _total(found, metrics.queue)
+    if queue is None:
         raise TargetError("queue_parse", f"metric {metrics.queue} not exposed")
-    running = sums.get(metrics.running) if metrics.running else None
-    return QueueReading(target.namespace, target.pod, sums[metrics.queue], running)
+    return QueueReading(
+        target.namespace,
+        target.pod,
+        queue,
+        _total(found, metrics.running),
+        prompt_tokens_total=_total(found, metrics.prompt_tokens),
+        generation_tokens_total=_total(found, metrics.generation_tokens),
+        kv_cache_usage_ratio=kv_cache_ratio(found, metrics.kv_cache),
+        time_to_first_token=histogram(found, metrics.ttft),
+        queue_time=histogram(found, metrics.queue_time),
+    )
 
 
 def fetch_text(url: str, timeout_s: float) -> str:

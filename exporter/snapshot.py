@@ -54,14 +54,41 @@ UNALLOCATED = Holder("", "", "")
 
 
 @dataclass(frozen=True)
+class HistogramReading:
+    """A latency histogram as the server exposes it: cumulative counts per upper bound
+    (ascending, ``inf`` last), the sum of observations and their count.
+
+    ``buckets=((0.5, 3.0), (1.0, 4.0), (inf, 5.0)), sum=2.9`` is 5 observations, 3 of
+    them <= 0.5 s. Several series of one family (per model, per engine) are merged into
+    one by adding the counts of the bounds they all share.
+    """
+
+    buckets: tuple[tuple[float, float], ...]
+    sum: float
+
+    @property
+    def count(self) -> float:
+        return self.buckets[-1][1] if self.buckets else 0.0
+
+
+@dataclass(frozen=True)
 class QueueReading:
-    """Queue depth and running requests of one model-server pod; None where unknown
-    (Triton has no in-flight gauge, so its ``running_requests`` is None)."""
+    """What one model-server pod reports: queue depth and running requests, token work
+    (monotonic totals since the server started; a restart starts them again from 0, a
+    counter reset that ``rate()`` handles), KV-cache use 0..1, and the time-to-first-token
+    and queue-time histograms. None where unknown or where the server has no equivalent
+    (Triton has no in-flight gauge, so its ``running_requests`` is None; TGI has no
+    KV-cache gauge)."""
 
     namespace: str
     pod: str
     queue_depth: float | None
     running_requests: float | None = None
+    prompt_tokens_total: float | None = None
+    generation_tokens_total: float | None = None
+    kv_cache_usage_ratio: float | None = None
+    time_to_first_token: HistogramReading | None = None
+    queue_time: HistogramReading | None = None
 
 
 def frozen_map(items: Mapping[str, V] | None = None) -> Mapping[str, V]:

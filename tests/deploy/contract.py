@@ -15,6 +15,12 @@ EXPORTER = frozenset({
     "gpu_up",
     "inference_queue_depth",
     "inference_running_requests",
+    "inference_prompt_tokens_total",
+    "inference_generation_tokens_total",
+    "inference_kv_cache_usage_ratio",
+    # proposed beside Contract 2 (the exporter's per-pod latency histograms)
+    "inference_time_to_first_token_seconds",
+    "inference_queue_time_seconds",
     "gpu_exporter_scrape_duration_seconds",
     "gpu_exporter_errors_total",
 })
@@ -38,7 +44,11 @@ CONTROLLER_AGREED = frozenset({
     "gpu_autoscaler_metrics_available",
 })
 
-HISTOGRAMS = frozenset({"gpu_autoscaler_reconcile_duration_seconds"})
+HISTOGRAMS = frozenset({
+    "gpu_autoscaler_reconcile_duration_seconds",
+    "inference_time_to_first_token_seconds",
+    "inference_queue_time_seconds",
+})
 
 ALL = EXPORTER | CONTROLLER | CONTROLLER_AGREED
 

@@ -8,7 +8,9 @@ The fleet is unhealthy on purpose, so that every alert's condition holds (except
 ``QUIET`` in test_queries.py):
 
 - gpu-node-1: an H200 held by serving/llm-vllm-... (busy by NVML's plain counter,
-  a third busy by SM activity) and an idle one; the vLLM pod has 12 requests waiting;
+  a third busy by SM activity) and an idle one; the vLLM pod has 12 requests waiting,
+  processes 2,000 prompt and 300 generated tokens a second with its KV cache 85 % full,
+  and records a first token and a queue wait on every controller tick;
 - gpu-node-2: GPU 0 fails NVML on every read (``gpu_up 0``, errors counting), GPU 1
   is held by serving/vision-triton-...; a third exporter target does not answer;
 - controller replica A reports two scalers, serving/llm-vllm pinned at max and
@@ -30,10 +32,10 @@ from autoscaler.telemetry import MetricView, ScalerView, Telemetry
 from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
-from tests.fakes.kubelet import FakeKubelet, gpu_pod
-from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.model_servers import ModelServer, Work
 from simulations.cluster.nvml import FakeGpu, FakeNvml
 from simulations.cluster.prometheus import ScrapeJob, free_port
+from tests.fakes.kubelet import FakeKubelet, gpu_pod
 
 GiB = 2**30
 VLLM_POD = "llm-vllm-7d9f8-abcde"
@@ -59,6 +61,7 @@ class Fleet:
         self._stack = contextlib.ExitStack()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._vllm_work: Work | None = None
 
     # -- exporter ----------------------------------------------------------------
     def _exporter(self, node: str, nvml: FakeNvml, pods: list, targets: list[str]) -> str:
@@ -73,8 +76,10 @@ class Fleet:
         return f"{host}:{port}"
 
     def _exporters(self) -> list[str]:
-        vllm = self._stack.enter_context(ModelServer("vllm", waiting=12, running=64))
-        triton = self._stack.enter_context(ModelServer("triton", waiting=3, running=8))
+        work = Work(prompt_tokens_per_s=2000, generation_tokens_per_s=300, kv_cache_usage=0.85)
+        vllm = self._stack.enter_context(ModelServer("vllm", waiting=12, running=64, work=work))
+        triton = self._stack.enter_context(ModelServer("triton", waiting=3, running=8, work=Work(kv_cache_usage=0.4)))
+        self._vllm_work = work
         node1 = FakeNvml([
             FakeGpu("GPU-node1-0", utilization=92, sm_util=35.0, sm_occupancy=22.0, tensor_util=18.0, dram_bw_util=41.0,
                     memory_used=120 * GiB, power_mw=420_000, temperature=61),
@@ -116,6 +121,11 @@ class Fleet:
                 active.scale_events.labels("serving", "llm-vllm", "up").inc()
                 active.scale_events.labels("serving", "vision-triton", "down").inc()
                 active.errors.labels("get_metrics").inc()
+                # requests finishing on the vLLM pod, so the latency histograms move (5 floats a
+                # second for the life of one test module: bounded)
+                if self._vllm_work is not None:
+                    self._vllm_work.ttft_s.append(0.8)
+                    self._vllm_work.queue_time_s.append(0.3)
 
         thread = threading.Thread(target=tick, name="fleet-controller-tick", daemon=True)
         thread.start()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collector import SnapshotCollector
-from exporter.snapshot import GpuReading, Holder, QueueReading, Snapshot, frozen_map
+from exporter.snapshot import GpuReading, HistogramReading, Holder, QueueReading, Snapshot, frozen_map
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 NOW = 1_800_000_000.0
@@ -150,3 +152,41 @@ def test_each_scrape_builds_fresh_families() -> None:
     assert 'inference_queue_depth{namespace="s",node="n1",pod="p"} 1.0' in first
     assert 'inference_queue_depth{namespace="s",node="n1",pod="p"} 9.0' in second
     assert 'pod="p"} 1.0' not in second
+
+
+def test_work_series_per_pod_with_their_types() -> None:
+    """Token totals are counters (``_total``), KV use a gauge, latencies histograms that
+    keep the server's bounds; a pod without them (Triton's tokens) has none, not 0."""
+    ttft = HistogramReading(((0.5, 2.0), (1.0, 3.0), (math.inf, 4.0)), 5.5)
+    llm = QueueReading(
+        "serving", "llm-0", 7.0, 3.0,
+        prompt_tokens_total=1200.0, generation_tokens_total=300.0, kv_cache_usage_ratio=0.25,
+        time_to_first_token=ttft, queue_time=HistogramReading(((math.inf, 0.0),), 0.0),
+    )  # fmt: skip
+    triton = QueueReading("serving", "triton-0", 4.0, None, kv_cache_usage_ratio=0.5)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot(queues=(llm, triton)), max_age_s=15.0, clock=lambda: NOW))
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    types = {name: families[name].type for name in families if name.startswith("inference_")}
+    assert types == {
+        "inference_queue_depth": "gauge",
+        "inference_running_requests": "gauge",
+        "inference_prompt_tokens": "counter",  # exposed as inference_prompt_tokens_total
+        "inference_generation_tokens": "counter",
+        "inference_kv_cache_usage_ratio": "gauge",
+        "inference_time_to_first_token_seconds": "histogram",
+        "inference_queue_time_seconds": "histogram",
+    }
+    pod = {"namespace": "serving", "node": "n1", "pod": "llm-0"}
+    samples = {(s.name, frozenset(s.labels.items())): s.value for f in families.values() for s in f.samples}
+    assert samples[("inference_prompt_tokens_total", frozenset(pod.items()))] == 1200.0
+    assert samples[("inference_generation_tokens_total", frozenset(pod.items()))] == 300.0
+    assert samples[("inference_kv_cache_usage_ratio", frozenset(pod.items()))] == 0.25
+    buckets = {s.labels["le"]: s.value for s in families["inference_time_to_first_token_seconds"].samples
+               if s.name.endswith("_bucket")}  # fmt: skip
+    assert buckets == {"0.5": 2.0, "1.0": 3.0, "+Inf": 4.0}
+    assert samples[("inference_time_to_first_token_seconds_count", frozenset(pod.items()))] == 4.0
+    assert samples[("inference_time_to_first_token_seconds_sum", frozenset(pod.items()))] == 5.5
+    triton_pod = frozenset({**pod, "pod": "triton-0"}.items())
+    assert samples[("inference_kv_cache_usage_ratio", triton_pod)] == 0.5
+    assert ("inference_prompt_tokens_total", triton_pod) not in samples

@@ -8,6 +8,9 @@ real kubelet gRPC, real model servers) and samples every second on its own threa
 
 from __future__ import annotations
 
+import json
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +23,10 @@ from urllib3.util.retry import Retry
 from exporter.config import ExporterConfig
 from exporter.service import Exporter
 from exporter.targets import parse_target
-from tests.fakes.kubelet import FakeKubelet, gpu_pod
-from simulations.cluster.model_servers import ModelServer
+from simulations.cluster.model_servers import ModelServer, Work
 from simulations.cluster.nvml import FakeGpu, FakeNvml
 from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from tests.fakes.kubelet import FakeKubelet, gpu_pod
 
 pytestmark = pytest.mark.skipif(
     not prometheus_available(), reason="prometheus binary not installed (make test installs it)"
@@ -38,10 +41,21 @@ class Stack:
     prom: PrometheusConnect
     exporter: Exporter
     nvml: FakeNvml
+    server: PrometheusServer
+    restarting: ModelServer
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.prom.custom_query(promql, timeout=5)
         return result
+
+
+def busy() -> Work:
+    """50 prompt and 20 generated tokens a second, a quarter of the KV cache in use,
+    first tokens after 0.05, 0.3 and 4 s, waits of 0.2 and 0.9 s."""
+    return Work(
+        prompt_tokens_per_s=50, generation_tokens_per_s=20, kv_cache_usage=0.25,
+        ttft_s=[0.05, 0.3, 4.0], queue_time_s=[0.2, 0.9],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +80,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with (
         FakeKubelet(tmp / "kubelet.sock") as kubelet,
-        ModelServer("vllm", waiting=7, running=3) as vllm,
-        ModelServer("triton", waiting=4) as triton,
+        ModelServer("vllm", waiting=7, running=3, work=busy()) as vllm,
+        ModelServer("vllm", work=Work(prompt_tokens=1_000_000, prompt_tokens_per_s=50)) as restarting,
+        ModelServer("sglang", work=busy()) as sglang,
+        ModelServer("tgi", work=busy()) as tgi,
+        ModelServer("triton", waiting=4, work=Work(kv_cache_usage=0.5)) as triton,
         ModelServer("garbage") as garbage,
     ):
         kubelet.pods = [gpu_pod("serving", "llm-0", "GPU-busy", container="vllm")]
         targets = (
             parse_target(f"serving/llm-0={vllm.url}"),
+            parse_target(f"serving/llm-1={restarting.url}#vllm"),
+            parse_target(f"serving/sglang-0={sglang.url}#sglang"),
+            parse_target(f"serving/tgi-0={tgi.url}#tgi"),
             parse_target(f"serving/triton-0={triton.url}#triton"),
             parse_target(f"serving/broken-0={garbage.url}"),
         )
@@ -93,7 +113,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 prom = PrometheusConnect(server.url, disable_ssl=True, retry=Retry(total=0), timeout=5)
                 # The first sample takes ~5-6 s; the GPM series needs the exporter's 2nd tick too.
                 server.wait_for('gpu_sm_active_ratio{uuid="GPU-busy"}', timeout=30)
-                yield Stack(prom, exporter, nvml)
+                yield Stack(prom, exporter, nvml, server, restarting)
         finally:
             exporter.stop()
 
@@ -158,3 +178,62 @@ def test_exporter_health_metrics(stack: Stack) -> None:
     kinds = {r["metric"]["kind"] for r in stack.query(f'gpu_exporter_errors_total{{node="{NODE}"}}')}
     assert kinds == {"nvml", "gpm", "podresources", "queue_fetch", "queue_parse", "discovery"}
     assert one(stack, 'gpu_exporter_errors_total{kind="podresources"}')[1] == 0.0
+
+
+def metadata_type(stack: Stack, metric: str) -> str:
+    """The type Prometheus recorded from the exporter's ``# TYPE`` line."""
+    qs = urllib.parse.urlencode({"metric": metric})
+    with urllib.request.urlopen(f"{stack.server.url}/api/v1/metadata?{qs}", timeout=5) as r:
+        data = json.load(r)["data"]
+    return str(data[metric][0]["type"]) if metric in data else "absent"
+
+
+@pytest.mark.parametrize(
+    "metric, kind",
+    [
+        pytest.param("inference_prompt_tokens_total", "counter", id="prompt-tokens"),
+        pytest.param("inference_generation_tokens_total", "counter", id="generation-tokens"),
+        pytest.param("inference_kv_cache_usage_ratio", "gauge", id="kv-cache"),
+        pytest.param("inference_running_requests", "gauge", id="running"),
+        pytest.param("inference_time_to_first_token_seconds", "histogram", id="ttft"),
+        pytest.param("inference_queue_time_seconds", "histogram", id="queue-time"),
+    ],
+)
+def test_work_series_have_their_type(stack: Stack, metric: str, kind: str) -> None:
+    assert metadata_type(stack, metric) == kind
+
+
+@pytest.mark.parametrize("pod", ["llm-0", "sglang-0", "tgi-0"])
+def test_token_rates_per_pod(stack: Stack, pod: str) -> None:
+    """The servers add 50 prompt and 20 generated tokens a second; rate() over the
+    exporter's counters sees that once the window holds 5 scrapes (a series younger
+    than its window reads low: rate() does not extrapolate past its first sample)."""
+    for metric, per_s in (("inference_prompt_tokens_total", 50.0), ("inference_generation_tokens_total", 20.0)):
+        selector = f'{metric}{{node="{NODE}",namespace="serving",pod="{pod}"}}'
+        stack.server.wait_for(f"count_over_time({selector}[5s]) >= 5", timeout=20)
+        _, rate = one(stack, f"rate({selector}[5s])")
+        assert rate == pytest.approx(per_s, rel=0.3), selector
+
+
+def test_kv_cache_and_latency_per_pod(stack: Stack) -> None:
+    assert one(stack, f'inference_kv_cache_usage_ratio{{node="{NODE}",namespace="serving",pod="llm-0"}}')[1] == 0.25
+    assert one(stack, 'inference_kv_cache_usage_ratio{pod="triton-0"}')[1] == 0.5  # kv_cache_block_type="fraction"
+    assert stack.query('inference_kv_cache_usage_ratio{pod="tgi-0"}') == []  # TGI has no KV gauge: absent, not 0
+    assert stack.query('inference_prompt_tokens_total{pod="triton-0"}') == []  # nor Triton a token counter
+    # first tokens at 0.05, 0.3 and 4 s: 2 of 3 within 0.5 s on vLLM's own bounds
+    assert one(stack, 'inference_time_to_first_token_seconds_bucket{pod="llm-0",le="0.5"}')[1] == 2.0
+    assert one(stack, 'inference_time_to_first_token_seconds_count{pod="sglang-0"}')[1] == 3.0
+    assert one(stack, 'inference_queue_time_seconds_count{pod="tgi-0"}')[1] == 2.0
+    _, median = one(stack, 'histogram_quantile(0.5, sum by (le) (inference_time_to_first_token_seconds_bucket))')
+    assert 0.1 < median <= 0.5  # pooled over llm-0 and sglang-0: 6 first tokens, the middle ones at 0.3 s
+
+
+def test_a_server_restart_is_a_counter_reset_not_a_negative_rate(stack: Stack) -> None:
+    """llm-1 restarts: its total falls from ~1,000,000 to ~0. Prometheus sees a counter
+    reset and rate() stays >= 0 (a gauge would fall, and deriv() go negative)."""
+    selector = f'inference_prompt_tokens_total{{node="{NODE}",namespace="serving",pod="llm-1"}}'
+    stack.server.wait_for(f"{selector} > 999000", timeout=15)
+    stack.restarting.work = Work(prompt_tokens_per_s=50)
+    stack.server.wait_for(f"resets({selector}[1m]) > 0", timeout=20)
+    _, rate = one(stack, f"rate({selector}[1m])")
+    assert 0.0 <= rate < 1000.0  # ~50 a second either side of the reset, not -1,000,000 / 60
