@@ -128,7 +128,7 @@ def _watch_cpu() -> float:
 
 
 def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False) -> list[LoopFigures]:
-    from autoscaler.controller import ScalerCache
+    from autoscaler.kube.scalers import ScalerCache
     from autoscaler.kube.client import ClientSettings, connect
     from autoscaler.kube.events import KubeEventSink
     from autoscaler.kube.podcache import PodCache
@@ -154,7 +154,7 @@ def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False) -> 
         client = connect(host=addresses["api"], settings=ClientSettings(read_timeout=60))
         cache = ScalerCache(KubeScalerStore(client), None)
         cache.start()
-        cache.synced.wait(60)
+        cache.wait_synced(60)
         pod_cache = PodCache(client, None)
         pods: PodLister = KubePodLister(client) if pod_lists else pod_cache
         if not pod_lists:

@@ -7,7 +7,6 @@ or a scrape never waits on NVML or a model server.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from exporter.listen import bind
 
 
 @dataclass(frozen=True)
@@ -28,18 +29,13 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
 class MetricsServer:
     """Serves a registry and a health check on ``host:port`` (port 0: any free port)."""
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry, health: Callable[[], Health]) -> None:
         self._registry = registry
         self._health = health
-        server_class = _Server6 if ":" in host else _Server
-        self._httpd = server_class((host, port), self._handler())
+        self._httpd = bind(host, port, self._handler(), _Server)
         self._thread: threading.Thread | None = None
 
     @property
