@@ -73,6 +73,9 @@ class ControllerSettings:
     #: Read Deployments' and StatefulSets' scale from a watch of them rather than a GET of
     #: ``/scale`` per poll (``ScaleTargetCache``); needs list+watch on those in RBAC.
     watch_scale_targets: bool = False
+    #: Write ``status.memory`` compact, so a steady scaler writes no status (issue 12); a new
+    #: leader then holds the newest recommendation until it took over (kube/status.py).
+    compact_status: bool = False
     identity: str = field(default_factory=default_identity)
 
 
@@ -132,7 +135,7 @@ class Controller:
         self.source = PrometheusSource(
             PrometheusSettings(settings.prometheus_url, timeout_seconds=settings.prometheus_timeout),
             series_for(settings.signal_source))
-        self.cache = ScalerCache(KubeScalerStore(client), settings.namespaces)
+        self.cache = ScalerCache(KubeScalerStore(client, compact_memory=settings.compact_status), settings.namespaces)
         self.pods = PodCache(client, settings.namespaces)
         self.targets = ScaleTargetCache(client, settings.namespaces) if settings.watch_scale_targets else None
         self.loop = ControlLoop(
