@@ -71,8 +71,8 @@ class ControllerSettings:
     tick_seconds: float = 1.0
     prometheus_timeout: float = 5.0
     #: Read Deployments' and StatefulSets' scale from a watch of them rather than a GET of
-    #: ``/scale`` per poll (``ScaleTargetCache``); needs list+watch on those in RBAC.
-    watch_scale_targets: bool = False
+    #: ``/scale`` per poll (``ScaleTargetCache``; deploy/rbac grants list+watch on them).
+    watch_scale_targets: bool = True
     #: Write ``status.memory`` compact, so a steady scaler writes no status (issue 12); a new
     #: leader then holds the newest recommendation until it took over (kube/status.py).
     compact_status: bool = False

@@ -23,8 +23,9 @@ target. For 1,000 scalers at a 15 s poll that is 1,000 GETs a loop less (~0.7 s 
 CPU measured, issue 12), for one watch event per actual change. Other kinds, and a
 target the watch cannot vouch for (not listed yet, failing for longer than
 ``stale_after``, or not seen), still take the GET. It needs ``list`` and ``watch`` on
-``deployments`` and ``statefulsets``, which is why the controller turns it on only with
-``ControllerSettings.watch_scale_targets``. Staleness: a read lags the API server by
+``deployments`` and ``statefulsets`` (deploy/rbac grants them; where RBAC does not, the
+watch never syncs and every read is the GET, as before, or turn it off with
+``ControllerSettings.watch_scale_targets``). Staleness: a read lags the API server by
 the watch's delivery delay (milliseconds), as HPA's own informers do.
 """
 from __future__ import annotations
