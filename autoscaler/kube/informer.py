@@ -243,6 +243,7 @@ class Informers(Generic[T]):
                  decode: Callable[[Mapping[str, Any]], T | None], *, on_change: Handler | None = None,
                  **options: Any):
         self._handler = on_change
+        self._name = resource.name
         self._emit_lock = threading.Lock()
         self._stop = threading.Event()
         scopes: list[str | None] = [None] if namespaces is None else list(dict.fromkeys(namespaces))
@@ -259,8 +260,7 @@ class Informers(Generic[T]):
             try:
                 self._handler(type_, key, old, new)
             except Exception:
-                log.exception("%s event handler failed for %s %s/%s", next(iter(self.informers.values())).resource.name,
-                              type_, *key)
+                log.exception("%s event handler failed for %s %s/%s", self._name, type_, *key)
 
     def start(self) -> None:
         for scope, informer in self.informers.items():

@@ -19,7 +19,6 @@ converges after any outage); :class:`ScalerCache` serves the loop's list from it
 """
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections import OrderedDict
@@ -34,8 +33,6 @@ from autoscaler.kube.informer import Informers, Key, Resource
 from autoscaler.kube.raw import call_json
 from autoscaler.kube.status import memory_from_status, memory_to_status
 from autoscaler.kube.types import ScalerEvent, ScalerObject
-
-log = logging.getLogger(__name__)
 
 GROUP = "gpuautoscaler.io"
 VERSION = "v1alpha1"
