@@ -2,9 +2,11 @@
 
 What runs, in threads of one process:
 
-- a GPUScaler watch feeding :class:`ScalerCache`, and a pod watch feeding
-  :class:`~autoscaler.kube.podcache.PodCache` (every replica, leader or not, so a
-  standby that takes over has its picture already);
+- a GPUScaler watch feeding :class:`~autoscaler.kube.scalers.ScalerCache`, a pod watch
+  feeding :class:`~autoscaler.kube.podcache.PodCache` and, with ``watch_scale_targets``,
+  Deployment and StatefulSet watches feeding
+  :class:`~autoscaler.kube.scale.ScaleTargetCache` (every replica, leader or not, so a
+  standby that takes over has its picture already), all one generic informer;
 - leader election on a Lease (``autoscaler.kube.leader``); while leading, the
   :class:`~autoscaler.loop.ControlLoop` ticks; on losing the lease the loop stops, its
   in-flight reconciles are waited for (no PATCH of ours after the successor starts),
@@ -24,25 +26,25 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from autoscaler.kube.client import ClientSettings, KubeClient, connect
-from autoscaler.kube.errors import KubeError
 from autoscaler.kube.events import KubeEventSink
 from autoscaler.kube.leader import LeaderElectionSettings, LeaderElector, default_identity
 from autoscaler.kube.podcache import PodCache
-from autoscaler.kube.scale import KubeScaleClient
-from autoscaler.kube.scalers import KubeScalerStore
-from autoscaler.kube.types import ScalerEvent, ScalerObject
+from autoscaler.kube.scale import KubeScaleClient, ScaleTargetCache
+from autoscaler.kube.scalers import KubeScalerStore, ScalerCache
 from autoscaler.loop import ControlLoop, LoopSettings
 from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
 from autoscaler.sources.signals import series_for
 from autoscaler.telemetry import Telemetry
+from exporter.listen import bind
+from exporter.listen import parse_address as parse_address  # re-exported: the CLI checks --metrics-address with it
 
 log = logging.getLogger("autoscaler.controller")
 
@@ -68,79 +70,19 @@ class ControllerSettings:
     workers: int = 16
     tick_seconds: float = 1.0
     prometheus_timeout: float = 5.0
+    #: Read Deployments' and StatefulSets' scale from a watch of them rather than a GET of
+    #: ``/scale`` per poll (``ScaleTargetCache``; deploy/rbac grants list+watch on them).
+    watch_scale_targets: bool = True
+    #: Write ``status.memory`` compact, so a steady scaler writes no status (issue 12); a new
+    #: leader then holds the newest recommendation until it took over (kube/status.py).
+    compact_status: bool = False
     identity: str = field(default_factory=default_identity)
 
 
-def parse_address(address: str) -> tuple[str, int]:
-    """``:8080`` -> ("", 8080) (all interfaces); ``127.0.0.1:0`` -> a free port;
-    ``[::1]:9000`` -> ("::1", 9000). ValueError with the expectation otherwise."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT or :PORT (e.g. :8080), got {address!r}")
-    return host.strip("[]"), int(port)
-
-
-class ScalerCache:
-    """A :class:`~autoscaler.kube.types.ScalerStore` whose list is served from a watch.
-
-    Listing 1,000 GPUScalers every one-second tick would cost the API server (and us)
-    far more than watching them; the watch delivers each change once. Status writes
-    go straight to the API. The cached status may lag our own last write: the loop
-    keeps its own copy of the memory and takes the newer (``loop.newest_memory``).
-    """
-
-    def __init__(self, store: KubeScalerStore, namespaces: Sequence[str] | None):
-        self._store = store
-        self._namespaces = None if namespaces is None else list(namespaces)
-        self._objects: dict[tuple[str, str], ScalerObject] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.synced = threading.Event()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gpuscaler-cache", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set() and not self.synced.is_set():
-            try:
-                listed = self._store.list_scalers(self._namespaces)
-            except KubeError as e:
-                log.warning("cannot list GPUScalers; retrying", extra={"fields": {"error": str(e)}})
-                self._stop.wait(2.0)
-                continue
-            with self._lock:
-                self._objects = {(s.namespace, s.name): s for s in listed}
-            self.synced.set()
-        if not self._stop.is_set():
-            self._store.watch_scalers(self._namespaces, self._on_event, self._stop)
-
-    def _on_event(self, event: ScalerEvent) -> None:
-        key = (event.scaler.namespace, event.scaler.name)
-        with self._lock:
-            if event.type == "DELETED":
-                self._objects.pop(key, None)
-            else:
-                self._objects[key] = event.scaler
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def list_scalers(self, namespaces: Sequence[str] | None) -> list[ScalerObject]:
-        if not self.synced.is_set():
-            raise KubeError("the GPUScaler cache has not synced yet")
-        with self._lock:
-            return [s for s in self._objects.values() if namespaces is None or s.namespace in namespaces]
-
-    def write_status(self, scaler: ScalerObject, status: Mapping[str, Any]) -> None:
-        self._store.write_status(scaler, status)
-
-
 class HttpEndpoints:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on one port (a ThreadingHTTPServer)."""
+    """``/metrics``, ``/healthz`` and ``/readyz`` on one port. The address (``:8080``,
+    ``127.0.0.1:0``, ``[::1]:9000``) is parsed and bound by :mod:`exporter.listen`, as the
+    exporter's is: ``:PORT`` listens on IPv6 and IPv4 together."""
 
     def __init__(self, address: str, telemetry: Telemetry, healthy: Callable[[], bool],
                  ready: Callable[[], bool]):
@@ -170,8 +112,7 @@ class HttpEndpoints:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = bind(host, port, Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
@@ -194,16 +135,17 @@ class Controller:
         self.source = PrometheusSource(
             PrometheusSettings(settings.prometheus_url, timeout_seconds=settings.prometheus_timeout),
             series_for(settings.signal_source))
-        self.cache = ScalerCache(KubeScalerStore(client), settings.namespaces)
+        self.cache = ScalerCache(KubeScalerStore(client, compact_memory=settings.compact_status), settings.namespaces)
         self.pods = PodCache(client, settings.namespaces)
+        self.targets = ScaleTargetCache(client, settings.namespaces) if settings.watch_scale_targets else None
         self.loop = ControlLoop(
-            scalers=self.cache, scales=KubeScaleClient(client), pods=self.pods,
+            scalers=self.cache, scales=self.targets or KubeScaleClient(client), pods=self.pods,
             events=KubeEventSink(client, instance=settings.identity,
                                  on_error=lambda e: self.telemetry.errors.labels("emit_event").inc()),
             metrics=self.source, telemetry=self.telemetry,
             settings=LoopSettings(namespaces=settings.namespaces, dry_run=settings.dry_run,
                                   workers=settings.workers, tick_seconds=settings.tick_seconds))
-        self.http = HttpEndpoints(settings.metrics_address, self.telemetry, self.healthy, self.cache.synced.is_set)
+        self.http = HttpEndpoints(settings.metrics_address, self.telemetry, self.healthy, self.cache.synced)
         self.elector: LeaderElector | None = None
         if settings.leader_elect:
             self.elector = LeaderElector(client, LeaderElectionSettings(
@@ -247,6 +189,8 @@ class Controller:
         self.http.start()
         self.cache.start()
         self.pods.start()
+        if self.targets is not None:
+            self.targets.start()
         if self.elector is not None:
             self.elector.start()
         else:
@@ -259,6 +203,8 @@ class Controller:
             self._follow()
         self.cache.stop()
         self.pods.stop()
+        if self.targets is not None:
+            self.targets.stop()
         self.loop.close()
         self.source.close()
         self.http.stop()

@@ -274,7 +274,7 @@ class ControlLoop:
         """One poll of one scaler (see the module docstring for the steps)."""
         if state.failures is None:
             state.failures = failures_in_status(obj.status)
-        memory = newest_memory(state.memory, memory_from_status(obj.status))
+        memory = newest_memory(state.memory, memory_from_status(obj.status, now if state.memory is None else None))
         spec = state.parsed
         if isinstance(spec, SpecError):
             message = "; ".join(f"{e.path}: {e.message}" for e in spec.errors)

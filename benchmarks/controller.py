@@ -20,7 +20,16 @@ reconciled once):
 Pods come from the controller's pod cache (one list+watch, ``PodCache``), as in
 ``gpu-autoscaler run``; ``--pod-lists`` measures the former LIST per scaler instead.
 
-Target (issue 6): <= 2 s of one core per loop, queries independent of the scaler count.
+Two configurations run against the same servers, one after the other, and the ratio
+between them is printed: ``baseline`` (a GET of /scale per scaler per poll, status
+written every poll, every recommendation kept in it: the build before issue 12) and
+``current`` (Deployments' scale from a watch, ``ScaleTargetCache``; status written only
+when it changed, with the compact memory). API calls per loop are counted by verb at
+the emulator (watches counted when opened).
+
+Targets (issue 12): 1,000 steady scalers in <= 0.5 s of CPU per loop; 10,000
+(``--scalers 10000``) reconciled within one 15 s interval on one core; Prometheus
+queries independent of the scaler count.
 """
 from __future__ import annotations
 
@@ -82,7 +91,12 @@ def serve(scalers: int) -> None:
     api.start()
     exposition.start()
     print(json.dumps({"api": api.url, "exporter": exposition.target}), flush=True)
-    sys.stdin.read()
+    for _ in sys.stdin:  # one line: "how many requests by verb since you were last asked"
+        verbs: dict[str, int] = {}
+        for r in api.requests:
+            verbs[r.verb] = verbs.get(r.verb, 0) + 1
+        api.clear_log()
+        print(json.dumps(verbs), flush=True)
     api.stop()
     exposition.stop()
 
@@ -95,6 +109,11 @@ class LoopFigures:
     reconciled: int
     failures: int
     parts: dict[str, float]
+    calls: dict[str, int]
+
+
+#: The configurations compared in one run (see the module docstring).
+MODES = ("baseline", "current")
 
 
 class _Timed:
@@ -127,50 +146,77 @@ def _watch_cpu() -> float:
     return total
 
 
-def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False) -> list[LoopFigures]:
-    from autoscaler.controller import ScalerCache
-    from autoscaler.kube.client import ClientSettings, connect
-    from autoscaler.kube.events import KubeEventSink
-    from autoscaler.kube.podcache import PodCache
-    from autoscaler.kube.pods import KubePodLister
-    from autoscaler.kube.scale import KubeScaleClient
-    from autoscaler.kube.scalers import KubeScalerStore
-    from autoscaler.kube.types import PodLister
-    from autoscaler.loop import ControlLoop, LoopSettings
-    from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
-    from autoscaler.telemetry import Telemetry
+def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False,
+            modes: tuple[str, ...] = MODES) -> dict[str, list[LoopFigures]]:
     from simulations.cluster.prometheus import PrometheusServer, ScrapeJob
 
     child = subprocess.Popen([sys.executable, "-m", "benchmarks.controller", "--serve", str(scalers)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None and child.stdin is not None
-    addresses = json.loads(child.stdout.readline())
+    stdin, stdout = child.stdin, child.stdout
+    addresses = json.loads(stdout.readline())
     prometheus = PrometheusServer([ScrapeJob("bench", [addresses["exporter"]], scrape_interval="5s")])
     prometheus.start()
+
+    def calls() -> dict[str, int]:
+        stdin.write("?\n")
+        stdin.flush()
+        counted: dict[str, int] = json.loads(stdout.readline())
+        return counted
+
     try:
         expected = scalers * PODS_PER_DEPLOYMENT
-        prometheus.wait_for("count(inference_queue_depth)", timeout=60,
+        prometheus.wait_for("count(inference_queue_depth)", timeout=120,
                             predicate=lambda r: int(float(r[0]["value"][1])) == expected)
-        client = connect(host=addresses["api"], settings=ClientSettings(read_timeout=60))
-        cache = ScalerCache(KubeScalerStore(client), None)
-        cache.start()
-        cache.synced.wait(60)
-        pod_cache = PodCache(client, None)
-        pods: PodLister = KubePodLister(client) if pod_lists else pod_cache
-        if not pod_lists:
-            pod_cache.start()
-            if not pod_cache.wait_synced(60):
-                raise RuntimeError("the pod cache did not sync within 60 s")
-        source = PrometheusSource(PrometheusSettings(prometheus.url, timeout_seconds=30))
-        parts: dict[str, float] = {}
-        lock = threading.Lock()
-        loop = ControlLoop(scalers=_Timed(cache, "status", parts, lock),
-                           scales=_Timed(KubeScaleClient(client), "scale", parts, lock),
-                           pods=_Timed(pods, "pods", parts, lock),
-                           events=KubeEventSink(client), metrics=_Timed(source, "prometheus", parts, lock),
-                           telemetry=Telemetry(), settings=LoopSettings(workers=workers, jitter=0.0))
-        figures = []
-        now = time.time()
+        return {mode: _measure_mode(mode, addresses["api"], prometheus.url, loops, workers, pod_lists, calls)
+                for mode in modes}
+    finally:
+        prometheus.cleanup()
+        stdin.close()
+        child.wait(timeout=30)
+
+
+def _measure_mode(mode: str, api: str, prometheus_url: str, loops: int, workers: int, pod_lists: bool,
+                  calls: Any) -> list[LoopFigures]:
+    from autoscaler.kube.client import ClientSettings, connect
+    from autoscaler.kube.events import KubeEventSink
+    from autoscaler.kube.podcache import PodCache
+    from autoscaler.kube.pods import KubePodLister
+    from autoscaler.kube.scale import KubeScaleClient, ScaleTargetCache
+    from autoscaler.kube.scalers import KubeScalerStore, ScalerCache
+    from autoscaler.kube.types import PodLister, ScaleClient
+    from autoscaler.loop import ControlLoop, LoopSettings
+    from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
+    from autoscaler.telemetry import Telemetry
+
+    current = mode == "current"
+    client = connect(host=api, settings=ClientSettings(read_timeout=60))
+    store = KubeScalerStore(client, skip_unchanged=current, compact_memory=current)
+    cache = ScalerCache(store, None)
+    cache.start()
+    pod_cache = PodCache(client, None)
+    targets = ScaleTargetCache(client, None) if current else None
+    scales: ScaleClient = targets or KubeScaleClient(client)
+    pods: PodLister = KubePodLister(client) if pod_lists else pod_cache
+    if not pod_lists:
+        pod_cache.start()
+    if targets is not None:
+        targets.start()
+    if not (cache.wait_synced(120) and (pod_lists or pod_cache.wait_synced(120))
+            and (targets is None or targets.wait_synced(120))):
+        raise RuntimeError("the watches did not sync within 120 s")
+    source = PrometheusSource(PrometheusSettings(prometheus_url, timeout_seconds=30))
+    parts: dict[str, float] = {}
+    lock = threading.Lock()
+    loop = ControlLoop(scalers=_Timed(cache, "status", parts, lock),
+                       scales=_Timed(scales, "scale", parts, lock),
+                       pods=_Timed(pods, "pods", parts, lock),
+                       events=KubeEventSink(client), metrics=_Timed(source, "prometheus", parts, lock),
+                       telemetry=Telemetry(), settings=LoopSettings(workers=workers, jitter=0.0))
+    figures = []
+    now = time.time()
+    calls()  # forget the lists and watches of the start
+    try:
         for _ in range(loops):
             parts.clear()
             q0, cpu0, wall0, watch0 = source.queries, time.process_time(), time.perf_counter(), _watch_cpu()
@@ -179,18 +225,17 @@ def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False) -> 
             time.sleep(1.0)  # idle: the watch delivers our status writes back; its CPU counts too
             parts["watch"] = _watch_cpu() - watch0
             figures.append(LoopFigures(time.process_time() - cpu0, wall, source.queries - q0, len(outcomes),
-                                       sum(1 for o in outcomes if o.failures), dict(parts)))
+                                       sum(1 for o in outcomes if o.failures), dict(parts), calls()))
             now += 15.0  # every scaler due again
+    finally:
         loop.close()
         cache.stop()
         pod_cache.stop()
+        if targets is not None:
+            targets.stop()
         source.close()
         client.close()
-        return figures
-    finally:
-        prometheus.cleanup()
-        child.stdin.close()
-        child.wait(timeout=30)
+    return figures
 
 
 def main() -> None:
@@ -210,20 +255,26 @@ def main() -> None:
     print(f"{args.scalers} GPUScalers, {args.scalers} Deployments, {args.scalers * PODS_PER_DEPLOYMENT} pods, "
           f"{args.workers} workers, {os.cpu_count()} CPUs, pods from "
           f"{'a LIST per scaler' if args.pod_lists else 'the pod cache'}")
-    figures = measure(args.scalers, args.loops, args.workers, args.pod_lists)
-    for i, f in enumerate(figures, 1):
-        print(f"loop {i}: {f.cpu_seconds:.2f} s CPU, {f.wall_seconds:.2f} s wall, {f.queries} Prometheus queries, "
-              f"{f.reconciled} scalers reconciled, {f.failures} with failures")
-        names = {"pods.list_pods": "list pods", "status.write_status": "write status",
-                 "scale.get_scale": "get scale", "prometheus.fetch_signals": "Prometheus",
-                 "watch": "watches"}
-        shown = ", ".join(f"{names[k]} {v:.2f} s" for k, v in sorted(f.parts.items(), key=lambda kv: -kv[1])
-                          if k in names)
-        print(f"        CPU in calls: {shown}; the rest is the loop, decide and status building")
-    steady = figures[1:] or figures
-    cpu = sum(f.cpu_seconds for f in steady) / len(steady)
-    print(f"steady state: {cpu:.2f} s of CPU per loop (target <= 2 s), "
-          f"{steady[-1].queries} Prometheus queries per loop (independent of the scaler count)")
+    results = measure(args.scalers, args.loops, args.workers, args.pod_lists)
+    names = {"pods.list_pods": "list pods", "status.write_status": "write status",
+             "scale.get_scale": "get scale", "prometheus.fetch_signals": "Prometheus", "watch": "watches"}
+    steady_cpu: dict[str, float] = {}
+    for mode, figures in results.items():
+        print(f"-- {mode}")
+        for i, f in enumerate(figures, 1):
+            verbs = ", ".join(f"{v} {n}" for v, n in sorted(f.calls.items())) or "none"
+            print(f"loop {i}: {f.cpu_seconds:.2f} s CPU, {f.wall_seconds:.2f} s wall, {f.queries} Prometheus queries, "
+                  f"{f.reconciled} scalers reconciled, {f.failures} with failures; API calls: {verbs}")
+            shown = ", ".join(f"{names[k]} {v:.2f} s" for k, v in sorted(f.parts.items(), key=lambda kv: -kv[1])
+                              if k in names)
+            print(f"        CPU in calls: {shown}; the rest is the loop, decide and status building")
+        steady = figures[1:] or figures
+        steady_cpu[mode] = sum(f.cpu_seconds for f in steady) / len(steady)
+        print(f"steady state ({mode}): {steady_cpu[mode]:.2f} s of CPU per loop, "
+              f"{steady[-1].wall_seconds:.2f} s wall, {steady[-1].queries} Prometheus queries per loop")
+    if "baseline" in steady_cpu and "current" in steady_cpu:
+        print(f"current / baseline CPU per steady loop: {steady_cpu['current'] / steady_cpu['baseline']:.2f} "
+              f"(target for 1,000 scalers: <= 0.5 s; 10,000 within a 15 s interval on one core)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ and logged as one ERROR line.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import sys
@@ -31,12 +30,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from exporter.errors import ConfigError
+from exporter.listen import AdoptedServer, listening_socket, parse_address
 
 log = logging.getLogger("exporter")
 
@@ -64,43 +64,13 @@ class HttpLimits:
 def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
     """``0.0.0.0:9400`` -> ("0.0.0.0", 9400); ``[::]:9400`` -> ("::", 9400);
     ``:9400`` -> ("0.0.0.0", 9400). Raises :class:`ConfigError` naming ``option``."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    try:
+        host, port = parse_address(text)
+    except ValueError as e:
+        raise ConfigError(f"{option} {text!r}: {e}") from None
+    if port == 0:
         raise ConfigError(f"{option} {text!r}: expected host:port with a port 1..65535")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if "[" in host or "]" in host or (":" in host and not _is_ipv6(host)):
-        raise ConfigError(f"{option} {text!r}: expected host:port, an IPv6 host in brackets as in [::1]:9400")
-    return host or "0.0.0.0", int(port)
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
-    except ValueError:
-        return False
-
-
-def listening_socket(host: str, port: int, *, backlog: int = 128) -> socket.socket:
-    """A TCP socket bound to ``host:port`` and listening (port 0: any free port).
-
-    The address family follows the host: an IPv6 literal (``::1``) binds IPv6, anything
-    else IPv4 (a name is resolved by the bind). ``::`` is dual-stack: it also accepts IPv4
-    clients (as ``::ffff:127.0.0.1``), whatever the host's ``bindv6only`` default, so
-    ``[::]:9400`` serves both families on one port. Raises ``OSError`` (port in use,
-    address not on this host).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while old sockets linger
-        if family == socket.AF_INET6 and host == "::":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return host or "0.0.0.0", port
 
 
 _REFUSAL_LOG_PERIOD_S = 60.0
@@ -111,7 +81,7 @@ _BUSY_RESPONSE = (
 )
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(AdoptedServer):
     """Threading HTTP server with a connection cap and a per-connection deadline.
 
     ``_deadlines`` holds each served connection's deadline; :meth:`service_actions` (run
@@ -120,16 +90,8 @@ class _Server(ThreadingHTTPServer):
     the reaper never shuts down a closed socket's reused descriptor.
     """
 
-    daemon_threads = True
-    block_on_close = False
-
     def __init__(self, sock: socket.socket, handler: type[BaseHTTPRequestHandler], limits: HttpLimits) -> None:
-        self.address_family = sock.family
-        super().__init__(sock.getsockname()[:2], handler, bind_and_activate=False)
-        self.socket.close()  # the unbound one socketserver made; ours is bound and listening
-        self.socket = sock
-        self.server_address = sock.getsockname()
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+        super().__init__(sock, handler)
         self.limits = limits
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self._lock = threading.Lock()

@@ -13,16 +13,31 @@ the generated client would otherwise send a strategic merge patch, which the API
 server refuses (415) for custom resources. Scales are read as plain JSON
 (:mod:`autoscaler.kube.raw`): one read per scaler per poll, and a ``V1Scale`` model
 cost more CPU than the four fields we keep.
+
+:class:`ScaleTargetCache` saves that read for the two kinds almost every scaler
+targets: it watches Deployments and StatefulSets (one generic
+:class:`~autoscaler.kube.informer.Informer` each) and answers their scale from the
+object (``spec.replicas``, ``status.replicas`` and ``spec.selector`` written as the
+``/scale`` subresource writes it), so a steady scaler costs no request to read its
+target. For 1,000 scalers at a 15 s poll that is 1,000 GETs a loop less (~0.7 s of our
+CPU measured, issue 12), for one watch event per actual change. Other kinds, and a
+target the watch cannot vouch for (not listed yet, failing for longer than
+``stale_after``, or not seen), still take the GET. It needs ``list`` and ``watch`` on
+``deployments`` and ``statefulsets`` (deploy/rbac grants them; where RBAC does not, the
+watch never syncs and every read is the GET, as before, or turn it off with
+``ControllerSettings.watch_scale_targets``). Staleness: a read lags the API server by
+the watch's delivery delay (milliseconds), as HPA's own informers do.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes import client as k8s
 
 from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import KubeError
+from autoscaler.kube.informer import Informers, Resource
 from autoscaler.kube.raw import call_json
 from autoscaler.kube.types import Scale
 from autoscaler.spec import ScaleTargetRef
@@ -44,7 +59,7 @@ class KubeScaleClient:
         self._plurals = dict(plurals or {})
 
     def get_scale(self, namespace: str, ref: ScaleTargetRef) -> Scale:
-        raw: Any
+        raw: Mapping[str, Any]
         if (ref.api_version, ref.kind) == ("apps/v1", "Deployment"):
             raw = call_json(self._client, self._apps.read_namespaced_deployment_scale, ref.name, namespace)
         elif (ref.api_version, ref.kind) == ("apps/v1", "StatefulSet"):
@@ -76,23 +91,96 @@ class KubeScaleClient:
         return group, version, plural
 
 
-def _to_scale(namespace: str, name: str, raw: Any) -> Scale:
-    """A :class:`Scale` from a ``V1Scale`` model or the generic API's dict.
+class ScaleTargetCache:
+    """:class:`autoscaler.kube.types.ScaleClient` reading Deployments' and StatefulSets'
+    scale from a watch of them, everything else through ``scales`` (see the module
+    docstring). ``namespaces``: as the controller's ``--namespace`` (None: all)."""
+
+    def __init__(self, client: KubeClient, namespaces: Sequence[str] | None, *,
+                 scales: KubeScaleClient | None = None, **options: Any):
+        self._scales = scales or KubeScaleClient(client)
+        apps = k8s.AppsV1Api(client.api_client)
+        self.informers: Mapping[tuple[str, str], Informers[Scale]] = {
+            ("apps/v1", "Deployment"): Informers(
+                client, Resource("deployments", apps.list_deployment_for_all_namespaces,
+                                 apps.list_namespaced_deployment), namespaces, scale_of_workload, **options),
+            ("apps/v1", "StatefulSet"): Informers(
+                client, Resource("statefulsets", apps.list_stateful_set_for_all_namespaces,
+                                 apps.list_namespaced_stateful_set), namespaces, scale_of_workload, **options),
+        }
+
+    def start(self) -> None:
+        for watched in self.informers.values():
+            watched.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for watched in self.informers.values():
+            watched.stop(timeout)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return all(watched.wait_synced(timeout) for watched in self.informers.values())
+
+    def get_scale(self, namespace: str, ref: ScaleTargetRef) -> Scale:
+        watched = self.informers.get((ref.api_version, ref.kind))
+        informer = watched.scope(namespace) if watched is not None else None
+        if informer is not None and informer.current():
+            scale = informer.get(namespace, ref.name)
+            if scale is not None:
+                return scale
+        return self._scales.get_scale(namespace, ref)
+
+    def set_replicas(self, namespace: str, ref: ScaleTargetRef, replicas: int) -> None:
+        self._scales.set_replicas(namespace, ref, replicas)
+
+
+def scale_of_workload(raw: Mapping[str, Any]) -> Scale | None:
+    """The :class:`Scale` an apps/v1 Deployment or StatefulSet's ``/scale`` would return,
+    or None where the object is malformed (the caller then asks ``/scale`` itself).
+
+    ``spec.replicas`` absent is 1 (the API server's default); the selector is written
+    as ``LabelSelectorAsSelector`` writes it: requirements sorted by key, ``matchLabels``
+    as ``k=v``, expressions as ``k in (a,b)``, ``k notin (a,b)``, ``k``, ``!k``."""
+    meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status") or {}
+    if not isinstance(meta, Mapping) or not isinstance(spec, Mapping) or not isinstance(status, Mapping):
+        return None
+    replicas, status_replicas = spec.get("replicas", 1), status.get("replicas", 0)
+    selector = _selector_string(spec.get("selector"))
+    if not isinstance(replicas, int) or not isinstance(status_replicas, int) or selector is None:
+        return None
+    return Scale(namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""), replicas=replicas,
+                 status_replicas=status_replicas, selector=selector)
+
+
+def _selector_string(selector: Any) -> str | None:
+    if not isinstance(selector, Mapping):
+        return None
+    parts: list[tuple[str, str]] = []
+    labels = selector.get("matchLabels") or {}
+    if not isinstance(labels, Mapping):
+        return None
+    parts.extend((str(k), f"{k}={v}") for k, v in labels.items())
+    for expr in selector.get("matchExpressions") or ():
+        if not isinstance(expr, Mapping) or not isinstance(expr.get("key"), str):
+            return None
+        key, op, values = expr["key"], expr.get("operator"), ",".join(sorted(map(str, expr.get("values") or ())))
+        text = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
+                "DoesNotExist": f"!{key}"}.get(str(op))
+        if text is None:
+            return None
+        parts.append((key, text))
+    return ",".join(text for _, text in sorted(parts, key=lambda p: p[0]))
+
+
+def _to_scale(namespace: str, name: str, raw: Mapping[str, Any]) -> Scale:
+    """A :class:`Scale` from a ``/scale`` response (JSON, :func:`call_json`).
 
     An absent ``status.selector`` becomes "" — the caller must not list pods with it
     (an empty selector matches every pod in the namespace).
     """
-    if isinstance(raw, k8s.V1Scale):
-        spec_replicas = raw.spec.replicas if raw.spec and raw.spec.replicas is not None else 0
-        status_replicas = raw.status.replicas if raw.status else 0
-        selector = (raw.status.selector if raw.status else None) or ""
-    elif isinstance(raw, Mapping):
-        spec, status = raw.get("spec") or {}, raw.get("status") or {}
-        spec_replicas, status_replicas = spec.get("replicas", 0), status.get("replicas", 0)
-        selector = status.get("selector") or ""
-        if not isinstance(spec_replicas, int) or not isinstance(status_replicas, int) or not isinstance(selector, str):
-            raise KubeError(f"malformed Scale for {namespace}/{name}: {raw!r}")
-    else:
-        raise KubeError(f"unexpected Scale response for {namespace}/{name}: {type(raw).__name__}")
+    spec, status = raw.get("spec") or {}, raw.get("status") or {}
+    spec_replicas, status_replicas = spec.get("replicas", 0), status.get("replicas", 0)
+    selector = status.get("selector") or ""
+    if not isinstance(spec_replicas, int) or not isinstance(status_replicas, int) or not isinstance(selector, str):
+        raise KubeError(f"malformed Scale for {namespace}/{name}: {raw!r}")
     return Scale(namespace=namespace, name=name, replicas=spec_replicas, status_replicas=status_replicas,
                  selector=selector)

@@ -10,6 +10,25 @@ and read them back, so a new leader continues where the old one stopped::
                      scaleEvents: [{timestamp, direction: up|down, replicas}],
                      consecutiveFailures, lastScaleUpTime, lastScaleDownTime}
 
+Compact memory (``compact=True``, ``status.memory.compacted: true``), so that a steady
+scaler writes nothing (issue 12): the core keeps one recommendation per poll, but for
+the stabilization windows (a max and a min over the records younger than a window) only
+the first and the last of a run of equal values matter, and of the newest run only that
+it still holds. So ``recommendations`` keeps each finished run's first and last entry
+and the newest run's first entry only: [5@0, 5@15, 5@30, 3@45, 3@60, 3@75] is written
+[5@0, 5@30, 3@45]; at the next poll, another 3, it is written the same, and when nothing
+else changed either, no status is written at all (``KubeScalerStore`` compares). A
+reader that takes over (a new leader: ``memory_from_status(status, now)``) does not know
+when the newest run ended, and assumes it held until just before ``now`` (3 at
+``now - 1 ms``): later than the truth, so its scale-down ceiling is never lower than the
+full memory's and it never scales down earlier (tests/kube/test_status.py checks this
+over generated histories). The price: a new leader holds a newest run up to (takeover -
+old leader's last poll) longer than the old leader would have (a failover's few
+seconds; up to a window when the controller was down that long), and its first poll
+treats the newest run as inside an up window shorter than the polling interval (the
+default up window, 0 s, excludes it). Without ``compacted`` the memory is read as
+written: every poll's record, the former format.
+
 Times are RFC 3339 in UTC with microseconds ("2026-11-29T06:33:49.123456Z"): the
 CRD types them ``date-time``, and microseconds keep a round trip exact enough for the
 core's window arithmetic (floats of Unix seconds survive to 1 µs).
@@ -35,16 +54,58 @@ CONDITION_TYPES = ("AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAva
 MAX_MEMORY_ITEMS = 1024
 
 
-def memory_to_status(memory: Memory) -> dict[str, Any]:
-    """The value of ``status.memory`` for ``memory``. Absent last-scale times are left out
-    (the CRD types them ``date-time``, which does not admit null)."""
+#: How far before the reader's ``now`` the newest run is assumed to have held: after the
+#: old leader's last poll, and outside a 0 s up window (which holds records *younger* than now).
+HELD_UNTIL_BEFORE_NOW = 0.001
+
+
+def compact_recommendations(history: Sequence[Recommendation],
+                            previous: Sequence[Recommendation] = ()) -> list[Recommendation]:
+    """Each run of equal replicas as its first and last entry, the newest run as its first.
+
+    ``previous`` is what status held (compact): when the newest run is the one status
+    already shows, its first entry is kept from there, so a run longer than the windows
+    (whose oldest records the core drops each poll) does not change status every poll.
+    Worked: [5@0, 5@15, 5@30, 3@45, 3@60] -> [5@0, 5@30, 3@45]."""
+    runs: list[list[Recommendation]] = []
+    for r in history:
+        if runs and runs[-1][0].replicas == r.replicas:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    out: list[Recommendation] = []
+    for run in runs[:-1]:
+        out.append(run[0])
+        if run[-1].timestamp != run[0].timestamp:
+            out.append(run[-1])
+    if runs:
+        first = runs[-1][0]
+        before = out[-1].timestamp if out else -math.inf
+        if previous and previous[-1].replicas == first.replicas and before < previous[-1].timestamp <= first.timestamp:
+            first = previous[-1]  # the same run, begun earlier than the core still remembers
+        out.append(first)
+    return out
+
+
+def memory_to_status(memory: Memory, previous: Mapping[str, Any] | None = None, *,
+                     compact: bool = False) -> dict[str, Any]:
+    """The value of ``status.memory`` for ``memory``: every record, or with ``compact`` the
+    compact form (see the module docstring; ``previous`` is the scaler's current
+    ``status``). Absent last-scale times are left out (the CRD types them ``date-time``,
+    which does not admit null)."""
+    recommendations: Sequence[Recommendation] = memory.recommendations
+    if compact:
+        before = memory_from_status(previous).recommendations if previous else ()
+        recommendations = compact_recommendations(recommendations, before)
     out: dict[str, Any] = {
         "recommendations": [{"timestamp": format_time(r.timestamp), "replicas": r.replicas}
-                            for r in memory.recommendations[-MAX_MEMORY_ITEMS:]],
+                            for r in recommendations[-MAX_MEMORY_ITEMS:]],
         "scaleEvents": [{"timestamp": format_time(e.timestamp), "direction": e.direction, "replicas": e.replicas}
                         for e in memory.scale_events[-MAX_MEMORY_ITEMS:]],
         "consecutiveFailures": memory.consecutive_failures,
     }
+    if compact:
+        out["compacted"] = True
     if memory.last_scale_up_time is not None:
         out["lastScaleUpTime"] = format_time(memory.last_scale_up_time)
     if memory.last_scale_down_time is not None:
@@ -52,8 +113,14 @@ def memory_to_status(memory: Memory) -> dict[str, Any]:
     return out
 
 
-def memory_from_status(status: Mapping[str, Any]) -> Memory:
+def memory_from_status(status: Mapping[str, Any] | None, now: float | None = None) -> Memory:
     """The :class:`Memory` kept in a GPUScaler's whole ``status`` (it reads ``status["memory"]``).
+
+    ``now``: given by a reader that takes over from another writer (a new leader), the
+    newest run of a compact memory is taken to have held until ``now -
+    HELD_UNTIL_BEFORE_NOW`` (see the module docstring: never an earlier scale-down than
+    the full memory). Not given, or for a memory written whole, the entries are returned
+    as written (the writer's own read-back must not invent a record).
 
     Lenient by design: a status edited by hand or written by an older version must not
     stop the scaler, so malformed entries are dropped rather than raised. Dropping is
@@ -74,8 +141,13 @@ def memory_from_status(status: Mapping[str, Any]) -> Memory:
         if t is not None and direction in ("up", "down") and _is_count(replicas):
             events.append(ScaleEvent(t, str(direction), replicas))
     failures = raw.get("consecutiveFailures", 0)
+    recommendations.sort(key=lambda r: r.timestamp)
+    held_until = None if now is None else now - HELD_UNTIL_BEFORE_NOW
+    if held_until is not None and raw.get("compacted") is True and recommendations \
+            and recommendations[-1].timestamp < held_until:
+        recommendations.append(Recommendation(held_until, recommendations[-1].replicas))
     return Memory(
-        recommendations=tuple(sorted(recommendations, key=lambda r: r.timestamp)),
+        recommendations=tuple(recommendations),
         scale_events=tuple(sorted(events, key=lambda e: e.timestamp)),
         consecutive_failures=failures if _is_count(failures) else 0,
         last_scale_up_time=parse_time_or_none(raw.get("lastScaleUpTime")),

@@ -52,8 +52,9 @@ def expand(scope: str, group: str, resources: str, verbs: str) -> set[tuple[str,
 # own namespace.
 CONTROLLER = (
     expand("cluster", "apps", "deployments/scale statefulsets/scale", "get patch")
+    | expand("cluster", "apps", "deployments statefulsets", "list watch")
     | expand("cluster", "", "pods", "list watch")
-    | expand("cluster", "gpuautoscaler.io", "gpuscalers", "get list watch")
+    | expand("cluster", "gpuautoscaler.io", "gpuscalers", "list watch")
     | expand("cluster", "gpuautoscaler.io", "gpuscalers/status", "get update")
     | expand("cluster", "", "events", "create patch")
     | expand("gpu-autoscaler", "coordination.k8s.io", "leases", "get create update")
@@ -74,6 +75,10 @@ CLIENT_METHODS = {
     "read_namespaced_stateful_set_scale": ("apps", "statefulsets/scale", "get"),
     "patch_namespaced_stateful_set_scale": ("apps", "statefulsets/scale", "patch"),
     "replace_namespaced_stateful_set_scale": ("apps", "statefulsets/scale", "update"),
+    "list_namespaced_deployment": ("apps", "deployments", "list"),
+    "list_deployment_for_all_namespaces": ("apps", "deployments", "list"),
+    "list_namespaced_stateful_set": ("apps", "statefulsets", "list"),
+    "list_stateful_set_for_all_namespaces": ("apps", "statefulsets", "list"),
     "list_namespaced_pod": ("", "pods", "list"),
     "list_pod_for_all_namespaces": ("", "pods", "list"),
     "read_namespaced_pod": ("", "pods", "get"),
@@ -95,7 +100,8 @@ NOT_GRANTED = {"get_namespaced_custom_object_scale", "patch_namespaced_custom_ob
 
 KUBE_PACKAGE = manifests.REPO / "autoscaler" / "kube"
 CALL = re.compile(r"\.((?:read|list|get|create|patch|replace|delete)_(?:namespaced_|cluster_)\w+|\w+_for_all_namespaces)\b")
-WATCH = re.compile(r"\.stream\(\s*[\w.]*\.(list_\w+)")
+# A list method passed to watch.stream(), or to an informer's Resource (kube/informer.py), is watched.
+WATCH = re.compile(r"\.stream\(\s*[\w.]*\.(list_\w+)|Resource\(\s*\"[\w-]+\",\s*[\w.]+\.(list_\w+),\s*[\w.]+\.(list_\w+)")
 
 
 def api_calls(package: Path) -> set[tuple[str, str, str, str]]:
@@ -105,7 +111,8 @@ def api_calls(package: Path) -> set[tuple[str, str, str, str]]:
     unknown: set[str] = set()
     for path in sorted(package.rglob("*.py")):
         text = path.read_text()
-        for method in set(CALL.findall(text)) | set(WATCH.findall(text)):
+        watched = {m for groups in WATCH.findall(text) for m in groups if m}
+        for method in set(CALL.findall(text)) | watched:
             if method in NOT_GRANTED:
                 continue
             if method not in CLIENT_METHODS:
@@ -113,7 +120,7 @@ def api_calls(package: Path) -> set[tuple[str, str, str, str]]:
                 continue
             group, resource, verb = CLIENT_METHODS[method]
             found.add(("gpu-autoscaler" if resource == "leases" else "cluster", group, resource, verb))
-        for method in WATCH.findall(text):
+        for method in watched:
             group, resource, _ = CLIENT_METHODS[method]
             found.add(("cluster", group, resource, "watch"))
     assert not unknown, f"API calls not in CLIENT_METHODS (add them, and a rule in deploy/rbac): {sorted(unknown)}"

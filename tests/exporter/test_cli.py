@@ -41,7 +41,7 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
 @pytest.mark.parametrize(
     "args, env, message",
     [
-        pytest.param(["--listen", "nope"], {}, "--listen 'nope': expected host:port", id="listen-no-port"),
+        pytest.param(["--listen", "nope"], {}, "--listen 'nope': expected HOST:PORT", id="listen-no-port"),
         pytest.param(["--listen", "127.0.0.1:0"], {}, "port 1..65535", id="listen-port-0"),
         pytest.param(["--listen", "[::1:9400"], {}, "an IPv6 host in brackets", id="listen-unclosed-bracket"),
         pytest.param(["--listen", "1:2:9400"], {}, "an IPv6 host in brackets", id="listen-not-ipv6"),

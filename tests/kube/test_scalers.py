@@ -57,6 +57,44 @@ def test_status_round_trip(apiserver: ApiServer, store: KubeScalerStore) -> None
     assert again.spec == obj.spec and again.generation == 1  # a status write touches nothing else
 
 
+@pytest.mark.parametrize("skip_unchanged,puts", [
+    pytest.param(True, ["first", "changed"], id="only changes are written (as HPA)"),
+    pytest.param(False, ["first", "same, re-read", "same, stale object", "changed"], id="every write (baseline)"),
+])
+def test_status_is_written_only_when_it_changed(apiserver: ApiServer, kube: KubeClient, skip_unchanged: bool,
+                                                puts: list[str]) -> None:
+    store = KubeScalerStore(kube, skip_unchanged=skip_unchanged)
+    apiserver.add_gpuscaler(scaler("llm"))
+    [obj] = store.list_scalers(None)
+    status = {"observedGeneration": 1, "memory": memory_to_status(MEMORY)}
+    written = []
+    for label, handed, body in [("first", obj, status), ("same, re-read", None, status),
+                                ("same, stale object", obj, status),  # the watch has not brought our write back
+                                ("changed", None, {**status, "desiredReplicas": 2})]:
+        before = sum(1 for r in apiserver.requests if r.method == "PUT")
+        store.write_status(handed or store.list_scalers(None)[0], body)
+        if sum(1 for r in apiserver.requests if r.method == "PUT") > before:
+            written.append(label)
+    assert written == puts
+    assert store.unchanged == (2 if skip_unchanged else 0)
+    assert apiserver.gpuscaler("serving", "llm")["status"]["desiredReplicas"] == 2
+
+
+def test_compact_memory_makes_a_steady_scaler_write_nothing(apiserver: ApiServer, kube: KubeClient) -> None:
+    """Poll after poll the loop hands a memory with one more recommendation of 3; with
+    ``compact_memory`` only the first poll writes (and the stored run begins at the first)."""
+    store = KubeScalerStore(kube, compact_memory=True)
+    apiserver.add_gpuscaler(scaler("llm"))
+    t0 = 1_795_933_600.25
+    for k in range(1, 6):
+        memory = Memory(recommendations=tuple(Recommendation(t0 + 15 * i, 3) for i in range(k)))
+        store.write_status(store.list_scalers(None)[0], {"observedGeneration": 1, "memory": memory_to_status(memory)})
+    assert sum(1 for r in apiserver.requests if r.method == "PUT") == 1
+    stored = apiserver.gpuscaler("serving", "llm")["status"]["memory"]
+    assert (stored["compacted"], memory_from_status({"memory": stored})) == (
+        True, Memory(recommendations=(Recommendation(t0, 3),)))
+
+
 def test_conflict_is_reread_and_retried_without_losing_either_update(apiserver: ApiServer,
                                                                       store: KubeScalerStore) -> None:
     apiserver.add_gpuscaler(scaler("llm"))

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autoscaler.core import MetricObservation, Observation, PodState, decide
+from autoscaler.core.stabilization import record_recommendation, stabilize
 from autoscaler.core.types import Condition, Memory, Recommendation, ScaleEvent
 from autoscaler.kube.status import build_status, format_time, memory_from_status, memory_to_status, parse_time
 from autoscaler.kube.types import ScalerObject
@@ -138,9 +141,10 @@ def test_status_validates_against_the_crd_schema() -> None:
     [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
     schema = version["schema"]["openAPIV3Schema"]["properties"]["status"]
     status = build_status(scale_up_decision(), SCALER, T0)
-    status["memory"] = memory_to_status(FULL)
-    jsonschema.validate(status, schema, format_checker=jsonschema.FormatChecker())
-    _no_pruned_fields(status, schema, "status")
+    for compact in (False, True):
+        status["memory"] = memory_to_status(FULL, compact=compact)
+        jsonschema.validate(status, schema, format_checker=jsonschema.FormatChecker())
+        _no_pruned_fields(status, schema, "status")
 
 
 def _no_pruned_fields(value: Any, schema: dict[str, Any], path: str) -> None:
@@ -152,3 +156,80 @@ def _no_pruned_fields(value: Any, schema: dict[str, Any], path: str) -> None:
     elif isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             _no_pruned_fields(item, schema["items"], f"{path}[{i}]")
+
+
+# --------------------------------------------------------------------------- compact memory
+def _recs(*pairs: tuple[float, int]) -> tuple[Recommendation, ...]:
+    return tuple(Recommendation(T0 + t, n) for t, n in pairs)
+
+
+@pytest.mark.parametrize("history,previous,written", [
+    pytest.param(_recs((0, 5), (15, 5), (30, 5), (45, 3), (60, 3)), (), _recs((0, 5), (30, 5), (45, 3)),
+                 id="finished run: first and last; newest run: first"),
+    pytest.param(_recs((0, 5), (15, 3), (30, 5)), (), _recs((0, 5), (15, 3), (30, 5)), id="no runs: as is"),
+    pytest.param(_recs((300, 4), (315, 4)), _recs((0, 4)), _recs((0, 4)),
+                 id="a run older than the core remembers keeps its first entry from status"),
+    pytest.param(_recs((300, 4), (315, 4)), _recs((0, 2)), _recs((300, 4)), id="status showed another run"),
+    pytest.param(_recs((200, 6), (300, 4)), _recs((100, 4)), _recs((200, 6), (300, 4)),
+                 id="status's run of 4 ended before the 6: not the same run"),
+])
+def test_compact_recommendations(history: tuple[Recommendation, ...], previous: tuple[Recommendation, ...],
+                                 written: tuple[Recommendation, ...]) -> None:
+    status = {"memory": memory_to_status(Memory(recommendations=previous), compact=True)} if previous else None
+    assert memory_from_status({"memory": memory_to_status(Memory(recommendations=history), status, compact=True)}) \
+        == Memory(recommendations=written)
+
+
+def test_a_steady_scaler_writes_the_same_status_poll_after_poll() -> None:
+    """The status of poll k+1 equals that of poll k when the numbers hold: nothing to write."""
+    spec = parse_spec(SPEC)
+    obs = Observation(current_replicas=2, pods=(PodState("a"), PodState("b")),
+                      metrics={"queue_depth": MetricObservation(per_pod={"a": 4, "b": 4}),
+                               "tps": MetricObservation(value=100.0)})
+    scaler, memory, statuses = SCALER, Memory(), []
+    for k in range(40):  # 10 minutes at 15 s: longer than the 300 s window the core remembers
+        now = T0 + 15 * k
+        decision = decide(spec, obs, memory, now)
+        memory = decision.memory
+        status = build_status(decision, scaler, now, scaler.status.get("conditions"))
+        # as KubeScalerStore(compact_memory=True) writes it:
+        status["memory"] = memory_to_status(memory_from_status(status), scaler.status, compact=True)
+        statuses.append(status)
+        scaler = ScalerObject("ns", "llm", "uid-1", 3, str(k), SPEC, status)
+    assert all(s == statuses[0] for s in statuses[1:])
+
+
+def test_new_leader_holds_the_newest_run_until_it_took_over() -> None:
+    """A steady 5 since T0, last polled at T0 + 600 (status still says 5@T0); B takes over
+    at T0 + 610: 5 held until T0 + 610 - 1 ms, inside B's 300 s window."""
+    status = {"memory": memory_to_status(Memory(recommendations=_recs((0, 5), (600, 5))), compact=True)}
+    memory = memory_from_status(status, T0 + 610)
+    assert memory.recommendations == (Recommendation(T0, 5), Recommendation(T0 + 610 - 0.001, 5))
+    assert memory_from_status(status).recommendations == (Recommendation(T0, 5),)  # the writer's own read-back
+    whole = {"memory": memory_to_status(Memory(recommendations=_recs((0, 5), (600, 5))))}
+    assert memory_from_status(whole, T0 + 610).recommendations == _recs((0, 5), (600, 5))  # the former format
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.integers(1, 6), min_size=1, max_size=40),
+       down_window=st.sampled_from([0.0, 10.0, 15.0, 60.0, 300.0]), up_window=st.sampled_from([0.0, 30.0]),
+       gap=st.floats(0.5, 400.0), later=st.lists(st.integers(1, 6), max_size=25))
+def test_a_new_leader_never_scales_down_earlier_with_the_compact_memory(
+        values: list[int], down_window: float, up_window: float, gap: float, later: list[int]) -> None:
+    """Leader A polls every 15 s recommending ``values``; B takes over ``gap`` s after A's last
+    poll and goes on with proposals ``later``. At every poll of B, the scale-down ceiling
+    from the compact status memory is at least the one from A's full memory (so B never
+    scales down earlier, and the stabilized count is never lower)."""
+    full = tuple(Recommendation(T0 + 15 * i, v) for i, v in enumerate(values))
+    now = full[-1].timestamp + gap
+    status = {"memory": memory_to_status(Memory(recommendations=full), compact=True)}
+    compact = memory_from_status(status, now).recommendations
+    for k, proposal in enumerate(later or [1]):
+        t = now + 15 * k
+        a = stabilize(3, proposal, full, up_window, down_window, t)
+        b = stabilize(3, proposal, compact, up_window, down_window, t)
+        assert b.down_ceiling >= a.down_ceiling
+        if b.replicas < 3:  # B scales down from 3: A would have gone at least as low
+            assert a.replicas <= b.replicas
+        full = record_recommendation(full, proposal, up_window, down_window, t)
+        compact = record_recommendation(compact, proposal, up_window, down_window, t)
