@@ -75,7 +75,7 @@ class ControllerSettings:
     watch_scale_targets: bool = True
     #: Write ``status.memory`` compact, so a steady scaler writes no status (issue 12); a new
     #: leader then holds the newest recommendation until it took over (kube/status.py).
-    compact_status: bool = False
+    compact_status: bool = True
     identity: str = field(default_factory=default_identity)
 
 
