@@ -129,12 +129,14 @@ def unhealthy_reason(up: bool, xids: XidState) -> str | None:
 
     >>> unhealthy_reason(True, XidState(MappingProxyType({13: 2}), None, True)) is None
     True
-    >>> unhealthy_reason(True, XidState(MappingProxyType({79: 1}), 79, True))
+    >>> unhealthy_reason(False, XidState(MappingProxyType({79: 1}), 79, True))
     'fatal Xid 79'
+    >>> unhealthy_reason(False, UNWATCHED)
+    'not answering NVML'
     """
+    if xids.fatal is not None:  # the more telling of the two: Xid 79 is why a GPU stops answering
+        return f"fatal Xid {xids.fatal}"
     if not up:
         return "not answering NVML"
-    if xids.fatal is not None:
-        return f"fatal Xid {xids.fatal}"
     return None
 

@@ -329,7 +329,11 @@ class Nvml:
         """Register the GPU's Xid events in ``event_set``; False where the GPU cannot
         deliver them (NOT_SUPPORTED), so it has no Xid series rather than a 0."""
         kind = self._lib.nvmlEventTypeXidCriticalError
-        return self._optional(lambda: self._call("nvmlDeviceRegisterEvents", handle, kind, event_set)) is not None
+        try:
+            self._call("nvmlDeviceRegisterEvents", handle, kind, event_set)
+        except NvmlNotSupported:
+            return False
+        return True
 
     def wait_xid(self, event_set: Any, timeout_ms: int) -> XidEvent | None:
         """The next event of the set, waiting at most ``timeout_ms``; None on timeout.
