@@ -7,9 +7,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import device_check
 from exporter.collector import SnapshotCollector
+from exporter.config import ExporterConfig
 from exporter.gpus import GpuSampler
 from exporter.health import FATAL_XIDS, MAX_EVENTS_PER_TICK
+from exporter.service import Exporter
 from exporter.snapshot import GpuHealth, GpuReading, Holder, Snapshot, frozen_map
 from simulations.cluster.nvml import NVML_ERROR_GPU_IS_LOST, NVML_ERROR_UNKNOWN, FakeGpu, FakeMig, FakeNvml, h200s
 
@@ -245,3 +248,20 @@ def test_health_series_carry_the_gpu_and_pod_labels() -> None:
 def test_no_health_series_without_health() -> None:
     snap = Snapshot(node="n1", taken_at=100.0, gpus=(GpuReading(0, "GPU-a", "NVIDIA H200"),))
     assert not any(name.startswith(("gpu_healthy", "gpu_xid", "gpu_ecc", "gpu_clocks")) for name, _ in scrape(snap))
+
+
+# -- the device check reads the health series -----------------------------------------
+def test_device_check_prints_gpu_health() -> None:
+    nvml = FakeNvml([FakeGpu("GPU-0", clocks_event_reasons=0x1, ecc_volatile=(2, 0), ecc_aggregate=None)])
+    config = ExporterConfig(
+        listen_host="127.0.0.1", listen_port=0, interval_s=3600.0, node="device-check", kubelet_socket=None
+    )
+    with Exporter(config, nvml_lib=nvml) as ex:
+        nvml.xid(0, 13)
+        ex.thread.tick_once()
+        got = device_check.scrape(ex.url)
+    assert got.health.healthy == 1.0 and got.health.clock_reasons == ("gpu_idle",)
+    assert got.health.xid_errors == {"13": 1.0}
+    assert got.health.ecc_errors == {"corrected/volatile": 2.0, "uncorrected/volatile": 0.0}
+    printed = device_check.table([device_check.summarize("idle", [got])])
+    assert "gpu_idle" in printed and "13:1" in printed and "corrected/volatile:2" in printed
