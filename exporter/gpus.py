@@ -152,9 +152,7 @@ class GpuSampler:
         )
         return GpuReading(index, ident.uuid, ident.model, ident.mig, up=False, health=health)
 
-    def _health(
-        self, index: int, uuid: str, handle: Any, errors: Counter[str], problems: dict[str, str]
-    ) -> GpuHealth:
+    def _health(self, index: int, uuid: str, handle: Any, errors: Counter[str], problems: dict[str, str]) -> GpuHealth:
         """Clock event reasons, ECC counts and Xids of a GPU that answered this tick."""
         nvml = self._nvml
         try:

@@ -139,4 +139,3 @@ def unhealthy_reason(up: bool, xids: XidState) -> str | None:
     if not up:
         return "not answering NVML"
     return None
-

@@ -266,7 +266,6 @@ class Nvml:
         ]
         return GpmPercents(*values)
 
-
     # -- health ----------------------------------------------------------------
     def clock_event_reasons(self, handle: Any) -> Mapping[str, bool] | None:
         """Which of :data:`CLOCK_EVENT_REASONS` hold the clocks down now, each True/False.

@@ -14,7 +14,15 @@ from exporter.gpus import GpuSampler
 from exporter.health import FATAL_XIDS, MAX_EVENTS_PER_TICK
 from exporter.service import Exporter
 from exporter.snapshot import GpuHealth, GpuReading, Holder, Snapshot, frozen_map
-from simulations.cluster.nvml import NVML_ERROR_GPU_IS_LOST, NVML_ERROR_UNKNOWN, FakeGpu, FakeMig, FakeNvml, h200s
+from simulations.cluster.nvml import (
+    NVML_ERROR_GPU_IS_LOST,
+    NVML_ERROR_NOT_SUPPORTED,
+    NVML_ERROR_UNKNOWN,
+    FakeGpu,
+    FakeMig,
+    FakeNvml,
+    h200s,
+)
 
 UUID0 = "GPU-00000000-0000-0000-0000-000000000000"
 
@@ -87,7 +95,9 @@ def test_an_old_binding_uses_the_throttle_reasons_call() -> None:
         pytest.param(None, None, {}, id="no-ecc-is-absent-not-zero"),
     ],
 )  # fmt: skip
-def test_ecc_counts(volatile: tuple[int, int] | None, aggregate: tuple[int, int] | None, expected: dict[tuple[str, str], int]) -> None:
+def test_ecc_counts(
+    volatile: tuple[int, int] | None, aggregate: tuple[int, int] | None, expected: dict[tuple[str, str], int]
+) -> None:
     fake = FakeNvml([FakeGpu(UUID0, ecc_volatile=volatile, ecc_aggregate=aggregate)])
     assert dict(health(fake).ecc_errors) == expected
 
@@ -168,6 +178,24 @@ def test_a_gpu_that_cannot_deliver_events_has_no_xid_series() -> None:
     assert h.xid_errors is None and h.healthy
 
 
+@pytest.mark.parametrize(
+    "code, watched_later, errors",
+    [
+        pytest.param(NVML_ERROR_NOT_SUPPORTED, False, {}, id="no-events-on-this-system-no-series"),
+        pytest.param(NVML_ERROR_UNKNOWN, True, {"nvml": 1}, id="a-failed-create-is-counted-and-retried"),
+    ],
+)
+def test_event_set_creation_failing(code: int, watched_later: bool, errors: dict[str, int]) -> None:
+    fake = FakeNvml(h200s(1))
+    fake.fail("nvmlEventSetCreate", code=code, times=1)
+    sampler = GpuSampler(fake, gpm=False)
+    first = sampler.sample()
+    assert first.errors == errors and first.readings[0].health is not None
+    assert first.readings[0].health.xid_errors is None
+    second = sampler.sample().readings[0].health
+    assert second is not None and (second.xid_errors is not None) is watched_later
+
+
 def test_a_storm_is_drained_a_bounded_batch_per_tick() -> None:
     fake = FakeNvml(h200s(1))
     sampler = GpuSampler(fake, gpm=False)
@@ -187,7 +215,10 @@ def test_a_failing_event_wait_counts_an_error_and_keeps_sampling() -> None:
     assert sample.readings[0].up and sample.errors == {"nvml": 1} and "xid events" in sample.problems
     fake.xid(0, 48)
     assert sampler.sample().readings[0].health == GpuHealth(
-        False, "fatal Xid 48", sample.readings[0].health.clock_event_reasons, {48: 1},  # type: ignore[union-attr]
+        False,
+        "fatal Xid 48",
+        sample.readings[0].health.clock_event_reasons,
+        {48: 1},  # type: ignore[union-attr]
         sample.readings[0].health.ecc_errors,  # type: ignore[union-attr]
     )
 
