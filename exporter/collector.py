@@ -52,6 +52,7 @@ class SnapshotCollector(Collector):
         if snap.taken_at is not None and now - snap.taken_at <= self.max_age_s:
             yield from gpu_families(snap)
             yield from queue_families(snap)
+            yield from gpu_health_families(snap)
         yield from health_families(snap)
 
 
@@ -165,3 +166,50 @@ def health_families(snap: Snapshot) -> Iterator[Metric]:
         duration.add_metric([snap.node, source], seconds)
     if duration.samples:
         yield duration
+
+
+def gpu_health_families(snap: Snapshot) -> Iterator[Metric]:
+    """GPU health, with the labels of the other GPU series (and so the pod's):
+
+    - ``gpu_healthy`` 0/1 on every GPU and MIG instance: 0 when the GPU stopped
+      answering NVML or reported a fatal Xid (exporter/health.py's FATAL_XIDS);
+    - ``gpu_clocks_event_reasons{reason}`` 0/1: why clocks are held down now;
+    - ``gpu_xid_errors_total{xid}``: Xid events since the exporter started;
+    - ``gpu_ecc_errors_total{type=corrected|uncorrected, counter=volatile|aggregate}``.
+
+    The last three are per whole GPU (``mig=""``). A reading NVML did not give leaves
+    its series out: a board without ECC has no ``gpu_ecc_errors_total``, never a 0.
+    """
+    healthy = GaugeMetricFamily(
+        "gpu_healthy",
+        "1 where the GPU can serve; 0 where it stopped answering NVML or reported a fatal Xid.",
+        labels=GPU_LABELS,
+    )
+    clocks = GaugeMetricFamily(
+        "gpu_clocks_event_reasons",
+        "1 where this reason holds the GPU's clocks down now (NVML clock event reasons), else 0.",
+        labels=GPU_LABELS + ["reason"],
+    )
+    xids = CounterMetricFamily(
+        "gpu_xid_errors", "Xid errors NVML reported since the exporter started, by Xid.", labels=GPU_LABELS + ["xid"]
+    )
+    ecc = CounterMetricFamily(
+        "gpu_ecc_errors",
+        "ECC memory errors: volatile since the driver loaded, aggregate over the GPU's life.",
+        labels=GPU_LABELS + ["type", "counter"],
+    )
+    for g in snap.gpus:
+        h = g.health
+        if h is None:
+            continue
+        for labels in _gpu_label_sets(snap, g):
+            healthy.add_metric(labels, 1.0 if h.healthy else 0.0)
+            for reason, held in sorted((h.clock_event_reasons or {}).items()):
+                clocks.add_metric(labels + [reason], 1.0 if held else 0.0)
+            for xid, n in sorted((h.xid_errors or {}).items()):
+                xids.add_metric(labels + [str(xid)], float(n))
+            for (kind, counter), n in sorted(h.ecc_errors.items()):
+                ecc.add_metric(labels + [kind, counter], float(n))
+    for family in (healthy, clocks, xids, ecc):
+        if family.samples:
+            yield family

@@ -13,8 +13,13 @@ sampling tick. What to expect, measured on an H200 when the issue was written: t
 matmul reads ~0.97 plain / ~0.78 SM active; the tiny-kernel loop ~0.17 plain while
 the SMs are ~0.0026 busy — the reason the autoscaler prefers ``smActive``.
 
+GPU 0's health is printed per phase too, from the last scrape: ``gpu_healthy``, the
+clock event reasons holding its clocks (expect ``gpu_idle`` idle and possibly
+``sw_power_cap`` under the matmul), its Xid counts since the exporter started and
+its ECC counts (absent on a board without ECC).
+
 Exit code 0 when every phase was scraped, 1 when the exporter is unhealthy (no NVML)
-or a phase produced no GPU series.
+or a phase produced no GPU series or no ``gpu_healthy``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -82,10 +87,22 @@ def load(phase: str, seconds: float, ready: Any = None) -> None:
 
 
 @dataclass(frozen=True)
+class Health:
+    """GPU 0's health series in one scrape: ``healthy`` None when absent; clock reasons
+    held now; Xid -> count; ``type/counter`` -> ECC count."""
+
+    healthy: float | None = None
+    clock_reasons: tuple[str, ...] = ()
+    xid_errors: dict[str, float] = field(default_factory=dict)
+    ecc_errors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Scrape:
     seconds: float
     values: dict[str, float]
     nvml_seconds: float | None
+    health: Health = field(default_factory=Health)
 
 
 def scrape(url: str, gpu: str = "0") -> Scrape:
@@ -96,13 +113,23 @@ def scrape(url: str, gpu: str = "0") -> Scrape:
     elapsed = time.perf_counter() - t0
     values: dict[str, float] = {}
     nvml = None
+    healthy, reasons, xids, ecc = None, [], {}, {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name in METRICS and s.labels.get("gpu") == gpu and s.labels.get("mig", "") == "":
+            mine = s.labels.get("gpu") == gpu and s.labels.get("mig", "") == ""
+            if s.name in METRICS and mine:
                 values[s.name] = s.value
             elif s.name == "gpu_exporter_scrape_duration_seconds" and s.labels.get("source") == "nvml":
                 nvml = s.value
-    return Scrape(elapsed, values, nvml)
+            elif s.name == "gpu_healthy" and mine:
+                healthy = s.value
+            elif s.name == "gpu_clocks_event_reasons" and mine and s.value == 1:
+                reasons.append(s.labels["reason"])
+            elif s.name == "gpu_xid_errors_total" and mine:
+                xids[s.labels["xid"]] = s.value
+            elif s.name == "gpu_ecc_errors_total" and mine:
+                ecc[f"{s.labels['type']}/{s.labels['counter']}"] = s.value
+    return Scrape(elapsed, values, nvml, Health(healthy, tuple(sorted(reasons)), xids, ecc))
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,7 @@ class PhaseResult:
     scrape_ms_median: float
     scrape_ms_max: float
     nvml_sample_ms: float | None
+    health: Health = field(default_factory=Health)  # from the phase's last scrape
 
 
 def summarize(phase: str, scrapes: list[Scrape]) -> PhaseResult:
@@ -135,6 +163,7 @@ def summarize(phase: str, scrapes: list[Scrape]) -> PhaseResult:
         statistics.median(ms),
         max(ms),
         statistics.median(nvml) if nvml else None,
+        scrapes[-1].health if scrapes else Health(),
     )
 
 
@@ -149,6 +178,14 @@ def table(results: list[PhaseResult]) -> str:
             f"{r.phase:<12} {f(r.utilization)}  {f(r.sm_active)}     {f(r.sm_occupancy)}     {f(r.tensor_active)}   "
             f"{r.scrape_ms_median:6.2f} / {r.scrape_ms_max:6.2f}          {nvml}"
         )
+    lines.append("phase         healthy  clock event reasons held          Xid errors   ECC errors")
+    for r in results:
+        h = r.health
+        healthy = "-" if h.healthy is None else f"{h.healthy:.0f}"
+        held = ",".join(h.clock_reasons) or "none"
+        xids = ",".join(f"{x}:{n:.0f}" for x, n in sorted(h.xid_errors.items())) or "none"
+        ecc = ",".join(f"{k}:{n:.0f}" for k, n in sorted(h.ecc_errors.items())) or "absent"
+        lines.append(f"{r.phase:<12} {healthy:>7}  {held:<32} {xids:<12} {ecc}")
     return "\n".join(lines)
 
 
@@ -232,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             exporter.kill()
     print(table(results))
     print(json.dumps([asdict(r) for r in results]))
-    return 0 if all(r.scrapes and r.utilization is not None for r in results) else 1
+    return 0 if all(r.scrapes and r.utilization is not None and r.health.healthy is not None for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@ answered, counted once under ``nvml`` for that tick, and the others keep reporti
 an 8-GPU node with GPU 3 lost exports 7 GPUs up and ``gpu_up{gpu="3"} 0``. A reading
 the board does not offer (power on some boards, utilization under MIG) is simply
 left out and is not an error.
+
+Health rides along on each reading (:class:`~exporter.snapshot.GpuHealth`): clock
+event reasons and ECC counts are read with the other values, Xid events are drained
+from NVML's event set once per tick (:mod:`exporter.health`). A GPU that is down, or
+that reported a fatal Xid, is ``healthy=False``, and so are its MIG instances. A health
+reading that fails leaves only that reading out (counted under ``nvml``); the GPU
+stays up.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ from typing import Any
 
 from exporter.errors import NvmlError, NvmlUnavailable
 from exporter.gpm import GpmRatios, GpmTracker
+from exporter.health import XidWatcher, unhealthy_reason
 from exporter.nvml import Nvml
-from exporter.snapshot import GpuReading
+from exporter.snapshot import GpuHealth, GpuReading
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class GpuSampler:
         self._gpus: dict[int, _Identity] = {}
         self._migs: dict[tuple[int, int], _Identity] = {}
         self._gpm_support: dict[str, bool] = {}
+        self._xids = XidWatcher(self._nvml)
 
     def sample(self) -> GpuSample:
         """One pass over all devices. Retries ``nvmlInit`` each tick until it works."""
@@ -72,11 +81,16 @@ class GpuSampler:
         errors: Counter[str] = Counter()
         problems: dict[str, str] = {}
         try:
+            self._xids.drain()  # Xids since the last tick, before this tick's health is judged
+        except NvmlError as exc:
+            errors["nvml"] += 1
+            problems["xid events"] = str(exc)
+        try:
             count = self._nvml.device_count()
         except NvmlError as exc:
             reason = f"NVML device count failed: {exc}"
             errors["nvml"] += 1
-            down = [GpuReading(i, ident.uuid, ident.model, up=False) for i, ident in sorted(self._gpus.items())]
+            down = [self._down(i, ident) for i, ident in sorted(self._gpus.items())]
             return GpuSample(tuple(down), dict(errors), {"library": reason}, nvml_error=reason)
         readings: list[GpuReading] = []
         gpm_keys: list[str] = []
@@ -107,12 +121,8 @@ class GpuSampler:
             errors["nvml"] += 1
             problems[f"gpu {index}"] = str(exc)
             known = self._gpus.get(index, _Identity("", ""))
-            down = [GpuReading(index, known.uuid, known.model, up=False)]
-            down += [
-                GpuReading(index, m.uuid, m.model, m.mig, up=False)
-                for (i, _), m in sorted(self._migs.items())
-                if i == index
-            ]
+            down = [self._down(index, known)]
+            down += [self._down(index, m) for (i, _), m in sorted(self._migs.items()) if i == index]
             return down
         # Under MIG, GPM is read per instance (nvmlGpmMigSampleGet), not for the whole GPU.
         gpm = None if mig else self._gpm_ratios(ident.uuid, handle, None, f"gpu {index}", errors, problems, gpm_keys)
@@ -125,10 +135,53 @@ class GpuSampler:
             memory_total_bytes=total,
             power_watts=power,
             temperature_celsius=temperature,
+            health=self._health(index, ident.uuid, handle, errors, problems),
         )
-        return [_with_gpm(whole, gpm)] + [
-            self._read_mig(index, handle, slot, h, errors, problems, gpm_keys) for slot, h in mig_handles
-        ]
+        instances = [self._read_mig(index, handle, slot, h, errors, problems, gpm_keys) for slot, h in mig_handles]
+        parent_health = _instance_health(whole.health)
+        return [_with_gpm(whole, gpm)] + [replace(m, health=parent_health) if m.up else m for m in instances]
+
+    def _down(self, index: int, ident: _Identity) -> GpuReading:
+        """A GPU (or MIG instance) that did not answer: unhealthy, Xids still counted
+        (Xid 79, fallen off the bus, arrives exactly when the GPU stops answering)."""
+        xids = self._xids.state(ident.uuid)
+        health = GpuHealth(
+            healthy=False,
+            reason=unhealthy_reason(False, xids),
+            xid_errors=xids.counts if xids.watched else None,
+        )
+        return GpuReading(index, ident.uuid, ident.model, ident.mig, up=False, health=health)
+
+    def _health(self, index: int, uuid: str, handle: Any, errors: Counter[str], problems: dict[str, str]) -> GpuHealth:
+        """Clock event reasons, ECC counts and Xids of a GPU that answered this tick."""
+        nvml = self._nvml
+        try:
+            self._xids.watch(uuid, handle)
+        except NvmlError as exc:
+            errors["nvml"] += 1
+            problems[f"xid events gpu {index}"] = str(exc)
+        clocks = ecc = None
+        try:
+            clocks = nvml.clock_event_reasons(handle)
+        except NvmlError as exc:
+            errors["nvml"] += 1
+            problems[f"clock event reasons gpu {index}"] = str(exc)
+        try:
+            ecc = nvml.ecc_errors(handle)
+        except NvmlError as exc:
+            errors["nvml"] += 1
+            problems[f"ecc gpu {index}"] = str(exc)
+        xids = self._xids.state(uuid)
+        reason = unhealthy_reason(True, xids)
+        if reason is not None:
+            problems[f"gpu {index} unhealthy"] = reason
+        return GpuHealth(
+            healthy=reason is None,
+            reason=reason,
+            clock_event_reasons=clocks,
+            xid_errors=xids.counts if xids.watched else None,
+            ecc_errors=ecc if ecc is not None else GpuHealth().ecc_errors,
+        )
 
     def _read_mig(
         self,
@@ -154,8 +207,7 @@ class GpuSampler:
         except NvmlError as exc:
             errors["nvml"] += 1
             problems[where] = str(exc)
-            known = self._migs.get((index, slot), _Identity("", "", ""))
-            return GpuReading(index, known.uuid, known.model, known.mig, up=False)
+            return self._down(index, self._migs.get((index, slot), _Identity("", "", "")))
         gpm = self._gpm_ratios(ident.uuid, parent, gi, where, errors, problems, gpm_keys)
         reading = GpuReading(
             index, ident.uuid, ident.model, ident.mig, memory_used_bytes=used, memory_total_bytes=total
@@ -192,6 +244,7 @@ class GpuSampler:
         """Free held GPM samples and shut NVML down (best effort)."""
         if self._initialized:
             self._gpm.close()
+            self._xids.close()
             try:
                 self._nvml.shutdown()
             except NvmlError:
@@ -209,6 +262,11 @@ def _with_gpm(reading: GpuReading, r: GpmRatios | None) -> GpuReading:
         tensor_active_ratio=r.tensor_active,
         dram_bandwidth_ratio=r.dram_bandwidth,
     )
+
+
+def _instance_health(gpu: GpuHealth | None) -> GpuHealth | None:
+    """A MIG instance is as healthy as its GPU; the readings stay on the GPU's series."""
+    return None if gpu is None else GpuHealth(healthy=gpu.healthy, reason=gpu.reason)
 
 
 def probe(lib: Any) -> str | None:

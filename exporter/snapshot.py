@@ -38,6 +38,7 @@ class GpuReading:
     sm_occupancy_ratio: float | None = None
     tensor_active_ratio: float | None = None
     dram_bandwidth_ratio: float | None = None
+    health: GpuHealth | None = None
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,23 @@ class Snapshot:
     errors_total: Mapping[str, int] = field(default_factory=lambda: frozen_map())
     durations: Mapping[str, float] = field(default_factory=lambda: frozen_map())
     nvml_error: str | None = None
+
+
+@dataclass(frozen=True)
+class GpuHealth:
+    """Whether a GPU (or a MIG instance, through its GPU) can serve, and why not.
+
+    ``healthy`` False when the GPU stopped answering NVML or reported a fatal Xid
+    (``reason`` says which, e.g. ``fatal Xid 79``). The readings behind it belong to
+    the whole GPU and are None/empty on a MIG instance's reading: ``clock_event_reasons``
+    reason -> held now (None where NVML gives none); ``xid_errors`` Xid -> count since
+    the exporter started (None where the GPU's events are not watched, so there is no
+    Xid series rather than a 0); ``ecc_errors`` (type, counter) -> count, only the
+    counters NVML answered.
+    """
+
+    healthy: bool = True
+    reason: str | None = None
+    clock_event_reasons: Mapping[str, bool] | None = None
+    xid_errors: Mapping[int, int] | None = None
+    ecc_errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))

@@ -15,11 +15,20 @@ in tests. What it mimics from the real binding (nvidia-ml-py 13.615):
   and fills one ``{metricId, nvmlReturn, value}`` entry per requested metric. A
   window's value here is the scripted percent at the time of the newer sample.
   Allocated samples are counted, so tests can check nothing leaks.
+- Health: ``nvmlDeviceGetCurrentClocksEventReasons`` (and the deprecated
+  ``...ClocksThrottleReasons``) answer the scripted bit mask, with the
+  ``nvmlClocksEventReason*``/``nvmlClocksThrottleReason*`` bits of nvml.h;
+  ``nvmlDeviceGetTotalEccErrors`` answers the scripted counts or NOT_SUPPORTED where
+  the GPU has no ECC. Xid events go through an event set as in NVML: a GPU registered
+  with ``nvmlDeviceRegisterEvents`` receives the Xids injected with :meth:`FakeNvml.xid`
+  *after* it registered (earlier ones are lost, as with the driver), and
+  ``nvmlEventSetWait_v2`` returns them one by one, then raises ``NVMLError_Timeout``.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +39,7 @@ NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_TIMEOUT = 10
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_FUNCTION_NOT_FOUND = 13
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_ERROR_UNKNOWN = 999
 
@@ -40,6 +50,7 @@ _WORDS = {
     NVML_ERROR_NOT_FOUND: "Not Found",
     NVML_ERROR_TIMEOUT: "Timeout",
     NVML_ERROR_LIBRARY_NOT_FOUND: "NVML Shared Library Not Found",
+    NVML_ERROR_FUNCTION_NOT_FOUND: "Function Not Found",
     NVML_ERROR_GPU_IS_LOST: "GPU is lost",
     NVML_ERROR_UNKNOWN: "Unknown Error",
 }
@@ -77,6 +88,7 @@ NVMLError_NotSupported = _subclass("NVMLError_NotSupported", NVML_ERROR_NOT_SUPP
 NVMLError_NotFound = _subclass("NVMLError_NotFound", NVML_ERROR_NOT_FOUND)
 NVMLError_Timeout = _subclass("NVMLError_Timeout", NVML_ERROR_TIMEOUT)
 NVMLError_LibraryNotFound = _subclass("NVMLError_LibraryNotFound", NVML_ERROR_LIBRARY_NOT_FOUND)
+NVMLError_FunctionNotFound = _subclass("NVMLError_FunctionNotFound", NVML_ERROR_FUNCTION_NOT_FOUND)
 NVMLError_GpuIsLost = _subclass("NVMLError_GpuIsLost", NVML_ERROR_GPU_IS_LOST)
 NVMLError_Unknown = _subclass("NVMLError_Unknown", NVML_ERROR_UNKNOWN)
 
@@ -121,6 +133,13 @@ class FakeGpu:
     migs: list[FakeMig] | None = None
     mig_slots: int = 7
     gpm_not_supported: set[int] = field(default_factory=set)
+    # health: clock event reasons as NVML's bit mask (0x20 | 0x4 = SW thermal + power
+    # cap; None: NOT_SUPPORTED); ECC counts as (corrected, uncorrected), None where the
+    # board has no ECC; xid_events False: the GPU refuses event registration.
+    clocks_event_reasons: int | None = 0
+    ecc_volatile: tuple[int, int] | None = (0, 0)
+    ecc_aggregate: tuple[int, int] | None = (0, 0)
+    xid_events: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,6 +185,13 @@ class GpmMetricsGet:
         self.metrics = [_Metric() for _ in range(32)]
 
 
+@dataclass
+class _EventSet:
+    registered: set[int] = field(default_factory=set)  # GPU indexes
+    queue: deque[_Struct] = field(default_factory=deque)
+    freed: bool = False
+
+
 class _Struct:
     def __init__(self, **kw: Any) -> None:
         self.__dict__.update(kw)
@@ -181,6 +207,7 @@ class FakeNvml:
     NVMLError_NotFound = NVMLError_NotFound
     NVMLError_Timeout = NVMLError_Timeout
     NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
+    NVMLError_FunctionNotFound = NVMLError_FunctionNotFound
     NVMLError_GpuIsLost = NVMLError_GpuIsLost
     NVMLError_Unknown = NVMLError_Unknown
     c_nvmlGpmMetricsGet_t = GpmMetricsGet
@@ -204,10 +231,35 @@ class FakeNvml:
     NVML_GPM_METRIC_ANY_TENSOR_UTIL = 5
     NVML_GPM_METRIC_DRAM_BW_UTIL = 10
     NVML_GPM_METRIC_MAX = 477
+    # ECC (nvml.h: nvmlMemoryErrorType_t, nvmlEccCounterType_t)
+    NVML_MEMORY_ERROR_TYPE_CORRECTED = 0
+    NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+    NVML_VOLATILE_ECC = 0
+    NVML_AGGREGATE_ECC = 1
+    # events (nvml.h: nvmlEventType*)
+    nvmlEventTypeSingleBitEccError = 0x1
+    nvmlEventTypeDoubleBitEccError = 0x2
+    nvmlEventTypeXidCriticalError = 0x8
+    # clock event reasons; the ClocksThrottle names are the deprecated spelling, same bits
+    nvmlClocksEventReasonGpuIdle = nvmlClocksThrottleReasonGpuIdle = 0x1
+    nvmlClocksEventReasonApplicationsClocksSetting = nvmlClocksThrottleReasonApplicationsClocksSetting = 0x2
+    nvmlClocksEventReasonSwPowerCap = nvmlClocksThrottleReasonSwPowerCap = 0x4
+    nvmlClocksEventReasonHwSlowdown = nvmlClocksThrottleReasonHwSlowdown = 0x8
+    nvmlClocksEventReasonSyncBoost = nvmlClocksThrottleReasonSyncBoost = 0x10
+    nvmlClocksEventReasonSwThermalSlowdown = nvmlClocksThrottleReasonSwThermalSlowdown = 0x20
+    nvmlClocksEventReasonHwThermalSlowdown = nvmlClocksThrottleReasonHwThermalSlowdown = 0x40
+    nvmlClocksEventReasonHwPowerBrakeSlowdown = nvmlClocksThrottleReasonHwPowerBrakeSlowdown = 0x80
+    nvmlClocksEventReasonDisplayClockSetting = nvmlClocksThrottleReasonDisplayClockSetting = 0x100
 
-    def __init__(self, gpus: list[FakeGpu], *, library_missing: bool = False) -> None:
+    def __init__(
+        self, gpus: list[FakeGpu], *, library_missing: bool = False, driver_lacks_clock_events: bool = False
+    ) -> None:
         self.gpus = gpus
         self.library_missing = library_missing
+        # a driver before R535: the binding has nvmlDeviceGetCurrentClocksEventReasons,
+        # libnvidia-ml does not (FUNCTION_NOT_FOUND); the Throttle spelling still works
+        self.driver_lacks_clock_events = driver_lacks_clock_events
+        self.event_sets: list[_EventSet] = []
         self.initialized = False
         self.calls: dict[str, int] = {}
         self._rules: list[_Rule] = []
@@ -224,6 +276,21 @@ class FakeNvml:
 
     def heal(self) -> None:
         self._rules.clear()
+
+    def xid(self, gpu: int, xid: int, *, gpu_instance_id: int | None = None) -> int:
+        """The driver reports Xid ``xid`` on GPU ``gpu``: every event set in which that
+        GPU is registered receives it. Returns how many sets did (0: nobody listened)."""
+        event = _Struct(
+            device=_Handle(gpu),
+            eventType=self.nvmlEventTypeXidCriticalError,
+            eventData=xid,
+            gpuInstanceId=0xFFFFFFFF if gpu_instance_id is None else gpu_instance_id,
+            computeInstanceId=0xFFFFFFFF,
+        )
+        listening = [s for s in self.event_sets if gpu in s.registered and not s.freed]
+        for event_set in listening:
+            event_set.queue.append(event)
+        return len(listening)
 
     def _enter(self, call: str, handle: _Handle | None = None) -> None:
         self.calls[call] = self.calls.get(call, 0) + 1
@@ -306,6 +373,65 @@ class FakeNvml:
         if sensor != self.NVML_TEMPERATURE_GPU:
             raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
         return self._gpu(handle).temperature
+
+    # -- health ------------------------------------------------------------------
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: _Handle) -> int:
+        self._enter("nvmlDeviceGetCurrentClocksEventReasons", handle)
+        if self.driver_lacks_clock_events:
+            raise NVMLError(NVML_ERROR_FUNCTION_NOT_FOUND)
+        return self._clock_mask(handle)
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: _Handle) -> int:
+        self._enter("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
+        return self._clock_mask(handle)
+
+    def _clock_mask(self, handle: _Handle) -> int:
+        gpu = self._gpu(handle)
+        if gpu.clocks_event_reasons is None or handle.slot is not None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return gpu.clocks_event_reasons
+
+    def nvmlDeviceGetTotalEccErrors(self, handle: _Handle, error_type: int, counter_type: int) -> int:
+        self._enter("nvmlDeviceGetTotalEccErrors", handle)
+        gpu = self._gpu(handle)
+        if error_type not in (0, 1) or counter_type not in (0, 1):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        counts = gpu.ecc_volatile if counter_type == self.NVML_VOLATILE_ECC else gpu.ecc_aggregate
+        if counts is None or handle.slot is not None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return counts[error_type]
+
+    # -- events --------------------------------------------------------------------
+    def nvmlEventSetCreate(self) -> _EventSet:
+        self._enter("nvmlEventSetCreate")
+        event_set = _EventSet()
+        self.event_sets.append(event_set)
+        return event_set
+
+    def nvmlDeviceRegisterEvents(self, handle: _Handle, event_types: int, event_set: _EventSet) -> None:
+        self._enter("nvmlDeviceRegisterEvents", handle)
+        gpu = self._gpu(handle)
+        if event_set.freed or handle.slot is not None:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        if not gpu.xid_events or not event_types & self.nvmlEventTypeXidCriticalError:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        event_set.registered.add(handle.index)
+
+    def nvmlEventSetWait_v2(self, event_set: _EventSet, timeout_ms: int) -> _Struct:
+        """Never sleeps: an empty queue is a timeout at once (the exporter asks for 1 ms)."""
+        self._enter("nvmlEventSetWait_v2")
+        if event_set.freed:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        try:
+            return event_set.queue.popleft()
+        except IndexError:
+            raise NVMLError(NVML_ERROR_TIMEOUT) from None
+
+    def nvmlEventSetFree(self, event_set: _EventSet) -> None:
+        self._enter("nvmlEventSetFree")
+        if event_set.freed:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        event_set.freed = True
 
     # -- MIG ---------------------------------------------------------------------
     def nvmlDeviceGetMigMode(self, handle: _Handle) -> list[int]:

@@ -25,6 +25,15 @@ EXPORTER = frozenset({
     "gpu_exporter_errors_total",
 })
 
+# GPU health (issue 13, item 4): names are the exporter's (Contract 2 says so), listed
+# in README's exporter section.
+EXPORTER_HEALTH = frozenset({
+    "gpu_healthy",
+    "gpu_clocks_event_reasons",
+    "gpu_xid_errors_total",
+    "gpu_ecc_errors_total",
+})
+
 CONTROLLER = frozenset({
     "gpu_autoscaler_current_replicas",
     "gpu_autoscaler_desired_replicas",
@@ -50,7 +59,7 @@ HISTOGRAMS = frozenset({
     "inference_queue_time_seconds",
 })
 
-ALL = EXPORTER | CONTROLLER | CONTROLLER_AGREED
+ALL = EXPORTER | EXPORTER_HEALTH | CONTROLLER | CONTROLLER_AGREED
 
 
 def series_names() -> frozenset[str]:

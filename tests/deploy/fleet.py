@@ -11,8 +11,12 @@ The fleet is unhealthy on purpose, so that every alert's condition holds (except
   a third busy by SM activity) and an idle one; the vLLM pod has 12 requests waiting,
   processes 2,000 prompt and 300 generated tokens a second with its KV cache 85 % full,
   and records a first token and a queue wait on every controller tick;
+  the vLLM GPU runs hot (clocks held by power cap, SW and HW thermal slowdown), has
+  counted ECC errors (one uncorrected) and reports Xid 94, a fatal one, so it is
+  unhealthy (``gpu_healthy 0``);
 - gpu-node-2: GPU 0 fails NVML on every read (``gpu_up 0``, errors counting), GPU 1
-  is held by serving/vision-triton-...; a third exporter target does not answer;
+  is held by serving/vision-triton-... and reports Xid 13 (an application error: the
+  GPU stays healthy); a third exporter target does not answer;
 - controller replica A reports two scalers, serving/llm-vllm pinned at max and
   serving/vision-triton missing a metric, and counts get_metrics errors; replica B
   is a standby; neither leads; a third controller target does not answer.
@@ -82,7 +86,9 @@ class Fleet:
         self._vllm_work = work
         node1 = FakeNvml([
             FakeGpu("GPU-node1-0", utilization=92, sm_util=35.0, sm_occupancy=22.0, tensor_util=18.0, dram_bw_util=41.0,
-                    memory_used=120 * GiB, power_mw=420_000, temperature=61),
+                    memory_used=120 * GiB, power_mw=420_000, temperature=61,
+                    clocks_event_reasons=0x4 | 0x20 | 0x40,  # SW power cap, SW and HW thermal slowdown
+                    ecc_volatile=(12, 1), ecc_aggregate=(40, 1)),
             FakeGpu("GPU-node1-1", memory_used=GiB // 2, power_mw=75_000),
         ])
         node2 = FakeNvml([
@@ -91,12 +97,16 @@ class Fleet:
                     memory_used=9 * GiB, power_mw=160_000, temperature=48),
         ])
         node2.fail("nvmlDeviceGetMemoryInfo", gpu=0)  # a lost GPU: every read fails
-        return [
+        exporters = [
             self._exporter("gpu-node-1", node1, [gpu_pod("serving", VLLM_POD, "GPU-node1-0", container="vllm")],
                            [f"serving/{VLLM_POD}={vllm.url}#vllm"]),
             self._exporter("gpu-node-2", node2, [gpu_pod("serving", TRITON_POD, "GPU-node2-1", container="triton")],
                            [f"serving/{TRITON_POD}={triton.url}#triton"]),
         ]
+        # The exporters' first tick registered their GPUs for Xid events; the driver reports now.
+        assert node1.xid(0, 94) == 1  # contained ECC error: fatal, the GPU needs a reset
+        assert node2.xid(1, 13) == 1  # graphics engine exception: the application's fault
+        return exporters
 
     # -- controller ----------------------------------------------------------------
     def _serve(self, telemetry: Telemetry) -> str:

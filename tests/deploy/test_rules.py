@@ -83,6 +83,8 @@ EXP = {"job": "gpu-exporter", "instance": "10.0.0.1:9400", "node": "gpu-node-1"}
 CTL = {"job": "gpu-autoscaler", "instance": "10.0.1.1:8080"}
 GPU = {**EXP, "gpu": "0", "uuid": "GPU-0a1b", "model": "NVIDIA H200", "mig": "", "namespace": "serving",
        "pod": "llm-7d9f", "container": "vllm"}
+GPU_SET = {k: v for k, v in GPU.items() if v != ""}  # labels Prometheus keeps (empty ones are absent)
+XID = {k: GPU[k] for k in ("job", "instance", "node", "gpu", "uuid", "model")}  # GPUXidErrors drops pod labels
 SCALER = {"namespace": "serving", "scaler": "llm"}
 STANDBY = {"instance": "10.0.1.2:8080"}
 
@@ -148,6 +150,32 @@ CASES = [
      "6m", []),
     ("controller-down", "GPUAutoscalerDown", [series("up", CTL, "0x20")], "11m", [warning(**CTL)]),
     ("controller-up", "GPUAutoscalerDown", [series("up", CTL, "1x20")], "11m", []),
+    # GPU health
+    ("thermal-slowdown", "GPUClocksSlowedDown",
+     [series("gpu_clocks_event_reasons", {**GPU, "reason": "hw_thermal_slowdown"}, "1x20")], "11m",
+     [warning(**GPU_SET, reason="hw_thermal_slowdown")]),
+    ("slowdown-not-yet-sustained", "GPUClocksSlowedDown",
+     [series("gpu_clocks_event_reasons", {**GPU, "reason": "hw_slowdown"}, "0x5 1x15")], "11m", []),
+    ("power-cap-is-normal", "GPUClocksSlowedDown",
+     [series("gpu_clocks_event_reasons", {**GPU, "reason": "sw_power_cap"}, "1x20")], "11m", []),
+    ("first-xid", "GPUXidErrors",  # the series appears with its first Xid: new, though increase() sees none
+     [series("gpu_xid_errors_total", {**GPU, "xid": "79"}, "_x5 1x20")], "10m", [warning(**XID, xid="79")]),
+    ("more-xids", "GPUXidErrors",
+     [series("gpu_xid_errors_total", {**GPU, "xid": "13"}, "1x20 2x20")], "25m", [warning(**XID, xid="13")]),
+    ("old-xid", "GPUXidErrors", [series("gpu_xid_errors_total", {**GPU, "xid": "13"}, "1x40")], "30m", []),
+    # a new pod on the GPU relabels its series: the count it carries over is not a new Xid
+    ("xid-count-carried-to-a-new-pod", "GPUXidErrors",
+     [series("gpu_xid_errors_total", {**GPU, "xid": "13"}, "1x20"),
+      series("gpu_xid_errors_total", {**GPU, "pod": "llm-8e0a", "xid": "13"}, "_x20 1x20")], "35m", []),
+    ("uncorrected-ecc", "GPUECCUncorrectedErrors",
+     [series("gpu_ecc_errors_total", {**GPU, "type": "uncorrected", "counter": "volatile"}, "1x10")], "5m",
+     [warning(**GPU_SET, type="uncorrected", counter="volatile")]),
+    ("corrected-ecc-only", "GPUECCUncorrectedErrors",
+     [series("gpu_ecc_errors_total", {**GPU, "type": "corrected", "counter": "volatile"}, "50x10"),
+      series("gpu_ecc_errors_total", {**GPU, "type": "uncorrected", "counter": "volatile"}, "0x10")], "5m", []),
+    ("unhealthy", "GPUUnhealthy", [series("gpu_healthy", GPU, "0x10")], "5m",
+     [{**GPU_SET, "severity": "critical"}]),
+    ("healthy", "GPUUnhealthy", [series("gpu_healthy", GPU, "1x10")], "5m", []),
 ]
 
 
