@@ -46,6 +46,7 @@ before the raises: samples Prometheus ingests per second, and the CPU of Prometh
 and of the controller process (per scaler, with the controller's fixed overhead
 shared among the scalers, so an upper bound).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -229,20 +230,39 @@ def _rig(config: Config, scalers: int, tmp: Path) -> Iterator[dict[str, Any]]:
             servers[name] = server
             pod = f"{name}-{''.join(rng.choices(_SAFE, k=9))}-{''.join(rng.choices(_SAFE, k=5))}"
             started = now_rfc3339()
-            api.create("", "pods", {
-                "metadata": {"name": pod, "namespace": NAMESPACE, "labels": {"app": name},
-                             "annotations": {"gpuautoscaler.io/queue-metric": "vllm",
-                                             "gpuautoscaler.io/metrics-port": str(server.port)}},
-                "spec": {"containers": [{"name": "server", "image": "vllm:1"}], "nodeName": f"{NODE_PREFIX}{i:02d}"},
-                "status": {"phase": "Running", "podIP": "127.0.0.1", "startTime": started,
-                           "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": started}]}})
+            api.create(
+                "",
+                "pods",
+                {
+                    "metadata": {
+                        "name": pod,
+                        "namespace": NAMESPACE,
+                        "labels": {"app": name},
+                        "annotations": {
+                            "gpuautoscaler.io/queue-metric": "vllm",
+                            "gpuautoscaler.io/metrics-port": str(server.port),
+                        },
+                    },
+                    "spec": {
+                        "containers": [{"name": "server", "image": "vllm:1"}],
+                        "nodeName": f"{NODE_PREFIX}{i:02d}",
+                    },
+                    "status": {
+                        "phase": "Running",
+                        "podIP": "127.0.0.1",
+                        "startTime": started,
+                        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": started}],
+                    },
+                },
+            )
         kubeconfig = tmp / "kubeconfig"
         kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\n"
             f'clusters: [{{name: emulator, cluster: {{server: "{api.url}"}}}}]\n'
             "users: [{name: bench, user: {token: bench-token}}]\n"
             "contexts: [{name: bench, context: {cluster: emulator, user: bench}}]\n"
-            "current-context: bench\n")
+            "current-context: bench\n"
+        )
         # One node, and one exporter, per run: each exporter ticks on its own grid and
         # Prometheus gives each target its own scrape offset, so every run meets its own
         # phases of sampling and scraping, as pods on different nodes do. The exporters
@@ -252,25 +272,45 @@ def _rig(config: Config, scalers: int, tmp: Path) -> Iterator[dict[str, Any]]:
             time.sleep(max(0.0, first + i * config.exporter_s / scalers - time.monotonic()))
             node = f"{NODE_PREFIX}{i:02d}"
             exporter = Exporter(
-                ExporterConfig(listen_host="127.0.0.1", listen_port=0, interval_s=config.exporter_s, node=node,
-                               kubelet_socket=None),
+                ExporterConfig(
+                    listen_host="127.0.0.1", listen_port=0, interval_s=config.exporter_s, node=node, kubelet_socket=None
+                ),
                 nvml_lib=FakeNvml([]),
-                target_source=PodDiscovery(kubernetes_pod_lister(node, kubeconfig=str(kubeconfig)), refresh_s=30.0))
+                target_source=PodDiscovery(kubernetes_pod_lister(node, kubeconfig=str(kubeconfig)), refresh_s=30.0),
+            )
             exporter.start()
             exporters.append(exporter)
         targets = ["{}:{}".format(*e.server.address) for e in exporters]
-        prometheus = PrometheusServer([ScrapeJob("gpu-exporter", targets, scrape_interval=f"{config.scrape_s}s")],
-                                      query_log=True)
+        prometheus = PrometheusServer(
+            [ScrapeJob("gpu-exporter", targets, scrape_interval=f"{config.scrape_s}s")], query_log=True
+        )
         prometheus.start()
         log_path = tmp / "controller.log"
         with open(log_path, "wb") as log:
             controller = subprocess.Popen(
-                [sys.executable, "-c", "from autoscaler.cli import main; main()", "run",
-                 "--kubeconfig", str(kubeconfig), "--prometheus-url", prometheus.url, "--namespace", NAMESPACE,
-                 "--no-leader-elect", "--metrics-address", f"127.0.0.1:{free_port()}", "--log-level", "debug"],
-                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO)
-        yield {"api": api, "servers": servers, "prometheus": prometheus, "controller": controller,
-               "log_path": log_path}
+                [
+                    sys.executable,
+                    "-c",
+                    "from autoscaler.cli import main; main()",
+                    "run",
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    "--prometheus-url",
+                    prometheus.url,
+                    "--namespace",
+                    NAMESPACE,
+                    "--no-leader-elect",
+                    "--metrics-address",
+                    f"127.0.0.1:{free_port()}",
+                    "--log-level",
+                    "debug",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, PYTHONPATH=str(REPO)),
+                cwd=REPO,
+            )
+        yield {"api": api, "servers": servers, "prometheus": prometheus, "controller": controller, "log_path": log_path}
     finally:
         if controller is not None and controller.poll() is None:
             controller.send_signal(signal.SIGTERM)
@@ -289,11 +329,18 @@ def _rig(config: Config, scalers: int, tmp: Path) -> Iterator[dict[str, Any]]:
 
 
 def _scaler_doc(name: str, poll_s: int) -> dict[str, Any]:
-    return {"apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                     "maxReplicas": 2, "pollingIntervalSeconds": poll_s, "startupSeconds": 0,
-                     "metrics": [{"type": "QueueDepth", "target": {"averageValue": TARGET}}]}}
+    return {
+        "apiVersion": "gpuautoscaler.io/v1alpha1",
+        "kind": "GPUScaler",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "maxReplicas": 2,
+            "pollingIntervalSeconds": poll_s,
+            "startupSeconds": 0,
+            "metrics": [{"type": "QueueDepth", "target": {"averageValue": TARGET}}],
+        },
+    }
 
 
 def _active(api: Any, name: str) -> bool:
@@ -304,8 +351,14 @@ def _active(api: Any, name: str) -> bool:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(config: Config, runs: int, *, seed: int = 1, cost_window_s: float | None = None,
-            log: Callable[[str], None] = lambda _: None) -> Report:
+def measure(
+    config: Config,
+    runs: int,
+    *,
+    seed: int = 1,
+    cost_window_s: float | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> Report:
     """Set up the chain, create ``runs`` scalers, raise each queue once, and read the stamps."""
     if shutil.which("prometheus") is None:
         raise RuntimeError("prometheus is not installed (make prometheus installs Debian's package)")
@@ -319,19 +372,29 @@ def measure(config: Config, runs: int, *, seed: int = 1, cost_window_s: float | 
             api, servers, prometheus, controller = rig["api"], rig["servers"], rig["prometheus"], rig["controller"]
             begin = time.time()
             log("waiting for every idle queue in Prometheus")
-            wait_until(lambda: len(prometheus.query(f'inference_queue_depth{{namespace="{NAMESPACE}"}} == 0'))
-                       == runs, 60 + 3 * config.period_s, "the idle queues in Prometheus", 0.25)
+            wait_until(
+                lambda: len(prometheus.query(f'inference_queue_depth{{namespace="{NAMESPACE}"}} == 0')) == runs,
+                60 + 3 * config.period_s,
+                "the idle queues in Prometheus",
+                0.25,
+            )
             log(f"creating {runs} GPUScalers over {config.poll_s} s")
             created = time.monotonic()
             for i, name in enumerate(names):
                 time.sleep(max(0.0, created + i * config.poll_s / runs - time.monotonic()))
                 api.add_gpuscaler(_scaler_doc(name, config.poll_s))
-            wait_until(lambda: all(_active(api, n) for n in names), 30 + 2 * config.poll_s,
-                       "every scaler's first poll", 0.1)
+            wait_until(
+                lambda: all(_active(api, n) for n in names), 30 + 2 * config.poll_s, "every scaler's first poll", 0.1
+            )
             if controller.poll() is not None:
                 raise RuntimeError(f"the controller exited:\n{rig['log_path'].read_text()[-3000:]}")
-            report.cost = _cost(config, runs, prometheus, controller.pid,
-                                cost_window_s if cost_window_s is not None else max(10.0, config.poll_s))
+            report.cost = _cost(
+                config,
+                runs,
+                prometheus,
+                controller.pid,
+                cost_window_s if cost_window_s is not None else max(10.0, config.poll_s),
+            )
             log(f"raising {runs} queues from 0 to {RAISED:g} over {config.period_s:g} s")
             raised: dict[str, float] = {}
             t0 = time.monotonic()
@@ -345,8 +408,13 @@ def measure(config: Config, runs: int, *, seed: int = 1, cost_window_s: float | 
             def all_patched() -> bool:
                 for r in api.requests:
                     name = r.path.rsplit("/", 2)[-2] if r.path.endswith("/scale") else ""
-                    if (r.method == "PATCH" and r.status == 200 and name in raised and name not in patches
-                            and r.received_at >= raised[name]):
+                    if (
+                        r.method == "PATCH"
+                        and r.status == 200
+                        and name in raised
+                        and name not in patches
+                        and r.received_at >= raised[name]
+                    ):
                         patches[name] = r.received_at
                 return len(patches) == runs
 
@@ -371,13 +439,24 @@ def _cost(config: Config, scalers: int, prometheus: Any, controller_pid: int, wi
     # Each scrape also stores 5 series of its own: up, scrape_duration_seconds,
     # scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added.
     per_scrape = sum(float(r["value"][1]) for r in rows) + 5 * len(rows)
-    return Cost(window_s=w1 - w0, series_per_scrape=per_scrape, samples_per_s=per_scrape / config.scrape_s,
-                prometheus_cpu_per_s=(p1 - p0) / (w1 - w0), controller_cpu_per_s=(c1 - c0) / (w1 - w0),
-                scalers=scalers)
+    return Cost(
+        window_s=w1 - w0,
+        series_per_scrape=per_scrape,
+        samples_per_s=per_scrape / config.scrape_s,
+        prometheus_cpu_per_s=(p1 - p0) / (w1 - w0),
+        controller_cpu_per_s=(c1 - c0) / (w1 - w0),
+        scalers=scalers,
+    )
 
 
-def _runs(raised: dict[str, float], patches: dict[str, float], servers: dict[str, Any], prometheus: Any,
-          log_path: Path, span_s: float) -> list[Run]:
+def _runs(
+    raised: dict[str, float],
+    patches: dict[str, float],
+    servers: dict[str, Any],
+    prometheus: Any,
+    log_path: Path,
+    span_s: float,
+) -> list[Run]:
     """Join the stamps of each patched scaler."""
     # Prometheus: every raw sample of every pod's queue (a range selector in an instant query).
     scraped: dict[str, float] = {}
@@ -406,11 +485,14 @@ def _runs(raised: dict[str, float], patches: dict[str, float], servers: dict[str
     out = []
     for name, patched in sorted(patches.items()):
         sampled = min((t for t, w in servers[name].served if t >= raised[name] and w >= RAISED), default=None)
-        decision = min(((tick, decided) for tick, decided in scaling.get(name, ()) if decided >= raised[name]),
-                       default=None)
+        decision = min(
+            ((tick, decided) for tick, decided in scaling.get(name, ()) if decided >= raised[name]), default=None
+        )
         if sampled is None or name not in scraped or decision is None:
-            raise RuntimeError(f"{name}: a stamp is missing (sampled {sampled}, scraped {scraped.get(name)}, "
-                               f"decision {decision}); is the controller's 'scaling' debug line there?")
+            raise RuntimeError(
+                f"{name}: a stamp is missing (sampled {sampled}, scraped {scraped.get(name)}, "
+                f"decision {decision}); is the controller's 'scaling' debug line there?"
+            )
         tick, decided = decision
         # The tick's query: the first one evaluated at or after the tick (Prometheus keeps milliseconds).
         queried = next((end for start, end in queries if start >= tick - 0.001), None)
@@ -425,33 +507,47 @@ def _runs(raised: dict[str, float], patches: dict[str, float], servers: dict[str
 
 def format_report(report: Report) -> str:
     c = report.config
-    lines = [f"reaction benchmark, {c.name} configuration: exporter every {c.exporter_s:g} s, scrape every "
-             f"{c.scrape_s} s, poll every {c.poll_s} s; {len(report.runs)} runs (one GPUScaler each, one "
-             f"controller), {os.cpu_count()} CPUs"]
+    lines = [
+        f"reaction benchmark, {c.name} configuration: exporter every {c.exporter_s:g} s, scrape every "
+        f"{c.scrape_s} s, poll every {c.poll_s} s; {len(report.runs)} runs (one GPUScaler each, one "
+        f"controller), {os.cpu_count()} CPUs"
+    ]
     if report.missed:
         lines.append(f"NO PATCH within the timeout for {len(report.missed)}: {', '.join(report.missed)}")
     if report.runs:
         totals = [r.total for r in report.runs]
         p95 = percentile(totals, 95)
-        lines.append(f"queue raised -> PATCH received: p50 {percentile(totals, 50):.2f} s, p95 {p95:.2f} s, "
-                     f"max {max(totals):.2f} s (goal p95 <= {c.goal_s:g} s: {'met' if p95 <= c.goal_s else 'MISSED'})")
+        lines.append(
+            f"queue raised -> PATCH received: p50 {percentile(totals, 50):.2f} s, p95 {p95:.2f} s, "
+            f"max {max(totals):.2f} s (goal p95 <= {c.goal_s:g} s: {'met' if p95 <= c.goal_s else 'MISSED'})"
+        )
         lines.append(f"  {'stage':<16}{'p50 s':>9}{'p95 s':>9}{'max s':>9}{'mean s':>9}   until")
-        until = ("the server answered the exporter", "Prometheus's sample timestamp",
-                 "the tick of the poll that scaled", "Prometheus finished the batched query",
-                 "the reconcile decided (before the PATCH call)", "the PATCH reached the API server")
+        until = (
+            "the server answered the exporter",
+            "Prometheus's sample timestamp",
+            "the tick of the poll that scaled",
+            "Prometheus finished the batched query",
+            "the reconcile decided (before the PATCH call)",
+            "the PATCH reached the API server",
+        )
         for stage, what in zip(STAGES, until, strict=True):
             xs = [r.stages[stage] for r in report.runs]
-            lines.append(f"  {stage:<16}{percentile(xs, 50):9.3f}{percentile(xs, 95):9.3f}{max(xs):9.3f}"
-                         f"{statistics.fmean(xs):9.3f}   {what}")
-        lines.append(f"  {'total':<16}{percentile(totals, 50):9.3f}{p95:9.3f}{max(totals):9.3f}"
-                     f"{statistics.fmean(totals):9.3f}")
+            lines.append(
+                f"  {stage:<16}{percentile(xs, 50):9.3f}{percentile(xs, 95):9.3f}{max(xs):9.3f}"
+                f"{statistics.fmean(xs):9.3f}   {what}"
+            )
+        lines.append(
+            f"  {'total':<16}{percentile(totals, 50):9.3f}{p95:9.3f}{max(totals):9.3f}{statistics.fmean(totals):9.3f}"
+        )
     if report.cost is not None:
         k = report.cost
-        lines.append(f"cost (steady, {k.window_s:.0f} s, queues idle): Prometheus ingests {k.samples_per_s:.1f} "
-                     f"samples/s ({k.series_per_scrape:.0f} series every {c.scrape_s} s) using "
-                     f"{100 * k.prometheus_cpu_per_s:.1f} % of a core; the controller uses "
-                     f"{100 * k.controller_cpu_per_s:.1f} % of a core for {k.scalers} scalers = "
-                     f"{1000 * k.controller_cpu_per_scaler_s:.2f} ms of CPU per scaler per second")
+        lines.append(
+            f"cost (steady, {k.window_s:.0f} s, queues idle): Prometheus ingests {k.samples_per_s:.1f} "
+            f"samples/s ({k.series_per_scrape:.0f} series every {c.scrape_s} s) using "
+            f"{100 * k.prometheus_cpu_per_s:.1f} % of a core; the controller uses "
+            f"{100 * k.controller_cpu_per_s:.1f} % of a core for {k.scalers} scalers = "
+            f"{1000 * k.controller_cpu_per_scaler_s:.2f} ms of CPU per scaler per second"
+        )
     lines.append(f"wall time {report.wall_s:.0f} s")
     return "\n".join(lines)
 
@@ -464,8 +560,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs: expected at least 1")
-    report = measure(CONFIGS[args.config], args.runs, seed=args.seed,
-                     log=lambda s: print(f"  .. {s}", file=sys.stderr, flush=True))
+    report = measure(
+        CONFIGS[args.config], args.runs, seed=args.seed, log=lambda s: print(f"  .. {s}", file=sys.stderr, flush=True)
+    )
     print(format_report(report), flush=True)
     if report.missed or not report.runs:
         sys.exit(1)

@@ -4,6 +4,7 @@ Two runs of the fast configuration over the real chain (benchmarks/reaction.py):
 must come back with every stamp found, in an order that makes sense, and stages that
 add up to the total. No timing thresholds: those are the benchmark's to print.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,20 +15,26 @@ from benchmarks.reaction import CONFIGS, STAGES, format_report, measure, parse_r
 from simulations.cluster.prometheus import prometheus_available
 
 
-@pytest.mark.parametrize("values, p, expected", [
-    pytest.param([3.0], 95, 3.0, id="one-value"),
-    pytest.param([1.0, 2.0, 3.0, 4.0, 5.0], 50, 3.0, id="median"),
-    # 20 values 1..20: rank (20 - 1) x 0.95 = 18.05 -> 19 + 0.05 x (20 - 19) = 19.05
-    pytest.param([float(x) for x in range(20, 0, -1)], 95, 19.05, id="p95-of-20-interpolates"),
-])
+@pytest.mark.parametrize(
+    "values, p, expected",
+    [
+        pytest.param([3.0], 95, 3.0, id="one-value"),
+        pytest.param([1.0, 2.0, 3.0, 4.0, 5.0], 50, 3.0, id="median"),
+        # 20 values 1..20: rank (20 - 1) x 0.95 = 18.05 -> 19 + 0.05 x (20 - 19) = 19.05
+        pytest.param([float(x) for x in range(20, 0, -1)], 95, 19.05, id="p95-of-20-interpolates"),
+    ],
+)
 def test_percentile(values: list[float], p: float, expected: float) -> None:
     assert percentile(values, p) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("text, expected", [
-    pytest.param("2026-12-02T03:00:00Z", 1796180400.0, id="whole-seconds"),
-    pytest.param("2026-12-02T03:00:00.123456789Z", 1796180400.123456789, id="nanoseconds"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        pytest.param("2026-12-02T03:00:00Z", 1796180400.0, id="whole-seconds"),
+        pytest.param("2026-12-02T03:00:00.123456789Z", 1796180400.123456789, id="nanoseconds"),
+    ],
+)
 def test_parse_rfc3339(text: str, expected: float) -> None:
     assert parse_rfc3339(text) == pytest.approx(expected, abs=1e-6)
 
