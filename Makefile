@@ -64,3 +64,11 @@ lint: $(VENV)/.installed-lint
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
+
+# Reaction time, queue raised -> PATCH, over the real chain (benchmarks/reaction.py):
+# 20 runs of the fast configuration (everything every 1 s, ~30 s), then 20 of the
+# defaults (exporter 5 s, scrape 15 s, poll 15 s; ~3 min). REACTION_ARGS goes to both (--runs 5).
+.PHONY: bench-reaction
+bench-reaction: $(VENV)/.installed-test prometheus
+	$(BIN)/python -m benchmarks.reaction --config fast $(REACTION_ARGS)
+	$(BIN)/python -m benchmarks.reaction --config default $(REACTION_ARGS)

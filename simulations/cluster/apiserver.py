@@ -112,6 +112,8 @@ class RequestRecord:
     path: str
     status: int  # 0 when the connection was dropped
     user_agent: str
+    #: Wall-clock time (``time.time()``) the request line arrived: when a PATCH reached us.
+    received_at: float = 0.0
 
 
 class ApiError(Exception):
@@ -637,6 +639,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         emulator: ApiServer = self.server.emulator
+        received_at = time.time()
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -653,7 +656,7 @@ class _Handler(BaseHTTPRequestHandler):
         def record(status: int) -> None:  # before answering, so a test that got the answer sees the entry
             with emulator._cond:
                 emulator._log.append(RequestRecord(verb, group, rt.plural if rt else "", sub, ns, name,
-                                                   self.command, url.path, status, agent))
+                                                   self.command, url.path, status, agent, received_at))
         try:
             with emulator._cond:
                 fault = next((f for f in emulator._faults if f.matches(self.command, verb, url.path, agent)), None)

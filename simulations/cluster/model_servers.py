@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -271,12 +272,16 @@ class ModelServer:
         self.padding = padding
         self.work = work or Work()
         self.requests = 0
+        #: ``(time.time(), waiting)`` of the last answers served: when a reader (the
+        #: exporter) saw a queue change, for the reaction benchmark.
+        self.served: deque[tuple[float, float]] = deque(maxlen=1024)
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def body(self) -> bytes:
-        return metrics_text(self.kind, self.waiting, self.running, self.padding, self.work).encode()
+    def body(self, waiting: float | None = None) -> bytes:
+        waiting = self.waiting if waiting is None else waiting
+        return metrics_text(self.kind, waiting, self.running, self.padding, self.work).encode()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -295,7 +300,9 @@ class ModelServer:
                 if server.status != 200:
                     self.send_error(server.status)
                     return
-                payload = server.body()
+                served_at, waiting = time.time(), server.waiting
+                payload = server.body(waiting)
+                server.served.append((served_at, waiting))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))

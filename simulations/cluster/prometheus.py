@@ -49,7 +49,8 @@ class PrometheusServer:
     configuration can be changed while it runs with :meth:`set_jobs` (lifecycle reload).
     """
 
-    def __init__(self, jobs: list[ScrapeJob] | None = None, *, extra_args: list[str] | None = None):
+    def __init__(self, jobs: list[ScrapeJob] | None = None, *, extra_args: list[str] | None = None,
+                 query_log: bool = False):
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("prometheus is not installed: run `make test`, which installs Debian's package")
@@ -61,6 +62,9 @@ class PrometheusServer:
         self._dir = Path(tempfile.mkdtemp(prefix="prom-test-"))
         self._config = self._dir / "prometheus.yml"
         self._log = self._dir / "prometheus.log"
+        #: With ``query_log``, every query as a JSON line (Prometheus's ``query_log_file``):
+        #: ``params.start`` is when it was evaluated, ``ts`` when it finished.
+        self.query_log = self._dir / "queries.log" if query_log else None
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- configuration -------------------------------------------------------
@@ -79,10 +83,10 @@ class PrometheusServer:
                     "static_configs": [static],
                 }
             )
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": scrape_configs,
-        }
+        global_config: dict[str, Any] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        if self.query_log is not None:
+            global_config["query_log_file"] = str(self.query_log)
+        config = {"global": global_config, "scrape_configs": scrape_configs}
         # JSON is valid YAML; no YAML writer needed here.
         self._config.write_text(json.dumps(config, indent=1))
 
@@ -151,6 +155,11 @@ class PrometheusServer:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (a benchmark reads its CPU time)."""
+        return self._proc.pid if self.running and self._proc is not None else None
 
     def log_tail(self, n: int = 40) -> str:
         try:
