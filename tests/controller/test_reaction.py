@@ -55,6 +55,8 @@ def test_two_fast_runs_measure_every_stage() -> None:
         assert run.raised <= run.sampled and run.tick <= run.queried <= run.decided <= run.patched
         assert run.scraped >= run.raised
         assert 0 < run.total < 60
-    assert report.cost is not None and report.cost.samples_per_s > 0 and report.cost.controller_cpu_per_s > 0
+    # CPU is read from /proc in 10 ms ticks: over a 2 s window an idle controller may read 0.
+    assert report.cost is not None and report.cost.samples_per_s > 0
+    assert report.cost.controller_cpu_per_s >= 0 and report.cost.prometheus_cpu_per_s >= 0
     text = format_report(report)
     assert "p95" in text and all(stage in text for stage in STAGES)
