@@ -177,6 +177,7 @@ class Schedule:
         self._identities = 0
         self.recorder: Recorder | None = None
         self.stopped_at = float("inf")
+        self.hold: dict[str, int] = {}  # workload -> steps its metric fault still lasts
 
     # -- lifecycle --------------------------------------------------------------------
     def _start_controller(self) -> ControllerProcess:
@@ -312,6 +313,9 @@ class Schedule:
     def _draw_metric(self, workload: str, scaler: str, now: float) -> None:
         rng = self.rng
         wl = self.world.pods.workloads[(self.ns, workload)]
+        if self.hold.get(workload, 0) > 0:  # a fault lasts 2-3 steps: long enough to demand a report
+            self.hold[workload] -= 1
+            return
         if rng.random() >= 0.45:
             if wl.mode == "ok" and rng.random() < 0.5:  # the load moves: scale-ups and scale-downs
                 wl.per_pod = rng.choice((0.0, 1.0, 2.0, 4.0, 6.0, 9.0))
@@ -326,6 +330,7 @@ class Schedule:
             if mode == "ok":
                 wl.per_pod = rng.choice((0.0, 1.0, 2.0, 4.0, 6.0, 9.0))
         if mode != "ok":
+            self.hold[workload] = rng.randint(1, 2)
             kind = {"partial_nan": "metric_partial"}.get(mode, f"metric_{mode}")
             self._open(Window(kind, now, scaler=scaler, invalid=mode in INVALID_MODES or mode == "huge",
                               effect=2 * INTERVAL + 0.5 if mode == "stale" else 0.0))
