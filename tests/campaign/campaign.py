@@ -398,7 +398,7 @@ class Schedule:
         w.pods.add(self.ns, target, 1, per_pod=rng.choice((1.0, 3.0)))
         w.api.add_gpuscaler(scaler_doc(self.ns, name, target=target, interval=int(INTERVAL), **spec))
         self.invalid_scalers[name] = (time.time(), kind)
-        self._instant("invalid_spec" if kind != "tiny_target" else "tiny_target", now)
+        self._open(Window("invalid_spec" if kind != "tiny_target" else "tiny_target", now, now, scaler=name))
 
     def _calm(self) -> None:
         """End every fault, then let the controllers run two more polls."""
@@ -488,8 +488,25 @@ class Schedule:
                 if win.start + win.effect + self._grace(p.at) <= p.at < win.end:
                     self._violate("scale_down_while_metrics_invalid", scaler, p.at,
                                   f"{p.identity} scaled {p.target} {p.before} -> {p.after} "
-                                  f"{p.at - win.start:.1f} s into {win.kind}", self._tags(scaler, p.at - 3, p.at))
+                                  f"{p.at - win.start:.1f} s into {win.kind}; its decision: "
+                                  f"{self._decision_line(p.identity, scaler, p.at)}", self._tags(scaler, p.at - 3, p.at))
                     break
+
+    def _decision_line(self, identity: str, scaler: str, at: float) -> str:
+        """The controller's last ``decision`` log line for ``scaler`` before ``at`` (the evidence)."""
+        import json
+        c = next((c for c in self.controllers if c.identity == identity), None)
+        last = "(none logged)"
+        if c is None:
+            return last
+        with contextlib.suppress(OSError):
+            for line in c.log_path.read_text(errors="replace").splitlines():
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if entry.get("msg") == "decision" and entry.get("scaler") == scaler and entry["ts"] <= at + 0.2:
+                        last = json.dumps({k: entry.get(k) for k in ("ts", "current_replicas", "desired_replicas",
+                                                                     "reason", "metrics")})
+        return last
 
     def _check_stabilization(self, rec: Recorder) -> None:
         for scaler, window in SCALERS.items():
@@ -508,7 +525,8 @@ class Schedule:
                     ts, n = higher[-1]
                     self._violate("scale_down_inside_window", scaler, p.at,
                                   f"{p.identity} scaled {target} {p.before} -> {p.after} though {n} was "
-                                  f"recommended {p.at - ts:.1f} s earlier (window {window} s)",
+                                  f"recommended {p.at - ts:.1f} s earlier (window {window} s); its decision: "
+                                  f"{self._decision_line(p.identity, scaler, p.at)}",
                                   self._tags(scaler, p.at - window, p.at))
 
     def _confounded(self, start: float, deadline: float) -> tuple[str | None, float]:
@@ -538,7 +556,8 @@ class Schedule:
     def _streaks(self, scaler: str) -> list[tuple[float, float, float, set[str]]]:
         """Merged invalid windows: (start, effective start, end, kinds); gaps under 2.5 s join."""
         out: list[tuple[float, float, float, set[str]]] = []
-        for w in sorted(self._invalid_windows(scaler), key=lambda w: w.start):
+        # 1e306 is a number: at max, or failing with a condition, both fine (keeps_reporting checks it).
+        for w in sorted((w for w in self._invalid_windows(scaler) if w.kind != "metric_huge"), key=lambda w: w.start):
             if out and w.start <= out[-1][2] + 2.5:
                 s, e, end, kinds = out[-1]
                 out[-1] = (s, min(e, w.start + w.effect), max(end, w.end), kinds | {w.kind})

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="fault steps per schedule (default 10)")
     parser.add_argument("--step-seconds", type=float, default=1.5, help="seconds per step (default 1.5)")
     parser.add_argument("--report", type=Path, help="also write the report to this file")
+    parser.add_argument("--keep", type=Path, help="keep the controllers' logs in this folder (made if absent)")
     args = parser.parse_args(argv)
     if not 1 <= args.schedules <= 100_000 or not 1 <= args.steps <= 1000 or not 0.5 <= args.step_seconds <= 60:
         parser.error("expected 1 <= --schedules <= 100000, 1 <= --steps <= 1000, 0.5 <= --step-seconds <= 60")
@@ -31,9 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         faults = sum(r.faults.values())
         print(f"seed {seed}: {faults} faults, {sum(r.checks.values())} checks, "
               f"{len(r.violations)} violations ({len(r.new_violations)} new)", flush=True)
+        for v in r.violations:
+            print(f"  {v}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="campaign-") as tmp:
-        report = run_campaign(range(args.seed, args.seed + args.schedules), Path(tmp), steps=args.steps,
+        folder = Path(tmp)
+        if args.keep is not None:
+            folder = args.keep
+            folder.mkdir(parents=True, exist_ok=True)
+        report = run_campaign(range(args.seed, args.seed + args.schedules), folder, steps=args.steps,
                               step_seconds=args.step_seconds, progress=progress)
     text = report.text()
     print(text)
