@@ -320,10 +320,11 @@ class World:
         self.wait_fresh(30)
 
     def wait_fresh(self, timeout: float) -> float:
-        """Wait until Prometheus holds a heartbeat sample newer than now; returns when."""
+        """Wait until Prometheus holds a heartbeat sample newer than now; returns that sample's
+        time (when fresh data was back: a poll may see it before this call notices)."""
         since = time.time()
-        self.prometheus.wait_for(f"timestamp({HEARTBEAT}) > {since:.3f}", timeout=timeout)
-        return time.time()
+        rows = self.prometheus.wait_for(f"timestamp({HEARTBEAT}) > {since:.3f}", timeout=timeout)
+        return min(float(r["value"][1]) for r in rows)
 
     def restart_prometheus(self) -> float:
         """Start a stopped Prometheus and wait until it has fresh samples (its SD waits ~5 s)."""
