@@ -72,3 +72,13 @@ clean:
 bench-reaction: $(VENV)/.installed-test prometheus
 	$(BIN)/python -m benchmarks.reaction --config fast $(REACTION_ARGS)
 	$(BIN)/python -m benchmarks.reaction --config default $(REACTION_ARGS)
+
+# The long fault campaign of issue 11 (tests/campaign/soak.py): SCHEDULES seeded schedules
+# against two real controllers, the emulator and Prometheus; ~32 s a schedule on 2 cores.
+# Prints faults by kind, checks and violations by kind; exit 1 on a violation not yet known.
+SCHEDULES ?= 200
+SEED ?= 1
+.PHONY: soak
+soak: $(VENV)/.installed-test prometheus
+	@mkdir -p $(OUT)
+	$(BIN)/python -m tests.campaign.soak --schedules $(SCHEDULES) --seed $(SEED) --report $(OUT)/soak.txt

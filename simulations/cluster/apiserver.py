@@ -261,6 +261,7 @@ class ApiServer:
         self._connections: set[socket.socket] = set()
         self._watch_sockets: set[socket.socket] = set()
         self._port = 0
+        self._listeners: list[Callable[[RequestRecord, float], None]] = []
         self.auto_status = True  # a workload's status.replicas follows spec.replicas at once
 
     # ------------------------------------------------------------------ lifecycle
@@ -346,6 +347,27 @@ class ApiServer:
     def clear_log(self) -> None:
         with self._cond:
             self._log.clear()
+
+    def add_listener(self, listener: Callable[[RequestRecord, float], None]) -> None:
+        """Call ``listener(record, time.time())`` for every request as it is logged.
+
+        Called under the store's lock, right after the request was served and before its
+        answer is sent, so a listener that reads objects (:meth:`get`) sees them as they
+        were when that request landed: who held the Lease when a PATCH arrived, say. A
+        fault campaign keeps its PATCH log this way; the listener must be quick and must
+        not raise (an exception is swallowed, the request is answered regardless).
+        """
+        with self._cond:
+            self._listeners.append(listener)
+
+    def _notify(self, record: RequestRecord) -> None:
+        """Hand ``record`` to every listener (hold ``self._cond``)."""
+        at = time.time()
+        for listener in self._listeners:
+            try:
+                listener(record, at)
+            except Exception:  # a broken listener must not break the emulator
+                pass
 
     def rbac_requirements(self) -> set[tuple[str, str, str]]:
         """``(apiGroup, resource[/subresource], verb)`` for every request made: what RBAC must grant."""
@@ -657,6 +679,7 @@ class _Handler(BaseHTTPRequestHandler):
             with emulator._cond:
                 emulator._log.append(RequestRecord(verb, group, rt.plural if rt else "", sub, ns, name,
                                                    self.command, url.path, status, agent, received_at))
+                emulator._notify(emulator._log[-1])
         try:
             with emulator._cond:
                 fault = next((f for f in emulator._faults if f.matches(self.command, verb, url.path, agent)), None)
