@@ -29,6 +29,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +84,11 @@ class _Stopped(BaseException):
     """Raised from the lock inside the library's loops to end ``run()`` on :meth:`LeaderElector.stop`."""
 
 
+class _Abandoned(BaseException):
+    """Raised from the lock to end ``run()`` once our watchdog ended a term whose renewals
+    missed the renew deadline; the election thread then campaigns afresh."""
+
+
 class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
     """The library's LeaseLock with our timeouts, transport errors as failed attempts, and a stop hook."""
 
@@ -91,10 +97,16 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
         self.api_instance = k8s.CoordinationV1Api(client.api_client)  # else the *default* ApiClient
         self._timeout = client.request_timeout
         self._stopping = stopping
+        #: ``time.monotonic()`` when the last successful create or update was *sent*: the
+        #: lease is ours from then for ``lease_duration``, as a follower counts it.
+        self.renewed_at: float | None = None
+        self.abandon = threading.Event()
 
     def _check(self) -> None:
         if self._stopping.is_set():
             raise _Stopped()
+        if self.abandon.is_set():
+            raise _Abandoned()
 
     def get(self, name: str, namespace: str) -> tuple[bool, Any]:
         self._check()
@@ -110,9 +122,11 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
         self._check()
         body = k8s.V1Lease(metadata=k8s.V1ObjectMeta(name=name), spec=self.get_lease_spec(election_record))
+        sent = time.monotonic()
         try:
             self.lease_reference = self.api_instance.create_namespaced_lease(namespace, body,
                                                                              _request_timeout=self._timeout)
+            self.renewed_at = sent
             return True
         except Exception as exc:
             log.debug("cannot create lease %s/%s: %s", namespace, name, exc)
@@ -122,10 +136,12 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
         self._check()
         if self.lease_reference is None:
             return False
+        sent = time.monotonic()
         try:
             self.lease_reference.spec = self.get_lease_spec(updated_record, self.lease_reference.spec)
             self.lease_reference = self.api_instance.replace_namespaced_lease(
                 name=name, namespace=namespace, body=self.lease_reference, _request_timeout=self._timeout)
+            self.renewed_at = sent
             return True
         except Exception as exc:
             log.debug("cannot update lease %s/%s: %s", namespace, name, exc)
@@ -163,6 +179,8 @@ class LeaderElector:
         self._term: _Term | None = None
         self._leading = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._lock = _LeaseLock(self.settings, client, self._stopping)
 
     @property
     def identity(self) -> str:
@@ -180,6 +198,8 @@ class LeaderElector:
             raise RuntimeError("LeaderElector.start() called twice")
         self._thread = threading.Thread(target=self._campaign, name="leader-election", daemon=True)
         self._thread.start()
+        self._watchdog = threading.Thread(target=self._watch_deadline, name="leader-deadline", daemon=True)
+        self._watchdog.start()
 
     def stop(self, release: bool = True) -> None:
         """Stop campaigning; if leading, call ``on_stopped`` and (with ``release``) give the lease up.
@@ -225,9 +245,10 @@ class LeaderElector:
 
     # ------------------------------------------------------------------ the election thread
     def _campaign(self) -> None:
-        lock = _LeaseLock(self.settings, self._client, self._stopping)
+        lock = self._lock
         while not self._stopping.is_set():
             term = _Term()
+            lock.abandon.clear()
             with self._state:
                 self._term = term
             config = electionconfig.Config(
@@ -238,10 +259,34 @@ class LeaderElector:
                 leaderelection.LeaderElection(config).run()  # returns after losing the lease
             except _Stopped:
                 return
+            except _Abandoned:
+                log.warning("%s could not renew its lease within %d s: stopped leading, campaigning again",
+                            self.identity, self.settings.renew_deadline)
             except Exception:
                 log.exception("leader election failed; campaigning again")
             self._end(term)
             self._stopping.wait(self.settings.retry_period)
+
+    def _watch_deadline(self) -> None:
+        """End a term whose last successful renewal was sent ``renew_deadline`` ago.
+
+        The library's ``renew_loop`` cannot be trusted with this: it sleeps ``retry_period``
+        after each success before it opens a new ``renew_deadline`` window, and again after
+        the last failed try, so a leader that cannot renew went on leading 4-5 s after its
+        last renewal with a 3 s lease (lease 3, deadline 2, retry 1: found by the fault
+        campaign, tests/campaign/test_defects.py) while its successor already wrote.
+        Measured from when the renewal was sent, this ends the term ``lease_duration -
+        renew_deadline`` (5 s at client-go's defaults) before a follower may take over."""
+        deadline = float(self.settings.renew_deadline)
+        while not self._stopping.wait(0.05):
+            with self._state:
+                term = self._term
+            renewed = self._lock.renewed_at
+            if term is None or not term.leading or renewed is None:
+                continue
+            if time.monotonic() - renewed >= deadline:
+                self._lock.abandon.set()  # the library's next lock call ends its run()
+                self._end(term)
 
     def _begin(self, term: _Term) -> None:
         with self._callbacks:

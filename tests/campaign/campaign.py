@@ -58,7 +58,7 @@ SCALERS = {"s0": 0, "s1": 4, "s2": 3}
 RSS_SETTLE = 5.0
 #: RSS bound: twice the settled size plus 50 MiB, and never over 400 MiB.
 RSS_CAP_KIB = 400 * 1024
-KNOWN_DEFECT_TAGS = frozenset({"renew_deadline_overrun"})
+KNOWN_DEFECT_TAGS: frozenset[str] = frozenset()
 #: Which violation kinds each known defect explains (a tag never excuses another kind).
 KNOWN_DEFECTS = {
     "tiny_target": frozenset({"silent_scaler", "no_condition_within_a_poll", "no_event_within_a_poll"}),

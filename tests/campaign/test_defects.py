@@ -1,6 +1,6 @@
 """The campaign's findings, each reduced to one plain failing test.
 
-Each defect not fixed yet is marked ``xfail(strict=True)`` while its fix is on another
+Each defect not fixed yet is marked ``xfail(strict=True)`` (none today) while its fix is on another
 branch: the mark turns into a failure (XPASS) the day the fix lands, and is then removed.
 ``pytest --runxfail tests/campaign/test_defects.py`` shows them failing today.
 """
@@ -21,12 +21,6 @@ from tests.controller.harness import ControllerProcess, events, scaler_doc, wait
 LEASE_DURATION = 3.0  # the harness's --leader-elect-lease-duration (renew deadline 2 s, retry 1 s)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "autoscaler/kube/leader.py leaves the renew deadline to the client library's renew_loop "
-    "(kubernetes/leaderelection/leaderelection.py), which opens a fresh renew_deadline window only after "
-    "sleeping retry_period past the last success and sleeps retry_period again after the last failed try: "
-    "the leader stops up to retry + deadline + retry + one attempt (4 s and more here) after its last "
-    "renewal, past the 3 s lease, so the successor is already writing"))
 def test_a_leader_that_cannot_renew_stops_writing_within_its_renew_deadline(tmp_path: Path) -> None:
     ns = "defect-renew"
     api = ApiServer().start()
@@ -126,9 +120,13 @@ def test_a_huge_metric_value_never_silences_its_scaler(world: World, tmp_path: P
         after = [s for s in recorder.statuses if s.at > visible]
         assert after, "no status written in the 3 s after every pod showed 1e306"
         conds = {t: (st, reason) for t, st, reason in after[-1].conditions}
-        at_max = int(world.api.deployment(ns, "llm")["spec"]["replicas"]) == 10
+        # Not silent: either it scales up towards max as fast as its policies allow (the value
+        # counts as 1e15, a huge overload), or it says why it cannot.
+        scaling_up = int(world.api.deployment(ns, "llm")["spec"]["replicas"]) > 3 and conds.get(
+            "ScalingActive", ("", ""))[0] == "True" and conds.get("ScalingLimited", ("", ""))[1] in (
+            "ScaleUpLimit", "TooManyReplicas")
         failing = conds.get("ScalingActive", ("", ""))[0] == "False"
-        assert at_max or (failing and _reported(world.api, ns, "llm")), conds
+        assert scaling_up or (failing and _reported(world.api, ns, "llm")), conds
     finally:
         recorder.active = False
         c.kill()
