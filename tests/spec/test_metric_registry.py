@@ -52,8 +52,8 @@ def test_a_spec_built_from_a_string_takes_its_definition(type_: str, key: str, p
 
 
 def test_fixed_keys_are_the_built_in_ones() -> None:
-    assert FIXED_KEYS == {"queue_depth", "gpu_utilization", "prompt_tokens_rate", "generation_tokens_rate",
-                          "kv_cache_usage", "ttft_seconds", "queue_time_seconds"}
+    assert {"queue_depth", "gpu_utilization", "prompt_tokens_rate", "generation_tokens_rate",
+                          "kv_cache_usage", "ttft_seconds", "queue_time_seconds"} == FIXED_KEYS
 
 
 @pytest.mark.parametrize("type_, signal, key, signals", [
