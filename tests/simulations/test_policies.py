@@ -183,7 +183,9 @@ def work_policy() -> CorePolicy:
         {"type": "KVCacheUsage", "target": {"averageUtilization": 50}},
         {"type": "Latency", "signal": "ttft", "target": {"value": 1.0}},
     ], behavior={"scaleDown": {"stabilizationWindowSeconds": 0}})
-    return ours(make_scenario(policies={"ours": {"scaler": doc}}))
+    policy = ours(make_scenario(policies={"ours": {"scaler": doc}}))
+    assert isinstance(policy, CorePolicy)
+    return policy
 
 
 def test_counters_are_read_as_rates_between_the_policys_polls() -> None:
@@ -230,6 +232,7 @@ def test_ours_on_prompt_tokens_and_a_ttft_guard_follows_a_load_step(default_scen
     trace = load_step(5.0, 40.0, (900, 900, 1500))
     plan = Plan(trace, scenario)
     policy = ours(scenario, plan)
+    assert isinstance(policy, CorePolicy)
     result = simulate(trace, scenario, policy, plan)
     reps, per_bin = result.series.replicas, result.series.bin_s
     low, high, after = reps[int(800 / per_bin)], reps[int(1700 / per_bin)], reps[int(3200 / per_bin)]
