@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from autoscaler.cli import main
-from autoscaler.recording.writer import MAX_POINTS, chunks, parse_duration, parse_time
 from autoscaler.recording.reader import load_recording
+from autoscaler.recording.writer import MAX_POINTS, chunks, parse_duration, parse_time
 from autoscaler.spec import load_scaler
-from tests.sources.conftest import World
 from simulations.cluster.prometheus import free_port
+from tests.sources.conftest import World
 
 NOW = 1_800_000_000.0
 POD_A, POD_B = "llm-5c4bd6f7d-x2x9z", "llm-5c4bd6f7d-q8w4t"
