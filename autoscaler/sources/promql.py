@@ -31,7 +31,11 @@ FIELD_LABEL = "gpu_autoscaler_field"
 #: scrape, set 120 s: ``PrometheusSettings.rate_window_seconds``). Longer smooths more
 #: but lags: a burst that began 15 s ago shows at about 15/60 = 25 % of its rate in a 1 m
 #: window. Prometheus extrapolates to the window's edges, so a steady 1,500 tokens/s reads
-#: 1,500 whatever the scrape phase.
+#: 1,500 whatever the scrape phase. The catch: a pod whose series is younger than the
+#: window is extrapolated only half a scrape interval past its first sample, so in its
+#: first minute it reads low (15 s of samples in a 60 s window: about (15 + 7.5) / 60 =
+#: 40 % of its rate at the first poll), pulling a per-replica average down just after a
+#: scale-up. A pod with a single sample has no rate at all: it is missing, not 0.
 DEFAULT_RATE_WINDOW_SECONDS = 60.0
 
 
