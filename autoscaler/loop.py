@@ -39,7 +39,7 @@ from autoscaler.core.observe import Reading, observe
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.status import build_status, memory_from_status, memory_to_status, merge_conditions
 from autoscaler.kube.types import EventSink, PodLister, Scale, ScaleClient, ScalerObject, ScalerStore
-from autoscaler.sources.base import MetricSource, Signal, SignalSnapshot, query_reading, signal_of
+from autoscaler.sources.base import MetricSource, Signal, SignalSnapshot, read_metric, signals_of
 from autoscaler.spec import GPUScalerSpec, SpecError, parse_spec
 from autoscaler.telemetry import MetricView, ScalerView, Telemetry
 
@@ -161,7 +161,7 @@ class ControlLoop:
         if not due:
             return []
         needed = {s for _, st in due if isinstance(st.parsed, GPUScalerSpec)
-                  for m in st.parsed.metrics if (s := signal_of(m)) is not None}
+                  for m in st.parsed.metrics for s in signals_of(m)}
         snapshots: dict[Signal, SignalSnapshot] = {}
         if needed:
             snapshots = self.metrics.fetch_signals(needed, {obj.namespace for obj, _ in due})
@@ -343,16 +343,10 @@ class ControlLoop:
         names = [p.name for p in pods]
         readings: dict[str, Reading] = {}
         for m in spec.metrics:
-            signal = signal_of(m)
-            if signal is None:
-                assert m.query is not None
-                readings[m.key] = query_reading(self.metrics, m.query)
-            elif pods_error is not None:
+            if pods_error is not None and signals_of(m):
                 readings[m.key] = Reading(error=pods_error)
-            elif signal not in snapshots:
-                readings[m.key] = Reading(error="signal was not fetched")
             else:
-                readings[m.key] = snapshots[signal].reading(obj.namespace, names)
+                readings[m.key] = read_metric(m, snapshots, self.metrics, obj.namespace, names)
         return observe(spec, readings, current_replicas=scale.replicas, pods=pods, now=now,
                        status_replicas=scale.status_replicas)
 

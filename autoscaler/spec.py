@@ -132,15 +132,11 @@ class MetricSpec:
 
     @cached_property
     def key(self) -> str:
-        fixed = self.definition.key
-        if fixed is not None:
-            return fixed
-        assert self.name is not None
-        return self.name
+        return self.definition.key_of(self)
 
     @cached_property
     def per_pod(self) -> bool:
-        """Built-in signals come per pod; a Prometheus metric is one target-wide number."""
+        """Built-in signals come per pod; a Prometheus metric or a latency is one target-wide number."""
         return self.definition.per_pod
 
 
@@ -266,7 +262,7 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     if own is None or target is None:
         return None
     metric = MetricSpec(type=definition.type, target=target, **own)
-    if definition.key is None and (metric.key in RESERVED_KEYS or metric.key in FIXED_KEYS):
+    if not definition.keys and (metric.key in RESERVED_KEYS or metric.key in FIXED_KEYS):
         r.error(f"{path}.name", f"{metric.key!r} is reserved; expected another name")
         return None
     return metric

@@ -8,7 +8,10 @@ One poll goes through these steps, each of which returns a number and its reason
 3. per-metric proposals (:mod:`autoscaler.core.proposal`), then the max over them;
    no valid metric, or some invalid and the valid ones propose less than current,
    holds (never a scale-down on missing data) and counts a failure; after
-   ``fallback.failureThreshold`` failures the count is raised to ``fallback.replicas``;
+   ``fallback.failureThreshold`` failures the count is raised to ``fallback.replicas``.
+   A guard (a ``Latency`` SLO) at or below its target is valid and asks ``minReplicas``:
+   it neither wins the max nor counts as missing, so with the queue unavailable and
+   the SLO holding the poll still holds (the guard's 1 is fewer than current);
 4. stabilization windows (:mod:`autoscaler.core.stabilization`);
 5. rate policies (:mod:`autoscaler.core.rate`), which also enforce min on the way down
    and max on the way up;
@@ -69,7 +72,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
 
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
     classes = classify_pods(obs.pods, spec.startup_seconds, now)
-    proposals = tuple(propose(m, obs, tolerance, classes) for m in spec.metrics)
+    proposals = tuple(propose(m, obs, tolerance, classes, spec.min_replicas) for m in spec.metrics)
     valid = [p for p in proposals if p.replicas is not None]
     invalid = [p for p in proposals if p.replicas is None]
     if not valid or (invalid and max(p.replicas for p in valid if p.replicas is not None) < current):

@@ -14,6 +14,14 @@ numbers, so that "missing" means the same everywhere. Missing data is never a nu
   ("3 at least 30 s old, 1 NaN or Inf"), never an empty map read as zero load; one with no
   pods at all is left to the core ("no pods of the scale target").
 
+Counters (token totals, a histogram's ``_sum`` and ``_count``) are observed as per-pod
+rates per second, never as totals. Prometheus computes the rate itself
+(``rate(NAME[W])``, :mod:`autoscaler.sources.promql`); a recording holds the rate as its
+sample; a source that sees only raw totals (the simulator) takes :func:`counter_rates`
+between its previous poll and this one, where a pod without a previous value is missing,
+not zero. A target-wide mean of two counters (a latency: ``rate(_sum) / rate(_count)``)
+is :func:`mean_of_rates` over the target's pods, here and in ``record`` alike.
+
 Pure: ``now`` comes in; no clock, no I/O.
 """
 from __future__ import annotations
@@ -38,11 +46,16 @@ class Reading(NamedTuple):
     """What a source found for one metric of one target: samples per pod, one
     target-wide sample, or the error that made the metric unavailable. A per-pod sample
     may be a plain ``(value, timestamp)`` tuple, and a Reading is a named tuple too: the
-    dry-run builds 2 and 16 of them a tick (a frozen dataclass costs ~1 us each)."""
+    dry-run builds 2 and 16 of them a tick (a frozen dataclass costs ~1 us each).
+
+    For a target-wide mean of two per-pod rates (a latency), ``per_pod`` holds the
+    numerator's rates and ``counts`` the denominator's; the value is
+    :func:`mean_of_rates` of the two over the target's usable pods."""
 
     per_pod: Mapping[str, tuple[float, float]] | None = None
     value: Sample | None = None
     error: str | None = None
+    counts: Mapping[str, tuple[float, float]] | None = None
 
 
 Age = TypeVar("Age")
@@ -96,10 +109,69 @@ def observe_value(reading: Reading, max_age: float, now: float) -> MetricObserva
     return MetricObservation(value=sample.value)
 
 
+def counter_rates(previous: Mapping[str, tuple[float, float]],
+                  current: Mapping[str, tuple[float, float]]) -> dict[str, Sample]:
+    """Per-pod rates per second of a counter between two readings of its totals.
+
+    A pod at 1,200,000 prompt tokens at t=100 and 1,222,500 at t=115 reads 22,500 / 15 =
+    1,500 tokens/s, stamped 115. A pod without a previous value (new since the last poll)
+    is missing, not 0: it may be serving at full speed. A total that went down is a
+    restarted server: its counter began again at 0, so the increase is the new total, as
+    Prometheus's ``rate()`` reads a reset (100 -> 30 over 15 s: 30 / 15 = 2/s). A pair
+    without time between them, or with a NaN or negative total, is missing.
+    """
+    out: dict[str, Sample] = {}
+    for pod, (total, stamp) in current.items():
+        before = previous.get(pod)
+        if before is None:
+            continue
+        old, old_stamp = before
+        elapsed = stamp - old_stamp
+        if not elapsed > 0 or not (0 <= total < math.inf and 0 <= old < math.inf):
+            continue
+        out[pod] = Sample((total - old if total >= old else total) / elapsed, stamp)
+    return out
+
+
+def mean_of_rates(numerator: Mapping[str, float], denominator: Mapping[str, float]) -> float | None:
+    """A target-wide mean from two per-pod rates, over the pods that have both: the sum
+    of one over the sum of the other. TTFT sums rising 5 and 60 s/s over 10 and 30 first
+    tokens/s read (5 + 60) / (10 + 30) = 1.625 s. No pod with both: None (missing). No
+    first token in the window (denominators all 0): 0.0, nothing waited (and never a
+    division by zero); a latency guard reads that as "at or below target".
+    """
+    pods = numerator.keys() & denominator.keys()
+    if not pods:
+        return None
+    total = sum(denominator[p] for p in pods)
+    return sum(numerator[p] for p in pods) / total if total > 0 else 0.0
+
+
+def observe_mean(reading: Reading, pods: Sequence[str], max_age: float, now: float,
+                 label: str) -> MetricObservation:
+    """A target-wide mean of two per-pod rates (``per_pod`` over ``counts``), each through
+    the per-pod rule first: a stale or NaN pod drops out of both sums."""
+    if reading.error is not None:
+        return MetricObservation.failed(reading.error)
+    parts = [observe_per_pod(Reading(per_pod=part), pods, max_age, now, f"{label} {what}")
+             for part, what in ((reading.per_pod, "sum"), (reading.counts, "count"))]
+    for part in parts:
+        if part.error is not None:
+            return part
+    mean = mean_of_rates(parts[0].per_pod, parts[1].per_pod)
+    if mean is None:
+        if not pods:
+            return MetricObservation.failed("no pods of the scale target")
+        return MetricObservation.failed(f"no pod has both the sum and the count of {label}")
+    return MetricObservation(value=mean)
+
+
 def observe_metric(metric: MetricSpec, reading: Reading, pods: Sequence[str], max_age: float,
                    now: float) -> MetricObservation:
     if metric.per_pod:
         return observe_per_pod(reading, pods, max_age, now, metric.key)
+    if reading.counts is not None:
+        return observe_mean(reading, pods, max_age, now, metric.key)
     return observe_value(reading, max_age, now)
 
 

@@ -105,10 +105,12 @@ def clean_samples(per_pod: Mapping[str, float]) -> dict[str, float]:
     return {p: v for p, v in per_pod.items() if 0 <= v < math.inf}
 
 
-def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes: PodClasses) -> MetricProposal:
+def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes: PodClasses,
+            min_replicas: int = 1) -> MetricProposal:
     """The replica count one metric asks for, or an invalid proposal with its error.
 
-    ``classes`` is :func:`classify_pods` of the observation's pods at ``now``."""
+    ``classes`` is :func:`classify_pods` of the observation's pods at ``now``;
+    ``min_replicas`` is what a guard asks for when its SLO holds (:func:`_guard_proposal`)."""
     target = metric.target
     base = _Base(metric.key, target.kind, target.amount)
     mo = obs.metrics.get(metric.key)
@@ -124,6 +126,8 @@ def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes:
     value = mo.value
     if value is None or not math.isfinite(value) or value < 0:
         return _invalid(base, "no valid value")
+    if metric.definition.guard:
+        return _guard_proposal(base, value, obs, tolerance, classes, min_replicas)
     if target.kind == "averageValue":
         return _average_value_total_proposal(base, value, obs, tolerance)
     return _value_proposal(base, value, obs, tolerance)
@@ -290,3 +294,47 @@ def _average_value_total_proposal(base: _Base, value: float, obs: Observation,
         return _ok(base, status_replicas, value, ratio, f"within tolerance (ratio {ratio:.3f})")
     n = _ceil(usage_milli / target_milli)
     return _ok(base, n, value, ratio, f"ceil({value:g} / {base.target:g}) = {n}")
+
+
+#: The most a guard multiplies the ready replicas by in one poll. Latency grows without
+#: bound once a queue builds (a 20 s TTFT against a 1 s target is ratio 20), while the
+#: capacity it buys shows only after ``startupSeconds``: a cap of 2 doubles a poll, as
+#: HPA's default scale-up policy (Percent 100) allows, and asks again while it stays high.
+MAX_GUARD_RATIO = 2.0
+
+
+def _guard_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance, classes: PodClasses,
+                    min_replicas: int) -> MetricProposal:
+    """A guard on an SLO (a ``Latency``): it raises the count when the SLO is broken and
+    never holds replicas up when it holds.
+
+    * at or below target: ``min_replicas``, which no other metric's proposal falls below:
+      under ``max`` over metrics a guard then decides nothing, and being valid it never
+      counts as missing (a 0.4 s TTFT against 1 s with the queue asking 3 -> 3);
+    * above target inside the tolerance band: current (no scale-down while the SLO is
+      barely broken, no scale-up on noise);
+    * above the band: ``ceil(ready x min(ratio, 2))``, the ready pods being the capacity
+      that produced the latency: 1.5 s against 1 s on 4 ready -> ceil(4 x 1.5) = 6; 8 s
+      against 1 s -> ceil(4 x 2) = 8. Replicas still loading are capacity on its way: with
+      2 ready and 2 loading at 1.5 x, ceil(2 x 1.5) = 3 < 4, hold at 4 (a blind guard would
+      ask ceil(4 x 1.5) = 6). An answer below current while the SLO is broken keeps current.
+    """
+    current = obs.current_replicas
+    ratio = _milli(value) / _target_milli(base.target)
+    if ratio <= 1.0:
+        return _ok(base, min_replicas, value, ratio,
+                   f"at or below target (ratio {ratio:.3f}): the guard asks only minReplicas ({min_replicas})")
+    if tol.within(ratio):
+        return _ok(base, current, value, ratio, f"above target within tolerance (ratio {ratio:.3f}): keep current")
+    capped = min(ratio, MAX_GUARD_RATIO)
+    ready = len(classes.candidates)
+    loading = len(classes.loading)
+    without = _ceil(capped * (ready + loading)) if loading else None
+    if ready == 0:
+        return _ok(base, current, value, ratio, "above target with no ready replica: keep current", without)
+    n = _ceil(capped * ready)
+    if n <= current:
+        why = "loading replicas are capacity on its way" if loading else "never below current while above target"
+        return _ok(base, current, value, ratio, f"ceil({capped:.3f} x {ready} ready) = {n}; {why}: keep current",
+                   without)
+    return _ok(base, n, value, ratio, f"ceil(min({ratio:.3f}, {MAX_GUARD_RATIO:g}) x {ready} ready) = {n}", without)

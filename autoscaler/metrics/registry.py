@@ -1,20 +1,23 @@
 """The one list of metric types. A new type is one module and one line here."""
 from __future__ import annotations
 
-from autoscaler.metrics import gpu_utilization, prometheus, queue_depth
+from autoscaler.metrics import gpu_utilization, kv_cache_usage, latency, prometheus, queue_depth, token_throughput
 from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal
 
 DEFINITIONS: tuple[MetricDefinition, ...] = (
     queue_depth.DEFINITION,
     gpu_utilization.DEFINITION,
     prometheus.DEFINITION,
+    token_throughput.DEFINITION,
+    kv_cache_usage.DEFINITION,
+    latency.DEFINITION,
 )
 
 _BY_TYPE = {d.type: d for d in DEFINITIONS}
 #: Type names in spec order (the spec's ``type`` choices).
 TYPE_NAMES: tuple[str, ...] = tuple(str(d.type) for d in DEFINITIONS)
 #: Keys the built-in types own: a named metric may not take one.
-FIXED_KEYS: frozenset[str] = frozenset(d.key for d in DEFINITIONS if d.key is not None)
+FIXED_KEYS: frozenset[str] = frozenset(k for d in DEFINITIONS for k in d.keys)
 #: Every per-pod signal of every type.
 SIGNALS: tuple[Signal, ...] = tuple(s for d in DEFINITIONS for s in d.signals)
 #: Every exporter that provides some signal: "ours" first, then by name.

@@ -6,12 +6,14 @@ switches on the type's name:
 * the spec: its own fields beside ``type`` and ``target`` and how they are validated
   (``parse``), which target kinds it takes, and its key in observations and recordings;
 * the observation: per pod (one sample per replica, joined to the target's pods) or
-  target-wide (one number), and the signal behind it;
+  target-wide (one number), and the signal behind it — or, for a target-wide mean such
+  as a latency, the two per-pod counter signals it is the ratio of (``mean_of``);
 * the sources: for each exporter (``--signal-source`` part), the Prometheus series
   behind each of its signals, with the per-pod folding and the scale to its unit;
 * the core: per-pod metrics take HPA's per-pod rules (average value or utilization over
   ready pods, or their sum for a ``value`` target); target-wide metrics take HPA's
-  Object/External rules (:mod:`autoscaler.core.proposal`).
+  Object/External rules (:mod:`autoscaler.core.proposal`); a ``guard`` (a latency SLO)
+  takes the guard rule there.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ class MetricType(enum.StrEnum):
     QUEUE_DEPTH = "QueueDepth"
     GPU_UTILIZATION = "GPUUtilization"
     PROMETHEUS = "Prometheus"
+    TOKEN_THROUGHPUT = "TokenThroughput"
+    KV_CACHE_USAGE = "KVCacheUsage"
+    LATENCY = "Latency"
 
 
 @dataclass(frozen=True)
@@ -48,11 +53,29 @@ class Signal:
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    """One Prometheus series and how to turn it into the signal's unit."""
+    """One Prometheus series and how to turn it into the signal's unit.
+
+    A ``counter`` is read as its per-pod rate per second over the source's rate window,
+    never as its running total: ``inference_prompt_tokens_total`` at 1.2e9 says nothing
+    about load; going from 1,200,000 to 1,290,000 in 60 s says 1,500 prompt tokens/s.
+    Every source hands the core the rate (Prometheus: ``rate(NAME[W])``; the simulator:
+    :func:`autoscaler.core.observe.counter_rates` between two polls; a recording holds the
+    rate itself), so a counter signal has the same unit wherever it is observed.
+
+    ``alternatives`` are older names of the same series, read where the main one is absent
+    (vLLM renamed ``vllm:gpu_cache_usage_perc`` to ``vllm:kv_cache_usage_perc``).
+    """
 
     metric: str
     aggregation: str  # "max" | "avg" | "sum": how a pod's series fold into one number
     scale: float      # multiply after folding (ratio 0..1 -> percent: 100)
+    counter: bool = False
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The main name, then the older ones."""
+        return (self.metric, *self.alternatives)
 
 
 #: What a definition's ``parse`` returns: MetricSpec keyword fields (``signal``, ``name``, ``query``).
@@ -67,6 +90,10 @@ def _no_signal(metric: MetricSpec) -> Signal | None:
     return None
 
 
+def _no_mean(metric: MetricSpec) -> tuple[Signal, Signal] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class MetricDefinition:
     """One metric type (see the module docstring for what each part is for)."""
@@ -76,8 +103,11 @@ class MetricDefinition:
     target_kinds: tuple[str, ...]
     #: One sample per pod (True) or one target-wide number (False).
     per_pod: bool
-    #: Its key in observations and recordings; None: the spec's ``name``.
+    #: Its key in observations and recordings; None: the spec's ``name`` (or ``signal_keys``).
     key: str | None = None
+    #: Keys by the spec's ``signal`` where the key depends on it (TokenThroughput:
+    #: ``prompt`` -> ``prompt_tokens_rate``); the first is the default.
+    signal_keys: Mapping[str, str] = field(default_factory=dict)
     #: Its own spec fields beside ``type`` and ``target``.
     fields: tuple[str, ...] = ()
     #: Reads and validates those fields (errors go to the reader); None when invalid.
@@ -89,6 +119,37 @@ class MetricDefinition:
     #: The largest meaningful per-pod value (100 for a percent), or None: the closed-loop
     #: replay caps a spread share there.
     ceiling: float | None = None
+    #: A target-wide mean read from two per-pod counter signals, ``(numerator,
+    #: denominator)``: the metric's value is the sum of the numerator's rates over the
+    #: target's pods divided by the sum of the denominator's (``rate(_sum) / rate(_count)``
+    #: of a latency histogram: seconds of TTFT per second / first tokens per second = the
+    #: mean TTFT over the window). None for every other type.
+    mean_of: Callable[[MetricSpec], tuple[Signal, Signal] | None] = _no_mean
+    #: A guard on an SLO rather than a load signal: it asks for more replicas above its
+    #: target and for none of its own at or below it (:mod:`autoscaler.core.proposal`).
+    guard: bool = False
+
+    def key_of(self, metric: MetricSpec) -> str:
+        """The metric's key: the fixed one, the one of its ``signal``, or its ``name``."""
+        if self.signal_keys:
+            return self.signal_keys.get(metric.signal, next(iter(self.signal_keys.values())))
+        if self.key is not None:
+            return self.key
+        assert metric.name is not None
+        return metric.name
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key this type owns (none for a named type)."""
+        return tuple(self.signal_keys.values()) or ((self.key,) if self.key is not None else ())
+
+    def signals_of(self, metric: MetricSpec) -> tuple[Signal, ...]:
+        """Every per-pod signal the sources fetch for ``metric`` (none for a custom query)."""
+        pair = self.mean_of(metric)
+        if pair is not None:
+            return pair
+        one = self.signal_of(metric)
+        return () if one is None else (one,)
 
     @property
     def signals(self) -> tuple[Signal, ...]:

@@ -3,10 +3,16 @@
 For one GPUScaler over ``[start, end]`` every ``step`` seconds, range queries fetch:
 
 - each built-in metric per pod, in the signal's unit (queue depth; GPU activity in
-  percent 0..100), for the target's pods. Without the API server we know the pods by
-  name: a Deployment ``llm`` has pods ``llm-<hash>-<suffix>``, a StatefulSet ``db``
-  has ``db-0``, ``db-1`` (see :func:`autoscaler.sources.promql.workload_pod_regex`);
+  percent 0..100; a counter as its per-pod rate per second over ``rate_window``, so
+  ``prompt_tokens_rate`` rows are tokens/s and replay unchanged), for the target's
+  pods. Without the API server we know the pods by name: a Deployment ``llm`` has
+  pods ``llm-<hash>-<suffix>``, a StatefulSet ``db`` has ``db-0``, ``db-1`` (see
+  :func:`autoscaler.sources.promql.workload_pod_regex`);
 - each ``Prometheus`` metric's own query, as one target-wide value (pod empty);
+- each mean of two counters (``Latency``: ``ttft_seconds``) as one target-wide value,
+  from the per-pod rates of both by the observe step's own rule
+  (:func:`autoscaler.core.observe.mean_of_rates`: 0 s when no request reached its first
+  token, none when no pod has both);
 - ``replicas``: kube-state-metrics' ``kube_deployment_spec_replicas`` (or
   ``kube_statefulset_replicas``) when Prometheus has it; otherwise the number of pods
   with a sample of the first per-pod metric at that time (a pod that serves is a
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from autoscaler.core.observe import mean_of_rates
 from autoscaler.recording.reader import HEADER, READY, REPLICAS
 from autoscaler.sources import promql
 from autoscaler.sources.base import MetricsError, Signal, signal_of
@@ -110,7 +117,7 @@ def plan(scaler: GPUScaler, start: float, end: float, step: float) -> RecordPlan
 
 
 def record_chunks(source: RangeSource, scaler: GPUScaler, series: dict[Signal, SeriesSpec],
-                  start: float, end: float, step: float) -> Iterator[list[Row]]:
+                  start: float, end: float, step: float, rate_window: float | None = None) -> Iterator[list[Row]]:
     """The recording one chunk of at most :data:`MAX_POINTS` timestamps at a time, each
     sorted by time, metric, pod: memory holds one chunk, however long the range.
     Chunks share no timestamp, so their concatenation is sorted. Raises MetricsError.
@@ -118,23 +125,31 @@ def record_chunks(source: RangeSource, scaler: GPUScaler, series: dict[Signal, S
     ``replicas`` come from kube-state-metrics where a chunk has them, else from the
     count of pods with a sample of the first per-pod metric in that chunk."""
     for s, e in iter_chunks(start, end, step):
-        yield _chunk_rows(source, scaler, series, s, e, step)
+        yield _chunk_rows(source, scaler, series, s, e, step, rate_window)
 
 
 def record_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, SeriesSpec],
-                start: float, end: float, step: float) -> list[Row]:
-    """Every row of the recording, sorted by time, metric, pod. Raises MetricsError."""
-    return [row for chunk in record_chunks(source, scaler, series, start, end, step) for row in chunk]
+                start: float, end: float, step: float, rate_window: float | None = None) -> list[Row]:
+    """Every row of the recording, sorted by time, metric, pod. Raises MetricsError.
+    ``rate_window``: seconds of a counter's ``rate()`` (default: the controller's, 60 s)."""
+    return [row for chunk in record_chunks(source, scaler, series, start, end, step, rate_window) for row in chunk]
 
 
 def _chunk_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, SeriesSpec],
-                start: float, end: float, step: float) -> list[Row]:
+                start: float, end: float, step: float, rate_window: float | None) -> list[Row]:
     spec, ns = scaler.spec, scaler.namespace
     ref = spec.scale_target_ref
     pod_regex = promql.workload_pod_regex(ref.kind, ref.name)
     rows: list[Row] = []
     first_per_pod: list[Row] | None = None
     for m in spec.metrics:
+        pair = m.definition.mean_of(m)
+        if pair is not None:
+            rates = [{(r.labels.get("pod", ""), t): v for r in
+                      _fetch(source, promql.over_pods(series[s], ns, pod_regex, rate_window), start, end, step)
+                      if r.labels.get("pod") for t, v in _finite(r.points)} for s in pair]
+            rows += _means(m.key, rates[0], rates[1])
+            continue
         signal = signal_of(m)
         if signal is None:
             assert m.query is not None
@@ -143,7 +158,7 @@ def _chunk_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, Ser
                 raise MetricsError(f"metric {m.key}: query returned {len(result)} series; expected one number")
             rows += [Row(t, m.key, "", v) for r in result for t, v in _finite(r.points)]
             continue
-        query = promql.over_pods(series[signal], ns, pod_regex)
+        query = promql.over_pods(series[signal], ns, pod_regex, rate_window)
         metric_rows = [Row(t, m.key, r.labels.get("pod", ""), v)
                        for r in _fetch(source, query, start, end, step) if r.labels.get("pod")
                        for t, v in _finite(r.points)]
@@ -158,6 +173,17 @@ def _chunk_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, Ser
         rows += [Row(t, READY, r.labels["pod"], 1.0 if v >= 1 else 0.0)
                  for t, v in _finite(r.points) if r.labels.get("pod")]
     return sorted(set(rows))
+
+
+def _means(key: str, numerator: dict[tuple[str, float], float],
+           denominator: dict[tuple[str, float], float]) -> list[Row]:
+    """One target-wide row per time: the mean of the two per-pod rates at that time."""
+    by_time: dict[float, tuple[dict[str, float], dict[str, float]]] = {}
+    for index, part in enumerate((numerator, denominator)):
+        for (pod, t), v in part.items():
+            by_time.setdefault(t, ({}, {}))[index][pod] = v
+    return [Row(t, key, "", mean) for t, (num, den) in by_time.items()
+            if (mean := mean_of_rates(num, den)) is not None]
 
 
 def _replicas(source: RangeSource, scaler: GPUScaler, start: float, end: float, step: float,

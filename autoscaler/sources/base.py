@@ -23,7 +23,7 @@ from autoscaler.metrics.types import Signal
 from autoscaler.spec import MetricSpec
 
 __all__ = ["MetricSource", "MetricsError", "Sample", "Signal", "SignalSnapshot", "observe_value", "query_reading",
-           "signal_of"]
+           "read_metric", "signal_of", "signals_of"]
 
 
 class MetricsError(Exception):
@@ -32,8 +32,14 @@ class MetricsError(Exception):
 
 def signal_of(metric: MetricSpec) -> Signal | None:
     """The per-pod signal behind a metric spec (its type's definition says), or None
-    for a target-wide query."""
+    for a target-wide query or mean."""
     return metric.definition.signal_of(metric)
+
+
+def signals_of(metric: MetricSpec) -> tuple[Signal, ...]:
+    """Every per-pod signal a metric needs fetched: one, two for a mean (a latency's
+    ``_sum`` and ``_count`` rates), none for a custom query."""
+    return metric.definition.signals_of(metric)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,27 @@ class MetricSource(Protocol):
 
     def query_value(self, query: str) -> Sample:
         """A custom query that must return exactly one number; raises :class:`MetricsError`."""
+
+
+def read_metric(metric: MetricSpec, snapshots: Mapping[Signal, SignalSnapshot], source: MetricSource,
+                namespace: str, pods: list[str]) -> Reading:
+    """One metric's reading for one target: its custom query, its signal's slice of the
+    tick's snapshot, or for a mean both signals' slices (numerator in ``per_pod``,
+    denominator in ``counts``)."""
+    signals = signals_of(metric)
+    if not signals:
+        assert metric.query is not None
+        return query_reading(source, metric.query)
+    missing = [s for s in signals if s not in snapshots]
+    if missing:
+        return Reading(error=f"signal {missing[0]} was not fetched")
+    parts = [snapshots[s].reading(namespace, pods) for s in signals]
+    failed = next((p for p in parts if p.error is not None), None)
+    if failed is not None:
+        return failed
+    if metric.definition.mean_of(metric) is not None:
+        return Reading(per_pod=parts[0].per_pod, counts=parts[1].per_pod)
+    return parts[0]
 
 
 def query_reading(source: MetricSource, query: str) -> Reading:

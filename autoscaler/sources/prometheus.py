@@ -52,6 +52,9 @@ class PrometheusSettings:
     backoff_seconds: float = 0.25
     #: Custom queries in flight at once, across all loop workers.
     max_concurrent_queries: int = 8
+    #: The window of a counter's ``rate()`` (token counters, latency histograms):
+    #: ``max(60, 4 x scrape interval)`` (:data:`autoscaler.sources.promql.DEFAULT_RATE_WINDOW_SECONDS`).
+    rate_window_seconds: float = promql.DEFAULT_RATE_WINDOW_SECONDS
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class PrometheusSource:
         for signal in signals:
             spec = self.series[signal]
             try:
-                query = promql.batched(spec, scope)
+                query = promql.batched(spec, scope, self.settings.rate_window_seconds)
                 rows = self._query(query)
                 out[signal] = SignalSnapshot(signal, parse_batched(rows))
             except (MetricsError, promql.PromQLError) as e:

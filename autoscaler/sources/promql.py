@@ -25,6 +25,19 @@ _AGGREGATIONS = ("max", "min", "avg", "sum")
 #: The label that tells a batched query's value series from its timestamp series.
 FIELD_LABEL = "gpu_autoscaler_field"
 
+#: The window a counter's rate is taken over: ``rate(NAME[60s])``. Chosen as
+#: ``max(1m, 4 x scrape interval)`` for the usual 15 s scrape: ``rate()`` needs two
+#: samples inside the window, and four leave room for a missed scrape or two (with a 30 s
+#: scrape, set 120 s: ``PrometheusSettings.rate_window_seconds``). Longer smooths more
+#: but lags: a burst that began 15 s ago shows at about 15/60 = 25 % of its rate in a 1 m
+#: window. Prometheus extrapolates to the window's edges, so a steady 1,500 tokens/s reads
+#: 1,500 whatever the scrape phase. The catch: a pod whose series is younger than the
+#: window is extrapolated only half a scrape interval past its first sample, so in its
+#: first minute it reads low (15 s of samples in a 60 s window: about (15 + 7.5) / 60 =
+#: 40 % of its rate at the first poll), pulling a per-replica average down just after a
+#: scale-up. A pod with a single sample has no rate at all: it is missing, not 0.
+DEFAULT_RATE_WINDOW_SECONDS = 60.0
+
 
 class PromQLError(ValueError):
     """A name or value that must not go into a query."""
@@ -100,12 +113,34 @@ def namespace_matchers(namespaces: Collection[str] | None) -> list[str]:
     return out
 
 
-def per_pod(series: SeriesSpec, namespaces: Collection[str] | None) -> str:
+def window(seconds: float) -> str:
+    """A PromQL range in whole seconds: 60 -> ``60s`` (at least 1 s)."""
+    return f"{max(1, round(seconds))}s"
+
+
+def series_expr(series: SeriesSpec, matchers: Sequence[str], rate_window: float | None = None) -> str:
+    """The series' selector (``or`` its older names), a counter as its rate:
+    ``rate(inference_prompt_tokens_total{...}[60s])``;
+    ``vllm:kv_cache_usage_perc{...} or vllm:gpu_cache_usage_perc{...}`` (set operators
+    match on labels without the metric name, so a pod with both keeps the first)."""
+    span = window(DEFAULT_RATE_WINDOW_SECONDS if rate_window is None else rate_window)
+    parts = [selector(name, matchers) for name in series.metrics]
+    if series.counter:
+        parts = [f"rate({p}[{span}])" for p in parts]
+    return " or ".join(parts)
+
+
+def _raw_expr(series: SeriesSpec, matchers: Sequence[str]) -> str:
+    return " or ".join(selector(name, matchers) for name in series.metrics)
+
+
+def per_pod(series: SeriesSpec, namespaces: Collection[str] | None, rate_window: float | None = None) -> str:
     """One number per ``(namespace, pod)`` in the signal's unit, e.g.
-    ``avg by (namespace, pod) (gpu_sm_active_ratio{namespace="a",pod!=""}) * 100``."""
+    ``avg by (namespace, pod) (gpu_sm_active_ratio{namespace="a",pod!=""}) * 100``, or for
+    a counter ``max by (namespace, pod) (rate(inference_prompt_tokens_total{...}[60s]))``."""
     if series.aggregation not in _AGGREGATIONS:
         raise PromQLError(f"unknown aggregation {series.aggregation!r}")
-    inner = selector(series.metric, namespace_matchers(namespaces))
+    inner = series_expr(series, namespace_matchers(namespaces), rate_window)
     expr = f"{series.aggregation} by (namespace, pod) ({inner})"
     return expr if series.scale == 1 else f"{expr} * {series.scale:g}"
 
@@ -113,12 +148,14 @@ def per_pod(series: SeriesSpec, namespaces: Collection[str] | None) -> str:
 def per_pod_timestamps(series: SeriesSpec, namespaces: Collection[str] | None) -> str:
     """The oldest sample time among each pod's series: ``min by (namespace, pod)
     (timestamp(...))``. The oldest, so a pod with one fresh and one frozen GPU series
-    counts as stale rather than half-measured."""
-    inner = selector(series.metric, namespace_matchers(namespaces))
+    counts as stale rather than half-measured. For a counter, the time of its last raw
+    sample: ``timestamp(rate(...))`` would be the evaluation time, and a counter that
+    stopped being scraped 40 s ago still has a rate in a 60 s window."""
+    inner = _raw_expr(series, namespace_matchers(namespaces))
     return f"min by (namespace, pod) (timestamp({inner}))"
 
 
-def batched(series: SeriesSpec, namespaces: Collection[str] | None) -> str:
+def batched(series: SeriesSpec, namespaces: Collection[str] | None, rate_window: float | None = None) -> str:
     """Values and sample times for every pod in ONE query.
 
     An instant query stamps each result with the evaluation time, not the sample's, so
@@ -127,20 +164,21 @@ def batched(series: SeriesSpec, namespaces: Collection[str] | None) -> str:
     ``gpu_autoscaler_field`` ("value" / "timestamp") and joined with ``or`` (their label
     sets differ, so nothing is dropped). For 4,000 pods that is 8,000 result rows.
     """
-    return (f'label_replace({per_pod(series, namespaces)}, "{FIELD_LABEL}", "value", "", "") or '
+    return (f'label_replace({per_pod(series, namespaces, rate_window)}, "{FIELD_LABEL}", "value", "", "") or '
             f'label_replace({per_pod_timestamps(series, namespaces)}, "{FIELD_LABEL}", "timestamp", "", "")')
 
 
-def over_pods(series: SeriesSpec, namespace: str, pod_regex: str) -> str:
-    """Per-pod values of one workload for ``record``: ``avg by (pod) (m{namespace="ns",pod=~"re"}) * 100``.
+def over_pods(series: SeriesSpec, namespace: str, pod_regex: str, rate_window: float | None = None) -> str:
+    """Per-pod values of one workload for ``record``: ``avg by (pod) (m{namespace="ns",pod=~"re"}) * 100``;
+    a counter as its rate, so the recording holds what the controller would have seen.
 
     ``pod_regex`` is a pattern we built from a validated name (see
     :func:`workload_pod_regex`), so it is quoted but not escaped again.
     """
     if series.aggregation not in _AGGREGATIONS:
         raise PromQLError(f"unknown aggregation {series.aggregation!r}")
-    inner = selector(series.metric, [matcher("namespace", check_namespace(namespace)),
-                                     f"pod=~{quote(pod_regex)}"])
+    inner = series_expr(series, [matcher("namespace", check_namespace(namespace)), f"pod=~{quote(pod_regex)}"],
+                        rate_window)
     expr = f"{series.aggregation} by (pod) ({inner})"
     return expr if series.scale == 1 else f"{expr} * {series.scale:g}"
 

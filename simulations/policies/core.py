@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
-from autoscaler.core.observe import Reading, Sample, max_age_of, observe_metric
+from autoscaler.core.observe import Reading, Sample, counter_rates, max_age_of, observe_metric
 from autoscaler.metrics.registry import series_of
 from autoscaler.metrics.types import Signal
 from autoscaler.spec import (
@@ -48,6 +48,8 @@ class CorePolicy:
         self.memory = Memory()
         self.last: Decision | None = None
         self._names: dict[int, str] = {}
+        #: Each counter signal's per-pod totals at the previous poll, for its rate.
+        self._totals: dict[Signal, dict[str, tuple[float, float]]] = {}
 
     def _name(self, serial: int) -> str:
         n = self._names.get(serial)
@@ -71,20 +73,34 @@ class CorePolicy:
 
     def _metrics(self, snap: Snapshot) -> dict[str, MetricObservation]:
         """The fleet's snapshot through the one observe step (:mod:`autoscaler.core.observe`),
-        as the controller reads Prometheus: per-pod metrics by their signal's series, the
+        as the controller reads Prometheus: per-pod metrics by their signal's series, a
+        counter as its rate since this policy's previous poll (a pod new since then is
+        missing, not 0), a latency as the mean of its ``_sum`` and ``_count`` rates, the
         others by their name. The snapshot is taken at ``snap.time``, so nothing is stale."""
         names = [self._name(s) for s in snap.serial.tolist()]
         max_age = max_age_of(self.spec)
         out: dict[str, MetricObservation] = {}
+        read: dict[Signal, dict[str, tuple[float, float]]] = {}
         for m in self.spec.metrics:
-            signal = m.definition.signal_of(m)
-            if signal is not None:
-                values = signal_values(snap, signal).tolist()
-                reading = Reading(per_pod={n: Sample(v, snap.time) for n, v in zip(names, values, strict=False)})
-            else:
+            signals = m.definition.signals_of(m)
+            if not signals:
                 reading = Reading(value=Sample(prometheus_value(m.name or "", snap), snap.time))
+            else:
+                parts = [read[s] if s in read else read.setdefault(s, self._per_pod(snap, s, names))
+                         for s in signals]
+                mean = m.definition.mean_of(m) is not None
+                reading = Reading(per_pod=parts[0], counts=parts[1]) if mean else Reading(per_pod=parts[0])
             out[m.key] = observe_metric(m, reading, names, max_age, snap.time)
         return out
+
+    def _per_pod(self, snap: Snapshot, signal: Signal, names: list[str]) -> dict[str, tuple[float, float]]:
+        values = signal_values(snap, signal).tolist()
+        samples = {n: (v, snap.time) for n, v in zip(names, values, strict=False)}
+        if not _OURS[signal].counter:
+            return samples
+        rates = counter_rates(self._totals.get(signal, {}), samples)
+        self._totals[signal] = samples
+        return dict(rates)
 
 
 _OURS = series_of(())

@@ -256,7 +256,7 @@ INVALID = [
     ("max-below-min", _with("spec.minReplicas", 9), "maxReplicas must be greater than or equal to minReplicas", True),
     ("unknown-field", _with("spec.maxReplica", 3), "Additional properties are not allowed", True),
     ("unknown-metric-type", _with("spec.metrics.0.type", "CPU"), "'CPU' is not one of", True),
-    ("bad-signal", _with("spec.metrics.0", GPU | {"signal": "sm"}), "'sm' is not one of ['smActive', 'utilization']", True),
+    ("bad-signal", _with("spec.metrics.0", GPU | {"signal": "sm"}), "'sm' is not one of ['smActive', 'utilization', ", True),
     ("signal-on-queue", _with("spec.metrics.0.signal", "smActive"), "is not valid under any of the given schemas", True),
     ("utilization-on-queue", _with("spec.metrics.0.target", {"averageUtilization": 50}),
      "is not valid under any of the given schemas", True),

@@ -6,14 +6,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from autoscaler.spec import Behavior
+from autoscaler.spec import Behavior, parse_scaler
+from simulations.engine import simulate
 from simulations.fleet import Snapshot
 from simulations.policies import FleetView, KpaPolicy, Plan, build_policy
-from simulations.policies.core import hpa_util, keda_queue, ours
+from simulations.policies.core import CorePolicy, hpa_util, keda_queue, ours
 from simulations.policies.plan import _forward_max
 from simulations.scenario import Scenario
 from simulations.traces import Arrivals, RequestTrace
 from tests.simulations.conftest import UNIT_MODEL, make_scenario, scaler_doc
+from tests.simulations.test_engine import load_step
 
 
 def view(now: float, current: int, ready: int | None = None, metrics: Snapshot | None = None) -> FleetView:
@@ -158,3 +160,85 @@ def test_core_policies_hold_without_metrics(default_scenario: Scenario) -> None:
     p = ours(default_scenario)
     assert p.decide(view(15.0, 4, metrics=None)) == 4
     assert p.last is not None and p.last.reason_code == "FailedGetMetrics"
+
+
+# ---------------------------------------------------------------- work metrics in the simulator
+
+def work_snapshot(t: float, serial: list[int], prompt_total: list[float], ttft_sum: list[float],
+                  ttft_count: list[float], kv: list[float]) -> Snapshot:
+    n = len(serial)
+    zeros = np.zeros(n)
+    return Snapshot(time=t, serial=np.array(serial), queue=zeros, running=zeros, utilization=zeros,
+                    sm_active=zeros, queue_total=0.0, running_total=0.0, in_system=0.0,
+                    series={"inference_queue_depth": zeros,
+                            "inference_prompt_tokens_total": np.array(prompt_total, float),
+                            "inference_kv_cache_usage_ratio": np.array(kv, float),
+                            "inference_time_to_first_token_seconds_sum": np.array(ttft_sum, float),
+                            "inference_time_to_first_token_seconds_count": np.array(ttft_count, float)})
+
+
+def work_policy() -> CorePolicy:
+    doc = scaler_doc(maxReplicas=100, metrics=[
+        {"type": "TokenThroughput", "signal": "prompt", "target": {"averageValue": 1000}},
+        {"type": "KVCacheUsage", "target": {"averageUtilization": 50}},
+        {"type": "Latency", "signal": "ttft", "target": {"value": 1.0}},
+    ], behavior={"scaleDown": {"stabilizationWindowSeconds": 0}})
+    policy = ours(make_scenario(policies={"ours": {"scaler": doc}}))
+    assert isinstance(policy, CorePolicy)
+    return policy
+
+
+def test_counters_are_read_as_rates_between_the_policys_polls() -> None:
+    p = work_policy()
+    # First poll: no previous totals, so the token and latency rates are missing (not 0);
+    # only the KV cache (a gauge) is valid, and it proposes fewer: partial data holds.
+    first = work_snapshot(15.0, [0, 1], [0, 0], [0, 0], [0, 0], [0.2, 0.2])
+    assert p.decide(view(15.0, 2, metrics=first)) == 2
+    assert p.last is not None and p.last.reason_code == "FailedGetMetrics"
+    # 15 s later: pod 0 prefilled 45,000 tokens (3,000/s), pod 1 15,000 (1,000/s):
+    # avg 2,000 against 1,000 a replica: ceil(2 x 2) = 4. TTFT: (15 + 45) / (30 + 30) = 1.0 s
+    # at target: the guard asks min. KV 20 % against 50 %: ceil(0.4 x 2) = 1.
+    second = work_snapshot(30.0, [0, 1], [45_000, 15_000], [15, 45], [30, 30], [0.2, 0.2])
+    assert p.decide(view(30.0, 2, metrics=second)) == 4
+    assert p.last is not None
+    by_key = {m.key: m for m in p.last.proposals}
+    assert by_key["prompt_tokens_rate"].usage == 2000 and by_key["prompt_tokens_rate"].replicas == 4
+    assert by_key["ttft_seconds"].usage == 1.0 and by_key["ttft_seconds"].replicas == 1
+    assert by_key["kv_cache_usage"].usage == 20
+
+
+def test_a_pod_new_since_the_last_poll_has_no_rate_yet() -> None:
+    p = work_policy()
+    p.decide(view(15.0, 2, metrics=work_snapshot(15.0, [0, 1], [0, 0], [0, 0], [0, 0], [0.2, 0.2])))
+    # Pod 2 appears with 60,000 tokens: no previous value, so it is missing, not 4,000/s.
+    # Pods 0 and 1: 15,000 each in 15 s = 1,000/s = target: within tolerance, keep 3.
+    # TTFT over pods 0 and 1 only: (30 + 30) / (20 + 20) = 1.5 s: ceil(3 ready x 1.5) = 5.
+    snap = work_snapshot(30.0, [0, 1, 2], [15_000, 15_000, 60_000], [30, 30, 90], [20, 20, 30], [0.5, 0.5, 0.5])
+    assert p.decide(view(30.0, 3, metrics=snap)) == 5
+    assert p.last is not None
+    by_key = {m.key: m for m in p.last.proposals}
+    assert by_key["prompt_tokens_rate"].usage == 1000 and by_key["ttft_seconds"].usage == 1.5
+
+
+def test_ours_on_prompt_tokens_and_a_ttft_guard_follows_a_load_step(default_scenario: Scenario) -> None:
+    """The whole path on the simulated fleet: its token counters read as rates, the TTFT
+    histogram's counters as a mean. 5 -> 40 -> 5 requests/s of 1,000-token prompts is
+    5,000 -> 40,000 prompt tokens/s; at 5,000 a replica: ~1, then ~8, then back down."""
+    doc = scaler_doc(maxReplicas=64, startupSeconds=90, metrics=[
+        {"type": "TokenThroughput", "signal": "prompt", "target": {"averageValue": 5000}},
+        {"type": "Latency", "signal": "ttft", "target": {"value": 2.0}},
+    ])
+    scenario = replace(default_scenario, ours=parse_scaler(doc).spec)
+    trace = load_step(5.0, 40.0, (900, 900, 1500))
+    plan = Plan(trace, scenario)
+    policy = ours(scenario, plan)
+    assert isinstance(policy, CorePolicy)
+    result = simulate(trace, scenario, policy, plan)
+    reps, per_bin = result.series.replicas, result.series.bin_s
+    low, high, after = reps[int(800 / per_bin)], reps[int(1700 / per_bin)], reps[int(3200 / per_bin)]
+    assert high >= 3 * low and 7 <= high <= 12 and after <= 3
+    assert policy.last is not None
+    (tokens, guard) = policy.last.proposals
+    # the last poll is in the quiet tail: ~5,000 tokens/s over 2 replicas, the SLO holds
+    assert tokens.key == "prompt_tokens_rate" and tokens.usage is not None and 1500 < tokens.usage < 4000
+    assert guard.key == "ttft_seconds" and guard.usage is not None and guard.usage < 2.0 and guard.replicas == 1

@@ -17,7 +17,6 @@ import pytest
 
 from autoscaler.metrics.gpu_utilization import SM_ACTIVE, UTILIZATION
 from autoscaler.metrics.queue_depth import QUEUE_DEPTH
-from autoscaler.metrics.registry import SIGNALS
 from autoscaler.sources import promql
 from autoscaler.sources.base import MetricsError, observe_value
 from autoscaler.sources.prometheus import PrometheusSettings, PrometheusSource
@@ -105,9 +104,10 @@ def test_other_exporters_give_the_same_units(world: World, kind: str) -> None:
     e.set("gpu_sm_active_ratio", {"namespace": ns, "pod": "p", "gpu": "0"}, 0.9)
     e.set("gpu_utilization_ratio", {"namespace": ns, "pod": "p", "gpu": "0"}, 0.25)
     until(world, f'{{namespace="{ns}"}}', 7)
-    snaps = source(world, kind).fetch_signals(list(SIGNALS), [ns])
+    signals = (QUEUE_DEPTH, SM_ACTIVE, UTILIZATION)  # the work signals: test_work_series.py
+    snaps = source(world, kind).fetch_signals(signals, [ns])
     now = time.time()
-    got = {s: snaps[s].for_pods(ns, ["p"], 30, now).per_pod["p"] for s in SIGNALS}
+    got = {s: snaps[s].for_pods(ns, ["p"], 30, now).per_pod["p"] for s in signals}
     if kind == "dcgm":
         assert got == {SM_ACTIVE: pytest.approx(40.0), UTILIZATION: pytest.approx(55.0),
                        QUEUE_DEPTH: 11}

@@ -145,3 +145,33 @@ def test_every_signal_source_covers_every_signal() -> None:
 def test_unknown_signal_source_names_the_choices() -> None:
     with pytest.raises(KeyError, match="ours, dcgm, vllm"):
         series_for("prometheus")
+
+
+TOKENS = SeriesSpec("inference_prompt_tokens_total", "max", 1.0, counter=True)
+KV_VLLM = SeriesSpec("vllm:kv_cache_usage_perc", "avg", 100.0, alternatives=("vllm:gpu_cache_usage_perc",))
+
+
+@pytest.mark.parametrize("series, window, expr", [
+    pytest.param(TOKENS, None,
+                 'max by (namespace, pod) (rate(inference_prompt_tokens_total{namespace="a",pod!=""}[60s]))',
+                 id="counter-as-rate-default-window"),
+    pytest.param(TOKENS, 120.0,
+                 'max by (namespace, pod) (rate(inference_prompt_tokens_total{namespace="a",pod!=""}[120s]))',
+                 id="counter-window-from-settings"),
+    pytest.param(KV_VLLM, None,
+                 'avg by (namespace, pod) (vllm:kv_cache_usage_perc{namespace="a",pod!=""} or '
+                 'vllm:gpu_cache_usage_perc{namespace="a",pod!=""}) * 100', id="older-name-as-alternative"),
+])
+def test_per_pod_counters_and_alternatives(series: SeriesSpec, window: float | None, expr: str) -> None:
+    assert promql.per_pod(series, ["a"], window) == expr
+
+
+def test_a_counters_sample_time_is_its_raw_samples() -> None:
+    """``timestamp(rate(...))`` is the evaluation time; the raw counter's says when it was scraped."""
+    assert promql.per_pod_timestamps(TOKENS, ["a"]) == \
+        'min by (namespace, pod) (timestamp(inference_prompt_tokens_total{namespace="a",pod!=""}))'
+
+
+def test_record_reads_a_counter_as_its_rate() -> None:
+    assert promql.over_pods(TOKENS, "serving", "llm-.+", 60) == \
+        'max by (pod) (rate(inference_prompt_tokens_total{namespace="serving",pod=~"llm-.+"}[60s]))'
