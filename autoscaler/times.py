@@ -107,11 +107,13 @@ def parse_time_from(text: str, now: float) -> float:
     return parse_time(t)
 
 
-def format_time(seconds: float) -> str:
+def format_time(seconds: float, *, whole_seconds: bool = False) -> str:
     """Unix seconds to RFC 3339 UTC: ``2026-11-29T06:00:00Z``, or with a fraction
-    ``2026-11-29T06:26:40.250000Z`` (six digits, as Kubernetes' MicroTime)."""
+    ``2026-11-29T06:26:40.250000Z`` (six digits, as Kubernetes' MicroTime).
+    ``whole_seconds`` truncates the fraction, as Kubernetes' metav1.Time holds it
+    (an Event's firstTimestamp: 06:26:40.25 -> ``2026-11-29T06:26:40Z``)."""
     dt = datetime.fromtimestamp(seconds, tz=UTC)
-    if seconds == int(seconds):
+    if whole_seconds or seconds == int(seconds):
         return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -15,14 +15,14 @@ def main() -> None:
 
 
 # Commands live beside the code they drive and register here.
-from autoscaler.cli.offline import dry_run, validate  # noqa: E402 - commands register after the group
+from autoscaler.cli.offline import dry_run, validate  # commands register after the group (E402: ruff.toml)
 
 main.add_command(validate)
 main.add_command(dry_run)
-from autoscaler.cli.cluster import record, run  # noqa: E402
+from autoscaler.cli.cluster import record, run
 
 main.add_command(run)
 main.add_command(record)
-from simulations.cli import simulate  # noqa: E402
+from simulations.cli import simulate
 
 main.add_command(simulate)

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from autoscaler.core.rate import MAX_INT32
 from autoscaler.core.types import MetricProposal, Observation, PodState
+from autoscaler.spec import INT32_MAX as MAX_INT32
 from autoscaler.spec import MetricSpec
 
 

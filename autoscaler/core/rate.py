@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 
 from autoscaler.core.types import ScaleEvent
+from autoscaler.spec import INT32_MAX as MAX_INT32
 from autoscaler.spec import ScalingRules
 
 MIN_INT32 = -(2**31)
-MAX_INT32 = 2**31 - 1
 
 
 def period_start(current: int, events: tuple[ScaleEvent, ...], period: float, now: float) -> int:

@@ -20,7 +20,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client as k8s
@@ -29,6 +28,7 @@ from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import Conflict, KubeError, NotFound
 from autoscaler.kube.scalers import API_VERSION, KIND
 from autoscaler.kube.types import ScalerObject
+from autoscaler.times import format_time
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class KubeEventSink:
             if seen is not None:
                 try:
                     self._client.call(self._core.patch_namespaced_event, seen.name, seen.namespace,
-                                      {"count": count, "lastTimestamp": _time(now)})
+                                      {"count": count, "lastTimestamp": format_time(now, whole_seconds=True)})
                     self._ok()
                     return
                 except NotFound:
@@ -96,6 +96,7 @@ class KubeEventSink:
 
     def _create(self, scaler: ScalerObject, type_: str, reason: str, message: str, now: float) -> str:
         name = f"{scaler.name}.{int(now * 1e9):x}"
+        stamp = format_time(now, whole_seconds=True)  # metav1.Time: the API server keeps whole seconds
         body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": scaler.namespace},
@@ -103,7 +104,7 @@ class KubeEventSink:
                                "namespace": scaler.namespace, "uid": scaler.uid,
                                "resourceVersion": scaler.resource_version},
             "type": type_, "reason": reason, "message": message, "count": 1,
-            "firstTimestamp": _time(now), "lastTimestamp": _time(now),
+            "firstTimestamp": stamp, "lastTimestamp": stamp,
             "source": {"component": COMPONENT, "host": self._instance},
             "reportingComponent": COMPONENT, "reportingInstance": self._instance,
         }
@@ -123,8 +124,3 @@ class KubeEventSink:
             self._last_error = kind
         if self._on_error is not None:
             self._on_error(exc)
-
-
-def _time(ts: float) -> str:
-    """metav1.Time: whole seconds (the API server truncates any fraction)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
