@@ -96,7 +96,8 @@ def test_build_status_contract_1() -> None:
         ("AbleToScale", "True", "ReadyForNewScale", format_time(T0)),
         ("ScalingActive", "True", "ValidMetricFound", format_time(T0)),
         ("ScalingLimited", "False", "DesiredWithinRange", format_time(T0)),
-        ("MetricsAvailable", "False", "FailedGetMetrics", format_time(T0))]
+        ("MetricsAvailable", "False", "FailedGetMetrics", format_time(T0)),
+        ("CapacityAvailable", "True", "Scheduled", format_time(T0))]
     assert memory_from_status(status) == scale_up_decision().memory
 
 
