@@ -98,7 +98,8 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                                 f"(without them: {p.replicas_without_loading})"))
             break
         if p.usage is None:
-            limits.append(Limit("Loading", proposal, proposal, p.reason.removesuffix(": hold")))
+            limits.append(Limit("Loading" if classes.loading else UNSCHEDULABLE, proposal, proposal,
+                                p.reason.removesuffix(": hold")))
             break
 
     stab = stabilize(current, proposal, memory.recommendations, up_rules.stabilization_window_seconds,

@@ -32,7 +32,6 @@ from autoscaler.kube.errors import KubeError
 from autoscaler.kube.raw import call_json
 from autoscaler.kube.status import parse_time_or_none
 
-
 #: The scheduler's message is kept to this many characters: the pod cache holds one per
 #: waiting pod of the whole cluster, and an Event's message is capped at 1 KiB anyway.
 MAX_SCHEDULER_MESSAGE = 512
