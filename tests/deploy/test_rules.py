@@ -148,6 +148,13 @@ CASES = [
      "6m", []),
     ("controller-down", "GPUAutoscalerDown", [series("up", CTL, "0x20")], "11m", [warning(**CTL)]),
     ("controller-up", "GPUAutoscalerDown", [series("up", CTL, "1x20")], "11m", []),
+    # capacity: pods that no node can take (issue 13)
+    ("unschedulable", "GPUScalerUnschedulableReplicas",
+     [series("gpu_autoscaler_unschedulable_replicas", {**CTL, **SCALER}, "2x20")], "16m", [warning(**SCALER)]),
+    ("unschedulable-placed-in-time", "GPUScalerUnschedulableReplicas",
+     [series("gpu_autoscaler_unschedulable_replicas", {**CTL, **SCALER}, "2x10 0x10")], "16m", []),
+    ("unschedulable-none", "GPUScalerUnschedulableReplicas",
+     [series("gpu_autoscaler_unschedulable_replicas", {**CTL, **SCALER}, "0x20")], "16m", []),
 ]
 
 
