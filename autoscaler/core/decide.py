@@ -260,12 +260,16 @@ def apply_capacity(current: int, desired: int, obs: Observation) -> Cooled:
                                  f"{waiting[0].unschedulable or 'unschedulable'}"))
 
 
+#: The condition while every pod of the target is placed (built once: decide runs every tick of a replay).
+CAPACITY_AVAILABLE = Condition("CapacityAvailable", "True", "Scheduled", "no pod of the target waits for a node")
+
+
 def capacity_condition(obs: Observation) -> Condition:
     """``CapacityAvailable``: False while pods of the target wait for a node, naming how
     many and the scheduler's message (that of the first by name)."""
     waiting = unschedulable_pods(obs.pods)
     if not waiting:
-        return Condition("CapacityAvailable", "True", "Scheduled", "no pod of the target waits for a node")
+        return CAPACITY_AVAILABLE
     return Condition("CapacityAvailable", "False", UNSCHEDULABLE,
                      f"{len(waiting)} pod(s) of the target cannot be scheduled: "
                      f"{waiting[0].unschedulable or 'no message from the scheduler'}")
