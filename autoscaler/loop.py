@@ -12,9 +12,15 @@ changes (never under ``--dry-run``), keep ``decision.memory`` when the change wa
 applied and ``decision.memory_if_not_applied`` otherwise, then write status, Events,
 self-metrics and one JSON log line. Each failing step is a reason (``InvalidSpec``,
 ``FailedGetScale``, ``FailedGetMetrics``, ``FailedRescale``, ``FailedUpdateStatus``, and
-``InternalError`` when an unexpected exception ends one reconcile)
+``InternalError`` when an unexpected exception ends one reconcile, and ``Unschedulable``
+while pods of the target wait for a node with a free GPU: ``CapacityAvailable=False``)
 that shows in the conditions every poll, but becomes a Warning Event and a log line
 only when it newly appears.
+
+Load time: before deciding, the loop measures the pods that turned Ready since the
+memory's watermark (:func:`~autoscaler.core.startup.measure_startups`), hands them to the
+core in the Observation (which remembers them for ``startupSeconds: auto``) and observes
+each once in ``gpu_autoscaler_replica_startup_seconds``.
 
 Scheduling: a scaler first seen at ``t0`` with interval ``i`` is due at
 ``t0 + k*i + U(0, jitter*i)``; with i = 15 s and jitter 0.1 its polls land in
@@ -31,11 +37,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autoscaler.core import Condition, Decision, Memory, Observation, PodState, decide
+from autoscaler.core.decide import UNSCHEDULABLE
 from autoscaler.core.observe import Reading, observe
+from autoscaler.core.proposal import unschedulable_pods
+from autoscaler.core.startup import measure_startups
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.status import build_status, memory_from_status, memory_to_status, merge_conditions
 from autoscaler.kube.types import EventSink, PodLister, Scale, ScaleClient, ScalerObject, ScalerStore
@@ -95,6 +104,9 @@ class ScalerState:
     memory: Memory | None = None
     failures: frozenset[str] | None = None  # None: not seen yet (seeded from status)
     in_flight: bool = False
+    #: ``(name, created)`` of the target's pods whose load time this process measured: a
+    #: pod whose readiness flaps later is not measured twice.
+    measured: set[tuple[str, float]] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -294,13 +306,21 @@ class ControlLoop:
                                              spec.max_replicas, False))
             return self._finish(obj, state, None, memory, (cond,), {FAILED_GET_SCALE: message}, now)
 
-        decision = decide(spec, self._observe(obj, spec, scale, snapshots, now), memory, now)
+        obs = self._observe(obj, spec, scale, snapshots, now)
+        startups = measure_startups(obs.pods, memory, state.measured)
+        if startups:
+            obs = replace(obs, startups=startups)
+        decision = decide(spec, obs, memory, now)
+        self._measured(obj, state, obs)
         failures: dict[str, str] = {}
         conditions: list[Condition] = []
         invalid = [p for p in decision.proposals if p.error is not None]
         if invalid:
             failures[FAILED_GET_METRICS] = "; ".join(f"{p.key}: {p.error}" for p in invalid)
             self.telemetry.errors.labels("get_metrics").inc()
+        capacity = next((c for c in decision.conditions if c.type == "CapacityAvailable"), None)
+        if capacity is not None and capacity.status == "False":
+            failures[UNSCHEDULABLE] = capacity.message
 
         applied = False
         if decision.desired_replicas != decision.current_replicas and not self.settings.dry_run:
@@ -325,9 +345,20 @@ class ControlLoop:
         self.telemetry.record(ScalerView(
             obj.namespace, obj.name, scale.replicas, decision.desired_replicas, spec.min_replicas,
             spec.max_replicas, metrics_available=not invalid,
-            metrics=tuple(MetricView(p.key, p.usage, p.target) for p in decision.proposals)))
+            metrics=tuple(MetricView(p.key, p.usage, p.target) for p in decision.proposals),
+            unschedulable_replicas=len(unschedulable_pods(obs.pods))))
         log.info("decision", extra={"fields": decision_fields(obj, decision, applied, self.settings.dry_run)})
         return self._finish(obj, state, decision, memory, tuple(conditions), failures, now, applied=applied)
+
+    def _measured(self, obj: ScalerObject, state: ScalerState, obs: Observation) -> None:
+        """Observe each new load time once, and remember which pods were measured (of the
+        pods still there: the set stays as small as the target)."""
+        new = {s.pod for s in obs.startups}
+        for s in obs.startups:
+            self.telemetry.replica_startup.labels(obj.namespace, obj.name).observe(s.seconds)
+        if obs.pods:
+            state.measured = {key for p in obs.pods if p.created is not None
+                              and ((key := (p.name, p.created)) in state.measured or p.name in new)}
 
     def _observe(self, obj: ScalerObject, spec: GPUScalerSpec, scale: Scale,
                  snapshots: Mapping[Signal, SignalSnapshot], now: float) -> Observation:
@@ -420,7 +451,7 @@ def failures_in_status(status: Mapping[str, Any]) -> frozenset[str]:
             reason = c.get("reason")
             if reason == "FailedUpdateScale":
                 reasons.add(FAILED_RESCALE)
-            elif reason in (INVALID_SPEC, FAILED_GET_SCALE, FAILED_GET_METRICS, INTERNAL_ERROR):
+            elif reason in (INVALID_SPEC, FAILED_GET_SCALE, FAILED_GET_METRICS, INTERNAL_ERROR, UNSCHEDULABLE):
                 reasons.add(reason)
     return frozenset(reasons)
 

@@ -188,6 +188,12 @@ class Fallback:
     replicas: int | None = None
 
 
+#: ``startupSeconds`` when absent, and the figure ``auto`` assumes until a load time is measured.
+DEFAULT_STARTUP_SECONDS = 120
+#: ``startupSeconds: auto``: measure the load time (creation to Ready) instead of declaring it.
+STARTUP_AUTO = "auto"
+
+
 @dataclass(frozen=True)
 class GPUScalerSpec:
     scale_target_ref: ScaleTargetRef
@@ -199,6 +205,9 @@ class GPUScalerSpec:
     behavior: Behavior = field(default_factory=Behavior)
     fallback: Fallback | None = None
     paused: bool = False
+    #: ``startupSeconds: auto``: the decision uses the measured load time
+    #: (:mod:`autoscaler.core.startup`) and ``startup_seconds`` (120) until one is measured.
+    startup_auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -344,7 +353,15 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
         r.error(f"{path}.maxReplicas", f"expected an integer >= minReplicas ({min_replicas}), got {max_replicas}")
     polling = r.integer(obj, "pollingIntervalSeconds", path, 15, minimum=1, maximum=3600)
-    startup = r.integer(obj, "startupSeconds", path, 120, minimum=0, maximum=INT32_MAX)
+    startup_auto = obj.get("startupSeconds") == STARTUP_AUTO
+    if isinstance(obj.get("startupSeconds"), str) and not startup_auto:
+        r.error(f"{path}.startupSeconds", f"expected an integer >= 0 or {STARTUP_AUTO!r}, "
+                                          f"got {describe_value(obj['startupSeconds'])}")
+        startup = None
+    elif startup_auto:
+        startup = DEFAULT_STARTUP_SECONDS
+    else:
+        startup = r.integer(obj, "startupSeconds", path, DEFAULT_STARTUP_SECONDS, minimum=0, maximum=INT32_MAX)
     metrics: list[MetricSpec] = []
     raw_metrics = obj.get("metrics")
     if not isinstance(raw_metrics, list) or not raw_metrics:
@@ -391,7 +408,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         polling_interval_seconds=polling or 15,
-        startup_seconds=startup if startup is not None else 120,
+        startup_seconds=startup if startup is not None else DEFAULT_STARTUP_SECONDS,
+        startup_auto=startup_auto,
         metrics=tuple(metrics),
         behavior=behavior,
         fallback=fallback,

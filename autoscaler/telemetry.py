@@ -9,10 +9,17 @@ same private :class:`CollectorRegistry` (private, so tests can build many).
 
 Besides Contract 2: ``gpu_autoscaler_min_replicas``, ``gpu_autoscaler_max_replicas``
 and ``gpu_autoscaler_metrics_available`` (0/1) per scaler, which deploy/'s alerts use
-("pinned at max for 30 min", "metrics unavailable for 5 min").
+("pinned at max for 30 min", "metrics unavailable for 5 min"), and
+``gpu_autoscaler_unschedulable_replicas``: pods of the target that no node can take (no
+free GPU), 0 when there are none, absent when the pods could not be read.
+
+``gpu_autoscaler_replica_startup_seconds`` (Contract 2) is a histogram per scaler: each
+replica's creation to Ready, observed once, when the controller first sees it Ready
+(:mod:`autoscaler.core.startup`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -31,6 +38,11 @@ from prometheus_client.registry import Collector
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 #: ``gpu_autoscaler_errors_total`` kinds, one per step that can fail.
+#: Creation to Ready of one replica: a cached image and a small model load in ~20 s, an
+#: 8B LLM in ~2 min, a 70B download over a slow link in 10-30 min.
+STARTUP_BUCKETS = (5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0,
+                   1200.0, 1800.0, 3600.0)
+
 ERROR_KINDS = ("list_scalers", "invalid_spec", "get_scale", "list_pods", "get_metrics", "rescale",
                "write_status", "emit_event", "internal")
 
@@ -54,6 +66,7 @@ class ScalerView:
     max_replicas: int | None
     metrics_available: bool
     metrics: tuple[MetricView, ...] = ()
+    unschedulable_replicas: int | None = None  # None: the pods were not read this poll
 
 
 class _ScalerCollector(Collector):
@@ -71,6 +84,8 @@ class _ScalerCollector(Collector):
                 ("min_replicas", "The scaler's minReplicas."),
                 ("max_replicas", "The scaler's maxReplicas."),
                 ("metrics_available", "1 when every metric of the scaler returned data at the last poll, else 0."),
+                ("unschedulable_replicas", "Pods of the scale target that no node can take (PodScheduled False, "
+                                           "reason Unschedulable: no free GPU) at the last poll."),
             )
         }
         value = GaugeMetricFamily("gpu_autoscaler_metric_value",
@@ -81,7 +96,8 @@ class _ScalerCollector(Collector):
         for v in views:
             lv = [v.namespace, v.scaler]
             for name, number in (("current_replicas", v.current_replicas), ("desired_replicas", v.desired_replicas),
-                                 ("min_replicas", v.min_replicas), ("max_replicas", v.max_replicas)):
+                                 ("min_replicas", v.min_replicas), ("max_replicas", v.max_replicas),
+                                 ("unschedulable_replicas", v.unschedulable_replicas)):
                 if number is not None:
                     families[name].add_metric(lv, number)
             families["metrics_available"].add_metric(lv, 1.0 if v.metrics_available else 0.0)
@@ -110,6 +126,9 @@ class Telemetry:
         self.reconcile_duration = Histogram("gpu_autoscaler_reconcile_duration_seconds",
                                             "Time to reconcile one scaler.", buckets=RECONCILE_BUCKETS,
                                             registry=self.registry)
+        self.replica_startup = Histogram("gpu_autoscaler_replica_startup_seconds",
+                                         "Creation to Ready of each new replica of the scale target, measured.",
+                                         ["namespace", "scaler"], buckets=STARTUP_BUCKETS, registry=self.registry)
         self.leader = Gauge("gpu_autoscaler_leader", "1 while this process holds the leader lease.",
                             registry=self.registry)
         self.registry.register(_ScalerCollector(self))
@@ -121,6 +140,8 @@ class Telemetry:
     def forget(self, namespace: str, scaler: str) -> None:
         with self._lock:
             self._views.pop((namespace, scaler), None)
+        with contextlib.suppress(KeyError):  # never observed
+            self.replica_startup.remove(namespace, scaler)
 
     def forget_all(self) -> None:
         """On losing leadership: a standby reports nothing per scaler, so dashboards

@@ -16,7 +16,13 @@ One poll goes through these steps, each of which returns a number and its reason
 5. rate policies (:mod:`autoscaler.core.rate`), which also enforce min on the way down
    and max on the way up;
 6. cooldown (ours): no change in a direction within ``cooldownSeconds`` of the last
-   change in that direction.
+   change in that direction;
+7. capacity (ours): while pods of the target wait for a node (unschedulable: no free
+   GPU), no scale-up (see :func:`apply_capacity`).
+
+Load times measured since the last poll (``obs.startups``) go into the memory first;
+with ``startupSeconds: auto`` the readiness rule uses the measured figure
+(:mod:`autoscaler.core.startup`).
 
 With ``cooldownSeconds: 0`` the result equals the Kubernetes HPA's behavior path for
 the same inputs (../shared/reference/hpa-algorithm.md), except for readiness, which we
@@ -27,9 +33,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NamedTuple
 
-from autoscaler.core.proposal import Tolerance, classify_pods, propose
+from autoscaler.core.proposal import Tolerance, classify_pods, propose, unschedulable_pods
 from autoscaler.core.rate import record_scale_event, scale_down_limit, scale_up_limit
 from autoscaler.core.stabilization import record_recommendation, stabilize
+from autoscaler.core.startup import remember_startups, startup_seconds
 from autoscaler.core.types import (
     HOLD,
     SCALE_DOWN,
@@ -51,6 +58,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if not memory.recommendations:
         memory = replace(memory, recommendations=(Recommendation(now, current),))
+    memory = remember_startups(memory, obs.startups, now)
 
     if spec.paused:
         return _finish(spec, obs, memory, now, Conclusion(
@@ -71,7 +79,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                                                        limits=(limit,)))
 
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
-    classes = classify_pods(obs.pods, spec.startup_seconds, now)
+    classes = classify_pods(obs.pods, startup_seconds(spec.startup_seconds, spec.startup_auto, memory), now)
     proposals = tuple(propose(m, obs, tolerance, classes, spec.min_replicas) for m in spec.metrics)
     valid = [p for p in proposals if p.replicas is not None]
     invalid = [p for p in proposals if p.replicas is None]
@@ -93,7 +101,8 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                                 f"(without them: {p.replicas_without_loading})"))
             break
         if p.usage is None:
-            limits.append(Limit("Loading", proposal, proposal, "every replica is still loading its model"))
+            limits.append(Limit("Loading" if classes.loading else UNSCHEDULABLE, proposal, proposal,
+                                p.reason.removesuffix(": hold")))
             break
 
     stab = stabilize(current, proposal, memory.recommendations, up_rules.stabilization_window_seconds,
@@ -123,6 +132,11 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         # ScalingLimited names what held the count: the cooldown, not the rate step
         # that let 15 through (it would read "TooManyReplicas: maxReplicas is 1000").
         limited_reason, limit_msg = cooled.name, cooled.message
+    capped = apply_capacity(current, desired, obs)
+    if capped.limit is not None:
+        desired = capped.replicas
+        limits.append(capped.limit)
+        limited_reason, limit_msg = capped.limit.name, capped.limit.message
 
     code = limits[-1].name if limits else "DesiredWithinRange"
     words = _describe(leading, proposal, limits, current, desired)
@@ -226,6 +240,44 @@ def _apply_cooldown(spec: GPUScalerSpec, current: int, desired: int, memory: Mem
     return Cooled(desired)
 
 
+#: The capacity rule's name: as a Limit, the CapacityAvailable condition's reason and the Event's.
+UNSCHEDULABLE = "Unschedulable"
+
+
+def apply_capacity(current: int, desired: int, obs: Observation) -> Cooled:
+    """No scale-up while pods of the target cannot be scheduled (no node has a free GPU).
+
+    A documented choice: while k > 0 pods wait for a node, the desired count is capped
+    at the current one. More replicas would only wait beside them; the pending ones
+    already tell a node autoscaler (cluster-autoscaler, Karpenter) what to add, and once
+    they are placed the next poll may ask for more. Scale-down is unaffected: 6 replicas
+    with 2 pending that ask 9 hold at 6; asking 4 they go to 4 (a Deployment removes
+    pending pods first). A count below minReplicas still goes to the minimum (a bound)."""
+    if desired <= current:
+        return Cooled(desired)
+    waiting = unschedulable_pods(obs.pods)
+    if not waiting:
+        return Cooled(desired)
+    return Cooled(current, Limit(UNSCHEDULABLE, desired, current,
+                                 f"{len(waiting)} pod(s) wait for a node (no scale-up past them): "
+                                 f"{waiting[0].unschedulable or 'unschedulable'}"))
+
+
+#: The condition while every pod of the target is placed (built once: decide runs every tick of a replay).
+CAPACITY_AVAILABLE = Condition("CapacityAvailable", "True", "Scheduled", "no pod of the target waits for a node")
+
+
+def capacity_condition(obs: Observation) -> Condition:
+    """``CapacityAvailable``: False while pods of the target wait for a node, naming how
+    many and the scheduler's message (that of the first by name)."""
+    waiting = unschedulable_pods(obs.pods)
+    if not waiting:
+        return CAPACITY_AVAILABLE
+    return Condition("CapacityAvailable", "False", UNSCHEDULABLE,
+                     f"{len(waiting)} pod(s) of the target cannot be scheduled: "
+                     f"{waiting[0].unschedulable or 'no message from the scheduler'}")
+
+
 def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float,
                  proposals: tuple[MetricProposal, ...], valid: list[MetricProposal],
                  invalid: list[MetricProposal]) -> Decision:
@@ -252,6 +304,11 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         desired, cooled = cooldown.replicas, cooldown.limit
         if cooled is not None:
             code, words, limits = "Cooldown", f"{words}; Cooldown: {cooled.message}", (limit, cooled)
+        capped = apply_capacity(current, desired, obs)
+        if capped.limit is not None:
+            desired = capped.replicas
+            code, words, limits = UNSCHEDULABLE, f"{words}; {UNSCHEDULABLE}: {capped.limit.message}", \
+                limits + (capped.limit,)
     else:
         desired, code = current, "FailedGetMetrics"
         if valid:
@@ -308,7 +365,7 @@ def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, o
         proposals=out.proposals,
         leading_metric=out.leading,
         limits=out.limits,
-        conditions=out.conditions,
+        conditions=out.conditions + (capacity_condition(obs),),
         metrics_available=out.metrics_available,
         memory=record_scale(memory, spec, current, desired, now),
         memory_if_not_applied=memory,

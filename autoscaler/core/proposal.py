@@ -15,6 +15,10 @@ to every metric, because a replica still loading its model reports nothing usefu
   target — capacity already on its way, so the same load does not buy a second scale-up;
 * stuck: not Ready and started ``startupSeconds`` ago or more. It failed to load and
   is not capacity on its way: its sample is set aside and it is never zero-filled;
+* unschedulable: not Ready and the scheduler found no node for it (PodScheduled False,
+  reason Unschedulable: no free GPU). Neither ready nor loading: capacity that is not on
+  its way, however long it waits (it has no start time). Set aside, never zero-filled;
+  the capacity rule in :mod:`autoscaler.core.decide` keeps the count from growing past it;
 * missing: no sample; filled pessimistically (0 on a scale-up, at target on a scale-down);
 * ready: everything else.
 """
@@ -51,7 +55,8 @@ class PodClasses:
     stuck: frozenset[str]
     ignored: frozenset[str]
     names: frozenset[str]
-    set_aside: frozenset[str]  # ignored | loading | stuck: their samples do not count
+    set_aside: frozenset[str]  # ignored | loading | stuck | unschedulable: their samples do not count
+    unschedulable: frozenset[str] = frozenset()
 
 
 _NONE: frozenset[str] = frozenset()
@@ -61,10 +66,12 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
     names = frozenset(p.name for p in pods)
     if all(p.ready and p.phase == "Running" and not p.deleting for p in pods):
         return PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
-    candidates, loading, stuck, ignored = [], [], [], []
+    candidates, loading, stuck, ignored, unschedulable = [], [], [], [], []
     for pod in pods:
         if pod.deleting or pod.phase == "Failed" or pod.phase == "Succeeded":
             ignored.append(pod.name)
+        elif not pod.ready and pod.unschedulable is not None:
+            unschedulable.append(pod.name)
         elif not pod.ready or pod.phase == "Pending":
             if pod.start_time is None or now - pod.start_time < startup_seconds:
                 loading.append(pod.name)
@@ -73,7 +80,13 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
         else:
             candidates.append(pod.name)
     return PodClasses(frozenset(candidates), frozenset(loading), frozenset(stuck), frozenset(ignored),
-                      names, frozenset(loading + stuck + ignored))
+                      names, frozenset(loading + stuck + ignored + unschedulable), frozenset(unschedulable))
+
+
+def unschedulable_pods(pods: tuple[PodState, ...]) -> tuple[PodState, ...]:
+    """The pods that wait for a node (the same rule as :func:`classify_pods`), by name."""
+    return tuple(p for p in pods if p.unschedulable is not None and not p.ready and not p.deleting
+                 and p.phase != "Failed" and p.phase != "Succeeded")
 
 
 #: The largest sample or value the arithmetic takes: a larger one (up to +Inf) counts
@@ -178,12 +191,13 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
     samples = {p: int((v if v < MAX_VALUE else MAX_VALUE) * 1000 + 0.5) for p, v in raw.items()
                if 0 <= v < math.inf and p not in set_aside}
     if not samples:
-        if classes.loading and not classes.candidates:
-            # Every replica is still loading its model (or stuck): no replica can report
-            # load yet. That is not a metrics failure — it must not count towards the
-            # fallback threshold — and no reason to scale either way: hold.
+        if (classes.loading or classes.unschedulable) and not classes.candidates:
+            # Every replica is still loading its model (or stuck, or waiting for a node):
+            # no replica can report load yet. That is not a metrics failure — it must not
+            # count towards the fallback threshold — and no reason to scale either way: hold.
+            why = "still loading its model" if classes.loading else "waiting for a node"
             return MetricProposal(key=base.key, target_kind=kind, target=base.target, replicas=current,
-                                  reason="every replica is still loading its model: hold", loading_adjusted=True)
+                                  reason=f"every replica is {why}: hold", loading_adjusted=True)
         valid = any(0 <= v < math.inf for v in raw.values())
         return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
     pod_names = classes.names
@@ -203,7 +217,7 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
         # number of samples (superfluous samples do not count here).
         ready_count = len(ready)
         n = _ceil(ratio * ready_count)
-        if ratio > 1 and n < current and classes.stuck:
+        if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
             # Stuck pods are set aside, so their missing data must not turn an overload
             # into a scale-down: one ready replica at 1.2 x target with two stuck ones
             # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count

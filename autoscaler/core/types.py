@@ -26,6 +26,12 @@ class PodState:
     ``ready`` is the pod's Ready condition; ``start_time`` its ``status.startTime``
     (None when not yet started). ``phase`` is the pod phase; ``deleting`` is True
     when the pod has a deletionTimestamp (HPA ignores such pods).
+
+    For measuring load time (``startupSeconds: auto``): ``created`` is
+    ``metadata.creationTimestamp`` and ``ready_time`` the Ready condition's
+    ``lastTransitionTime`` while the pod is Ready (None otherwise). ``unschedulable``
+    is the scheduler's message while the pod's PodScheduled condition is False with
+    reason Unschedulable (no node has a free GPU), None while it is not.
     """
 
     name: str
@@ -33,6 +39,19 @@ class PodState:
     start_time: float | None = None
     phase: str = "Running"
     deleting: bool = False
+    created: float | None = None
+    ready_time: float | None = None
+    unschedulable: str | None = None
+
+
+@dataclass(frozen=True)
+class Startup:
+    """One replica's measured load time: ``seconds`` from creation to Ready, which it
+    reached at ``ready_time`` (e.g. created 10:00:00, Ready 10:01:35: 95 s)."""
+
+    pod: str
+    ready_time: float
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -60,13 +79,15 @@ class Observation:
     ``current_replicas`` is ``scale.spec.replicas``; ``status_replicas`` is
     ``scale.status.replicas`` (used, as in HPA, by target-wide ``averageValue``
     targets; defaults to ``current_replicas``). A metric key absent from ``metrics``
-    counts as unavailable.
+    counts as unavailable. ``startups`` are the load times measured since the last poll
+    (:func:`autoscaler.core.startup.measure_startups`): the core remembers them.
     """
 
     current_replicas: int
     pods: tuple[PodState, ...] = ()
     metrics: Mapping[str, MetricObservation] = field(default_factory=dict)
     status_replicas: int | None = None
+    startups: tuple[Startup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,11 @@ class Memory:
     Empty ``recommendations`` means the scaler has never been seen: the core then
     seeds the history with the current count at ``now`` (as HPA does), so a new or
     restarted scaler does not scale down inside the scale-down window.
+
+    ``startups`` are the last measured load times (at most
+    :data:`autoscaler.core.startup.REMEMBERED_STARTUPS`, oldest first); ``startups_since``
+    is when measuring began (the first poll): a pod Ready at or before it, or before the
+    newest remembered startup, is not measured (again).
     """
 
     recommendations: tuple[Recommendation, ...] = ()
@@ -100,6 +126,8 @@ class Memory:
     consecutive_failures: int = 0
     last_scale_up_time: float | None = None
     last_scale_down_time: float | None = None
+    startups: tuple[Startup, ...] = ()
+    startups_since: float | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,11 @@ server's watch cache rather than a quorum read of etcd, which is what a controll
 polling many targets should ask for (the data may lag by well under a second).
 
 Pods are read as plain JSON (:func:`~autoscaler.kube.raw.call_json`), not as the
-client's ``V1Pod`` models: a pod is large and we keep five fields of it.
+client's ``V1Pod`` models: a pod is large and we keep eight fields of it. Besides
+readiness, start time, phase and deletion: ``metadata.creationTimestamp`` and the Ready
+condition's ``lastTransitionTime`` (the load time, measured), and the PodScheduled
+condition when the scheduler reports it False with reason Unschedulable, as it does for
+a pod no node can take ("0/4 nodes are available: 4 Insufficient nvidia.com/gpu.").
 """
 from __future__ import annotations
 
@@ -27,6 +31,10 @@ from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.raw import call_json
 from autoscaler.kube.status import parse_time_or_none
+
+#: The scheduler's message is kept to this many characters: the pod cache holds one per
+#: waiting pod of the whole cluster, and an Event's message is capped at 1 KiB anyway.
+MAX_SCHEDULER_MESSAGE = 512
 
 
 class KubePodLister:
@@ -66,8 +74,15 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     meta = _mapping(pod.get("metadata"))
     status = _mapping(pod.get("status"))
     conditions = status.get("conditions")
-    ready = isinstance(conditions, list) and any(
-        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    by_type = {c.get("type"): c for c in conditions if isinstance(c, Mapping)} \
+        if isinstance(conditions, list) else {}
+    ready_condition = _mapping(by_type.get("Ready"))
+    ready = ready_condition.get("status") == "True"
+    scheduled = _mapping(by_type.get("PodScheduled"))
+    unschedulable = None
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        message = scheduled.get("message")
+        unschedulable = message[:MAX_SCHEDULER_MESSAGE] if isinstance(message, str) else ""
     phase = status.get("phase")
     return PodState(
         name=str(meta.get("name") or ""),
@@ -75,6 +90,9 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
         start_time=parse_time_or_none(status.get("startTime")),
         phase=phase if isinstance(phase, str) and phase else "Pending",
         deleting=meta.get("deletionTimestamp") is not None,
+        created=parse_time_or_none(meta.get("creationTimestamp")),
+        ready_time=parse_time_or_none(ready_condition.get("lastTransitionTime")) if ready else None,
+        unschedulable=unschedulable,
     )
 
 

@@ -8,7 +8,13 @@ and read them back, so a new leader continues where the old one stopped::
 
     status.memory = {recommendations: [{timestamp, replicas}],
                      scaleEvents: [{timestamp, direction: up|down, replicas}],
-                     consecutiveFailures, lastScaleUpTime, lastScaleDownTime}
+                     consecutiveFailures, lastScaleUpTime, lastScaleDownTime,
+                     startups: [{pod, readyTime, seconds}], startupsSince}
+
+``startups`` are the last measured load times (at most 10, :mod:`autoscaler.core.startup`)
+and ``startupsSince`` when measuring began: they change only when a pod turns Ready, so a
+steady scaler still writes nothing, and a new leader neither forgets a measured load time
+nor measures a pod twice.
 
 Compact memory (``compact=True``, ``status.memory.compacted: true``), so that a steady
 scaler writes nothing (issue 12): the core keeps one recommendation per poll, but for
@@ -39,7 +45,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
-from autoscaler.core.types import Condition, Decision, Memory, Recommendation, ScaleEvent
+from autoscaler.core.types import Condition, Decision, Memory, Recommendation, ScaleEvent, Startup
 from autoscaler.kube.types import ScalerObject
 
 # The one time module's reader and formatter, re-exported for kube's callers.
@@ -47,11 +53,15 @@ from autoscaler.times import format_time as format_time
 from autoscaler.times import parse_time as parse_time
 
 #: Condition types in the order status shows them (Contract 1).
-CONDITION_TYPES = ("AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable")
+CONDITION_TYPES = ("AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable", "CapacityAvailable")
 
 #: The CRD caps both memory lists at 1024 items; keep the newest. At a 15 s poll and a
 #: 300 s window the core needs ~20 recommendations, so the cap never bites in practice.
 MAX_MEMORY_ITEMS = 1024
+
+
+#: Measured load times read back from status at most (the core keeps 10; the CRD caps at 64).
+MAX_STARTUPS = 64
 
 
 #: How far before the reader's ``now`` the newest run is assumed to have held: after the
@@ -110,6 +120,11 @@ def memory_to_status(memory: Memory, previous: Mapping[str, Any] | None = None, 
         out["lastScaleUpTime"] = format_time(memory.last_scale_up_time)
     if memory.last_scale_down_time is not None:
         out["lastScaleDownTime"] = format_time(memory.last_scale_down_time)
+    if memory.startups:
+        out["startups"] = [{"pod": s.pod, "readyTime": format_time(s.ready_time), "seconds": s.seconds}
+                           for s in memory.startups]
+    if memory.startups_since is not None:
+        out["startupsSince"] = format_time(memory.startups_since)
     return out
 
 
@@ -142,6 +157,12 @@ def memory_from_status(status: Mapping[str, Any] | None, now: float | None = Non
             events.append(ScaleEvent(t, str(direction), replicas))
     failures = raw.get("consecutiveFailures", 0)
     recommendations.sort(key=lambda r: r.timestamp)
+    startups: list[Startup] = []
+    for item in _items(raw.get("startups")):
+        pod, t, seconds = item.get("pod"), parse_time_or_none(item.get("readyTime")), item.get("seconds")
+        if isinstance(pod, str) and t is not None and isinstance(seconds, (int, float)) \
+                and not isinstance(seconds, bool) and 0 <= seconds < math.inf:
+            startups.append(Startup(pod, t, float(seconds)))
     held_until = None if now is None else now - HELD_UNTIL_BEFORE_NOW
     if held_until is not None and raw.get("compacted") is True and recommendations \
             and recommendations[-1].timestamp < held_until:
@@ -152,6 +173,8 @@ def memory_from_status(status: Mapping[str, Any] | None, now: float | None = Non
         consecutive_failures=failures if _is_count(failures) else 0,
         last_scale_up_time=parse_time_or_none(raw.get("lastScaleUpTime")),
         last_scale_down_time=parse_time_or_none(raw.get("lastScaleDownTime")),
+        startups=tuple(sorted(startups, key=lambda s: (s.ready_time, s.pod))[-MAX_STARTUPS:]),
+        startups_since=parse_time_or_none(raw.get("startupsSince")),
     )
 
 

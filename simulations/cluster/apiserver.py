@@ -406,9 +406,52 @@ class ApiServer:
                 "spec": {"containers": [{"name": "server", "image": "model-server:1"}], "nodeName": "gpu-node-1"},
                 "status": {"phase": phase, "startTime": now_rfc3339(start_time), "conditions": [
                     {"type": "Ready", "status": "True" if ready else "False",
-                     "lastTransitionTime": now_rfc3339()}]}})
+                     "lastTransitionTime": now_rfc3339()},
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339(start_time)}]}})
             names.append(name)
         return names
+
+    #: What kube-scheduler writes on a pod no node can take (a GPU cluster out of GPUs).
+    NO_FREE_GPU = ("0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are "
+                   "available: 3 No preemption victims found for incoming pod.")
+
+    def add_unschedulable_pods(self, namespace: str, labels: Mapping[str, str], count: int = 1, *,
+                               prefix: str = "pod", message: str = NO_FREE_GPU) -> list[str]:
+        """Add ``count`` pods as the API server shows a pod the scheduler could not place:
+        phase Pending, no ``startTime`` and no ``nodeName``, and only the condition
+        ``PodScheduled=False`` with reason ``Unschedulable`` and the scheduler's message."""
+        names = []
+        for _ in range(count):
+            name = f"{prefix}-{uuid.uuid4().hex[:5]}"
+            self.create("", "pods", {
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+                "spec": {"containers": [{"name": "server", "image": "model-server:1",
+                                         "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
+                "status": {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+                     "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}]}})
+            names.append(name)
+        return names
+
+    def set_pod_condition(self, namespace: str, name: str, type_: str, status: str, *, reason: str | None = None,
+                          message: str | None = None, at: float | None = None) -> Obj:
+        """Set one condition of a pod, keeping the others, as the kubelet's and the
+        scheduler's status updates do (conditions are merged by ``type``); ``at`` is its
+        ``lastTransitionTime`` (default now). Scheduling a pod that had none also gives it
+        a node and a ``startTime``, as the kubelet does once it admits the pod."""
+        with self._cond:
+            pod = copy.deepcopy(self._existing(self.types[("", "pods")], namespace, name))
+        conditions = [c for c in pod.get("status", {}).get("conditions") or [] if c.get("type") != type_]
+        condition: Obj = {"type": type_, "status": status, "lastTransitionTime": now_rfc3339(at)}
+        if reason is not None:
+            condition["reason"] = reason
+        if message is not None:
+            condition["message"] = message
+        patch: Obj = {"status": {"conditions": conditions + [condition]}}
+        if type_ == "PodScheduled" and status == "True" and not pod.get("status", {}).get("startTime"):
+            patch["spec"] = {"nodeName": "gpu-node-1"}
+            patch["status"]["startTime"] = now_rfc3339(at)
+        return self.modify("", "pods", namespace, name, patch)
 
     def set_pod_ready(self, namespace: str, name: str, ready: bool = True) -> Obj:
         return self.modify("", "pods", namespace, name, {"status": {"conditions": [

@@ -17,6 +17,7 @@ import numpy as np
 
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.observe import Reading, Sample, counter_rates, max_age_of, observe_metric
+from autoscaler.core.startup import measure_startups
 from autoscaler.metrics.registry import series_of
 from autoscaler.metrics.types import Signal
 from autoscaler.spec import (
@@ -50,6 +51,7 @@ class CorePolicy:
         self._names: dict[int, str] = {}
         #: Each counter signal's per-pod totals at the previous poll, for its rate.
         self._totals: dict[Signal, dict[str, tuple[float, float]]] = {}
+        self._ready_since: dict[int, float] = {}  # serial -> the first poll that saw it Ready
 
     def _name(self, serial: int) -> str:
         n = self._names.get(serial)
@@ -61,11 +63,20 @@ class CorePolicy:
         return None
 
     def decide(self, view: FleetView) -> int:
-        listed = zip(view.pod_serial.tolist(), view.pod_ready.tolist(), view.pod_start.tolist(), strict=True)
-        pods = tuple(PodState(self._name(int(s)), ready=bool(r), start_time=float(st), phase="Running")
+        listed = list(zip(view.pod_serial.tolist(), view.pod_ready.tolist(), view.pod_start.tolist(), strict=True))
+        # Each pod carries its creation and Ready times, as the API shows them, so that
+        # ``startupSeconds: auto`` measures here too. The Ready time is the first poll that
+        # saw it Ready (the fleet's exact one is not in the view): a load of 90 s polled
+        # every 15 s reads 90 to 105 s, never less. Replicas Ready at the first poll are
+        # not measured (measuring begins then), as in the controller.
+        ready_since = {s: self._ready_since.get(s, view.now) for s, r, _ in listed if r}
+        self._ready_since = ready_since
+        pods = tuple(PodState(self._name(int(s)), ready=bool(r), start_time=float(st), phase="Running",
+                              created=float(st), ready_time=ready_since.get(s))
                      for s, r, st in listed)
         obs = Observation(current_replicas=view.current_replicas, pods=pods,
-                          metrics=self._metrics(view.metrics) if view.metrics is not None else {})
+                          metrics=self._metrics(view.metrics) if view.metrics is not None else {},
+                          startups=measure_startups(pods, self.memory))
         d = decide(self.spec, obs, self.memory, view.now)
         self.memory = d.memory
         self.last = d

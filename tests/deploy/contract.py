@@ -43,6 +43,7 @@ CONTROLLER = frozenset({
     "gpu_autoscaler_reconcile_duration_seconds",
     "gpu_autoscaler_errors_total",
     "gpu_autoscaler_leader",
+    "gpu_autoscaler_replica_startup_seconds",
 })
 
 # Beyond Contract 2, per scaler {namespace, scaler}: for "pinned at max" and
@@ -51,10 +52,12 @@ CONTROLLER_AGREED = frozenset({
     "gpu_autoscaler_min_replicas",
     "gpu_autoscaler_max_replicas",
     "gpu_autoscaler_metrics_available",
+    "gpu_autoscaler_unschedulable_replicas",
 })
 
 HISTOGRAMS = frozenset({
     "gpu_autoscaler_reconcile_duration_seconds",
+    "gpu_autoscaler_replica_startup_seconds",
     "inference_time_to_first_token_seconds",
     "inference_queue_time_seconds",
 })

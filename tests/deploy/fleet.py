@@ -49,11 +49,11 @@ SCALERS = (
     ScalerView("serving", "llm-vllm", current_replicas=8, desired_replicas=8, min_replicas=1, max_replicas=8,
                metrics_available=True,
                metrics=(MetricView("queue_depth", 12.0, 4.0), MetricView("gpu_utilization", 35.0, 70.0),
-                        MetricView("tokens_per_second", 2100.0, 2500.0))),
+                        MetricView("tokens_per_second", 2100.0, 2500.0)), unschedulable_replicas=2),
     ScalerView("serving", "vision-triton", current_replicas=3, desired_replicas=2, min_replicas=2, max_replicas=12,
                metrics_available=False,
                metrics=(MetricView("queue_depth", 3.0, 8.0), MetricView("gpu_utilization", None, 60.0),
-                        MetricView("queue_time_ms", 4.0, 20.0))),
+                        MetricView("queue_time_ms", 4.0, 20.0)), unschedulable_replicas=0),
 )
 
 
@@ -122,6 +122,7 @@ class Fleet:
             active.record(view)
         for t in (active, standby):
             t.leader.set(0)
+        active.replica_startup.labels("serving", "llm-vllm").observe(95.0)  # one replica measured
 
         def tick() -> None:
             # what the loop records as it goes: reconciles, scale events, failed fetches

@@ -64,6 +64,8 @@ def _strict(schema: Obj) -> Obj:
         out = {k: v if k in JUNCTORS else _strict(v) for k, v in schema.items()}
         if "properties" in schema and "additionalProperties" not in schema:
             out["additionalProperties"] = False
+        if schema.get("x-kubernetes-int-or-string") and "type" not in schema:
+            out["type"] = ["integer", "string"]  # what the API server admits there
         return out
     if isinstance(schema, list):
         return [_strict(v) for v in schema]
@@ -72,7 +74,8 @@ def _strict(schema: Obj) -> Obj:
 
 def gpuscaler_validator(schema: Obj | None = None) -> jsonschema.Draft4Validator:
     """A validator for GPUScaler objects. Draft 4 is the dialect of Kubernetes'
-    JSONSchemaProps (boolean exclusiveMinimum); x-kubernetes-* keywords are ignored."""
+    JSONSchemaProps (boolean exclusiveMinimum); x-kubernetes-* keywords are ignored, but for
+    x-kubernetes-int-or-string, read as an integer or a string."""
     return jsonschema.Draft4Validator(_strict(schema or gpuscaler_schema()))
 
 

@@ -444,7 +444,7 @@ EDGES: list[tuple[str, list[Any]]] = [
     ("spec.maxReplicas", [1, 8, 0, -1, 2**31 - 1, 2**31, 2**63, "8", 8.5, True, DELETE]),
     ("spec.minReplicas", [1, 0, 8, 9, 2**31 - 1, 2**31]),
     ("spec.pollingIntervalSeconds", [1, 0, 3600, 3601]),
-    ("spec.startupSeconds", [0, -1, 2**31 - 1, 2**31]),
+    ("spec.startupSeconds", [0, -1, 2**31 - 1, 2**31, "auto", "fast", "120", 12.5, True]),
     ("spec.metrics", [[], [PROM | {"name": f"m{i}"} for i in range(16)], [PROM | {"name": f"m{i}"} for i in range(17)]]),
     ("spec.metrics.0.target.averageValue", [0.001, 0.0009, 0.0004, 0, -1, 1e3, 4]),
     ("spec.metrics.0", [GPU, GPU | {"target": {"averageUtilization": 0.001}}, GPU | {"target": {"averageUtilization": 100}},

@@ -176,6 +176,13 @@ CASES = [
     ("unhealthy", "GPUUnhealthy", [series("gpu_healthy", GPU, "0x10")], "5m",
      [{**GPU_SET, "severity": "critical"}]),
     ("healthy", "GPUUnhealthy", [series("gpu_healthy", GPU, "1x10")], "5m", []),
+    # capacity: pods that no node can take (issue 13)
+    ("unschedulable", "GPUScalerUnschedulableReplicas",
+     [series("gpu_autoscaler_unschedulable_replicas", {**CTL, **SCALER}, "2x20")], "16m", [warning(**SCALER)]),
+    ("unschedulable-placed-in-time", "GPUScalerUnschedulableReplicas",
+     [series("gpu_autoscaler_unschedulable_replicas", {**CTL, **SCALER}, "2x10 0x10")], "16m", []),
+    ("unschedulable-none", "GPUScalerUnschedulableReplicas",
+     [series("gpu_autoscaler_unschedulable_replicas", {**CTL, **SCALER}, "0x20")], "16m", []),
 ]
 
 

@@ -239,3 +239,17 @@ def test_bad_selectors_are_refused_without_a_request(apiserver: ApiServer, make_
         cache.list_pods("ns", selector)
     assert isinstance(raised.value, Invalid) == (selector != " ")
     assert apiserver.requests == []
+
+
+def test_the_watch_brings_scheduling_and_load_times(apiserver: ApiServer, make_cache: MakeCache) -> None:
+    """A pod no node could take, then placed and Ready: the cache shows each step as a LIST would."""
+    cache = make_cache()
+    assert cache.wait_synced(5)
+    [name] = apiserver.add_unschedulable_pods("ns", {"app": "web"})
+    wait_until(lambda: [p.unschedulable for p in cache.list_pods("ns", "app=web")] == [ApiServer.NO_FREE_GPU])
+    apiserver.set_pod_condition("ns", name, "PodScheduled", "True")
+    wait_until(lambda: cache.list_pods("ns", "app=web")[0].unschedulable is None)
+    created = cache.list_pods("ns", "app=web")[0].created
+    assert created is not None
+    apiserver.set_pod_condition("ns", name, "Ready", "True", at=created + 60)
+    wait_until(lambda: cache.list_pods("ns", "app=web")[0].ready_time == created + 60)

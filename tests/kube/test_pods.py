@@ -1,6 +1,8 @@
 """KubePodLister: the target's pods as PodState (readiness, start time, phase, deletion)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from autoscaler.core.types import PodState
@@ -25,8 +27,9 @@ WEB = {"app": "web"}
 ])
 def test_pod_state(apiserver: ApiServer, kube: KubeClient, pod: dict[str, object], expected: PodState) -> None:
     [name] = apiserver.add_pods("ns", WEB, prefix="p", start_time=T0, **pod)  # type: ignore[arg-type]
-    assert KubePodLister(kube).list_pods("ns", "app=web") == (
-        PodState(name, expected.ready, expected.start_time, expected.phase, expected.deleting),)
+    [got] = KubePodLister(kube).list_pods("ns", "app=web")
+    assert replace(got, created=None, ready_time=None) == \
+        PodState(name, expected.ready, expected.start_time, expected.phase, expected.deleting)
 
 
 def test_only_the_selected_pods_of_the_namespace(apiserver: ApiServer, kube: KubeClient) -> None:
@@ -47,3 +50,44 @@ def test_empty_selector_is_refused(apiserver: ApiServer, kube: KubeClient) -> No
     with pytest.raises(KubeError, match="empty selector"):
         KubePodLister(kube).list_pods("ns", " ")
     assert apiserver.requests == []
+
+
+# --------------------------------------------------------------- load time and capacity
+
+
+def test_created_and_ready_times_measure_the_load(apiserver: ApiServer, kube: KubeClient) -> None:
+    """creationTimestamp and the Ready condition's lastTransitionTime, as the API shows them
+    (whole seconds): a pod Ready 95 s after it was created loaded for 95 s."""
+    [name] = apiserver.add_pods("ns", WEB, ready=False)
+    [loading] = KubePodLister(kube).list_pods("ns", "app=web")
+    assert loading.created is not None and loading.ready_time is None and loading.unschedulable is None
+    apiserver.set_pod_condition("ns", name, "Ready", "True", at=loading.created + 95)
+    [pod] = KubePodLister(kube).list_pods("ns", "app=web")
+    assert pod.ready and pod.ready_time is not None and pod.ready_time - loading.created == 95
+    apiserver.set_pod_condition("ns", name, "Ready", "False")  # a Ready time only while Ready
+    assert KubePodLister(kube).list_pods("ns", "app=web")[0].ready_time is None
+
+
+def test_an_unschedulable_pod_carries_the_schedulers_message(apiserver: ApiServer, kube: KubeClient) -> None:
+    [name] = apiserver.add_unschedulable_pods("ns", WEB)
+    [pod] = KubePodLister(kube).list_pods("ns", "app=web")
+    assert (pod.ready, pod.phase, pod.start_time, pod.unschedulable) == (False, "Pending", None,
+                                                                        ApiServer.NO_FREE_GPU)
+    apiserver.set_pod_condition("ns", name, "PodScheduled", "True")  # a GPU was freed: placed
+    [placed] = KubePodLister(kube).list_pods("ns", "app=web")
+    assert placed.unschedulable is None and placed.start_time is not None and not placed.ready
+
+
+@pytest.mark.parametrize("condition,expected", [
+    pytest.param({"status": "False", "reason": "Unschedulable"}, "", id="no message"),
+    pytest.param({"status": "False", "reason": "SchedulerError", "message": "x"}, None, id="another reason"),
+    pytest.param({"status": "True"}, None, id="scheduled"),
+    pytest.param({"status": "False", "reason": "Unschedulable", "message": "m" * 2000}, "m" * 512,
+                 id="a long message is cut"),
+])
+def test_pod_scheduled_condition(apiserver: ApiServer, kube: KubeClient, condition: dict[str, str],
+                                 expected: str | None) -> None:
+    [name] = apiserver.add_unschedulable_pods("ns", WEB)
+    apiserver.set_pod_condition("ns", name, "PodScheduled", condition["status"], reason=condition.get("reason"),
+                                message=condition.get("message"))
+    assert KubePodLister(kube).list_pods("ns", "app=web")[0].unschedulable == expected

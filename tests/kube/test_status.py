@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from autoscaler.core import MetricObservation, Observation, PodState, decide
 from autoscaler.core.stabilization import record_recommendation, stabilize
-from autoscaler.core.types import Condition, Memory, Recommendation, ScaleEvent
+from autoscaler.core.types import Condition, Memory, Recommendation, ScaleEvent, Startup
 from autoscaler.kube.status import build_status, format_time, memory_from_status, memory_to_status, parse_time
 from autoscaler.kube.types import ScalerObject
 from autoscaler.spec import parse_spec
@@ -26,7 +26,8 @@ SCALER = ScalerObject("ns", "llm", "uid-1", 3, "17", SPEC)
 FULL = Memory(
     recommendations=(Recommendation(T0, 2), Recommendation(T0 + 15, 6)),
     scale_events=(ScaleEvent(T0 + 15, "up", 4), ScaleEvent(T0 + 400.5, "down", 1)),
-    consecutive_failures=2, last_scale_up_time=T0 + 15, last_scale_down_time=T0 + 400.5)
+    consecutive_failures=2, last_scale_up_time=T0 + 15, last_scale_down_time=T0 + 400.5,
+    startups=(Startup("llm-a", T0 - 40, 95.0), Startup("llm-b", T0 - 40, 112.5)), startups_since=T0 - 3600)
 
 
 @pytest.mark.parametrize("memory", [
@@ -47,6 +48,9 @@ def test_memory_layout() -> None:
         "consecutiveFailures": 2,
         "lastScaleUpTime": "2026-11-29T06:26:55.250000Z",
         "lastScaleDownTime": "2026-11-29T06:33:20.750000Z",
+        "startups": [{"pod": "llm-a", "readyTime": "2026-11-29T06:26:00.250000Z", "seconds": 95.0},
+                     {"pod": "llm-b", "readyTime": "2026-11-29T06:26:00.250000Z", "seconds": 112.5}],
+        "startupsSince": "2026-11-29T05:26:40.250000Z",
     }
 
 
@@ -96,7 +100,8 @@ def test_build_status_contract_1() -> None:
         ("AbleToScale", "True", "ReadyForNewScale", format_time(T0)),
         ("ScalingActive", "True", "ValidMetricFound", format_time(T0)),
         ("ScalingLimited", "False", "DesiredWithinRange", format_time(T0)),
-        ("MetricsAvailable", "False", "FailedGetMetrics", format_time(T0))]
+        ("MetricsAvailable", "False", "FailedGetMetrics", format_time(T0)),
+        ("CapacityAvailable", "True", "Scheduled", format_time(T0))]
     assert memory_from_status(status) == scale_up_decision().memory
 
 
@@ -233,3 +238,15 @@ def test_a_new_leader_never_scales_down_earlier_with_the_compact_memory(
             assert a.replicas <= b.replicas
         full = record_recommendation(full, proposal, up_window, down_window, t)
         compact = record_recommendation(compact, proposal, up_window, down_window, t)
+
+
+@pytest.mark.parametrize("startups,kept", [
+    pytest.param([{"pod": "a", "readyTime": "2026-11-29T06:00:00Z", "seconds": 95}], ["a"], id="kept"),
+    pytest.param([{"pod": "a", "readyTime": "yesterday", "seconds": 95}, {"pod": "b", "seconds": 95},
+                  {"pod": "c", "readyTime": "2026-11-29T06:00:00Z", "seconds": -1},
+                  {"pod": "d", "readyTime": "2026-11-29T06:00:00Z", "seconds": True}, "e"], [],
+                 id="malformed entries are dropped"),
+])
+def test_startups_read_leniently(startups: list[Any], kept: list[str]) -> None:
+    memory = memory_from_status({"memory": {"startups": startups}})
+    assert [s.pod for s in memory.startups] == kept
