@@ -1,6 +1,7 @@
 """The streaming replay equals the replay that read the whole file (tests/dryrun/reference.py),
 tick by tick, on generated recordings, open and closed loop, whatever the block size:
-blocks of 97 bytes cut the file every line or two, so every carry between blocks is used."""
+blocks of 97 bytes cut the file every line or two, so every carry between blocks is used;
+``keep_rows=0`` makes the replay read the file again, as it does past 1 million rows."""
 from __future__ import annotations
 
 import json
@@ -73,13 +74,14 @@ def _lines(ticks: object) -> list[str]:
 
 @pytest.mark.parametrize("open_loop", [True, False], ids=["open-loop", "closed-loop"])
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("block_bytes", [97, 4096, 1 << 22], ids=["97B", "4kB", "4MB"])
+@pytest.mark.parametrize("block_bytes, keep_rows", [(97, 0), (4096, 0), (1 << 22, 0), (97, 10**6), (1 << 22, 10**6)],
+                         ids=["97B-streamed", "4kB-streamed", "4MB-streamed", "97B-kept", "4MB-kept"])
 def test_streaming_replay_equals_the_whole_file_replay(tmp_path: Path, seed: int, open_loop: bool,
-                                                       block_bytes: int) -> None:
+                                                       block_bytes: int, keep_rows: int) -> None:
     p = tmp_path / "rec.csv"
     p.write_text(generate(seed, open_loop=open_loop))
     old = list(reference.replay(SPEC, reference.load_recording(p, SPEC)))
-    recording = load_recording(p, SPEC, block_bytes=block_bytes)
+    recording = load_recording(p, SPEC, block_bytes=block_bytes, keep_rows=keep_rows)
     assert recording.open_loop is open_loop
     new = list(replay(SPEC, recording))
     assert len(new) == len(old) > 100
@@ -140,4 +142,16 @@ def test_line_endings_blank_lines_and_quotes_replay_as_before(tmp_path: Path, bo
     p.write_text(body, newline="")
     old = _lines(reference.replay(SPEC, reference.load_recording(p, SPEC)))
     for block_bytes in (8, 97, 1 << 22):
-        assert _lines(replay(SPEC, load_recording(p, SPEC, block_bytes=block_bytes))) == old
+        for keep_rows in (0, 10**6):
+            recording = load_recording(p, SPEC, block_bytes=block_bytes, keep_rows=keep_rows)
+            assert _lines(replay(SPEC, recording)) == old
+
+
+def test_a_file_changed_between_the_passes_is_an_error_not_a_wrong_replay(tmp_path: Path) -> None:
+    p = tmp_path / "rec.csv"
+    p.write_text(generate(0, open_loop=True))
+    recording = load_recording(p, SPEC, keep_rows=0)
+    with p.open("a") as f:
+        f.write(f"{T0 + 10**6},queue_depth,pod-0,1\n")
+    with pytest.raises(RecordingError, match="changed after it was checked"):
+        list(replay(SPEC, recording))
