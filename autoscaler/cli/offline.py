@@ -63,12 +63,17 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
                 kept.append(tick)
             yield tick
 
-    if output == "json":
-        write_json(stream(), sys.stdout)
-    elif output == "csv":
-        write_csv(stream(), sys.stdout)
-    else:
-        write_table(stream(), sys.stdout, changes_only=changes_only)
+    try:  # the replay reads the file again (a large one): it may have changed since it was checked
+        if output == "json":
+            write_json(stream(), sys.stdout)
+        elif output == "csv":
+            write_csv(stream(), sys.stdout)
+        else:
+            write_table(stream(), sys.stdout, changes_only=changes_only)
+    except RecordingError as e:
+        sys.stdout.flush()
+        fail(str(e), 2)
+    if output == "table":
         ups, downs = counts["scale_up"], counts["scale_down"]
         mode = "open loop (recommendations against the recorded replicas)" if recording.open_loop \
             else "closed loop (the replay's decisions take effect)"
