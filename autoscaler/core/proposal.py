@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from autoscaler.core.rate import MAX_INT32
@@ -57,13 +58,26 @@ class PodClasses:
 _NONE: frozenset[str] = frozenset()
 
 
+#: The last all-ready pod tuple and its classes: when every pod is ready the classes do
+#: not depend on ``now``, and a poll that hands over the very same (immutable) tuple as
+#: the last one — the dry-run shares one between ticks while the pods do not change —
+#: gets the same answer without 2.4 us of set building.
+_all_ready: tuple[tuple[PodState, ...], PodClasses] = ((), PodClasses(_NONE, _NONE, _NONE, _NONE, _NONE, _NONE))
+
+
 def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
+    global _all_ready
+    last = _all_ready
+    if pods is last[0]:
+        return last[1]
     names = frozenset(p.name for p in pods)
     for p in pods:  # a loop, not all() over a generator: 1 us less a poll with 8 pods
         if not p.ready or p.phase != "Running" or p.deleting:
             break
     else:
-        return PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
+        classes = PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
+        _all_ready = (pods, classes)
+        return classes
     candidates, loading, stuck, ignored = [], [], [], []
     for pod in pods:
         if pod.deleting or pod.phase == "Failed" or pod.phase == "Succeeded":
@@ -92,9 +106,11 @@ def _milli(v: float) -> int:
     return int(v * 1000 + 0.5) if v >= 0 else -int(-v * 1000 + 0.5)
 
 
+@lru_cache(maxsize=256)
 def _target_milli(target: float) -> int:
     """A target in milli-units, at least 1: validation asks targets of 0.001 or more,
-    but a target of 0.0004 built in code would otherwise round to 0 and divide by it."""
+    but a target of 0.0004 built in code would otherwise round to 0 and divide by it.
+    (Cached: a scaler's few targets come back every poll, twice per metric.)"""
     return max(1, _milli(target))
 
 
