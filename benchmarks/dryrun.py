@@ -121,7 +121,7 @@ def _plain_pass(path: str) -> float:
 def _dry_run(scaler: str, path: str) -> tuple[float, float, float]:
     """Wall s, CPU s and peak RSS (MB) of ``gpu-autoscaler dry-run`` in a child process."""
     code = ("import sys; from autoscaler.cli import main; "
-            "sys.argv = ['gpu-autoscaler', 'dry-run', '--changes-only', sys.argv[1], sys.argv[2]]; main()")
+            "sys.argv = ['gpu-autoscaler', 'dry-run', sys.argv[1], sys.argv[2]]; main()")
     w0 = time.perf_counter()
     with subprocess.Popen([sys.executable, "-c", code, scaler, path], stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE) as proc:
