@@ -20,6 +20,11 @@ utilization capped at 100 %). So 3 pods recorded at queue depth 6 each (18 waiti
 replay on 6 ready replicas as 3 each. This is a replay, not a queueing model: the
 recorded total does not shrink because the replay added capacity (the simulator in
 ``simulations/`` models that).
+
+The rows stream in blocks (:meth:`Recording.samples`), and ticks are resolved a block at
+a time, each series' latest sample carried from one block to the next: what the replay
+holds grows with the pods, the metrics and the stabilization window, not with the file.
+A 4-million-row recording (100 pods, 3.5 days at 15 s) replays in ~145 MB.
 """
 from __future__ import annotations
 

@@ -282,9 +282,12 @@ class _Checker:
         self.keys.append((metric, pod))
         self.first_time.append(time)
         self.first_value.append(value)
-        self.kind = np.append(self.kind, np.int8(_kind(metric)))
-        self.last_time = np.append(self.last_time, np.nan)
-        return len(self.keys) - 1
+        n = len(self.keys)
+        if n > self.kind.size:  # doubled, not grown by one: 20,000 series would copy 200 million
+            self.kind = np.concatenate([self.kind, np.zeros(n, dtype=np.int8)])
+            self.last_time = np.concatenate([self.last_time, np.full(n, np.nan)])
+        self.kind[n - 1] = _kind(metric)
+        return n - 1
 
     def _duplicates(self, times: np.ndarray, sid: np.ndarray, cols: Columns,
                     fail: Callable[[int, str], RecordingError]) -> None:
