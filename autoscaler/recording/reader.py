@@ -332,7 +332,7 @@ def _kind(metric: str) -> int:
 def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int, str], RecordingError],
             field: str) -> np.ndarray:
     """A column of numbers: numpy parses plain numbers at once; anything else (RFC 3339
-    times) is parsed one by one, and the first bad cell is reported."""
+    times) is parsed one distinct text at a time, and the first bad cell is reported."""
     try:
         out = np.array(texts, dtype=float)
         if field == "timestamp" and not ((out >= 0) & (out <= MAX_UNIX_SECONDS)).all():
@@ -341,9 +341,13 @@ def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int
     except ValueError:
         pass
     out = np.empty(len(texts))
+    seen: dict[str, float] = {}  # the rows of one tick share their time: RFC 3339 is parsed once a tick
     for i, text in enumerate(texts):
         try:
-            out[i] = parse(text)
+            value = seen.get(text)
+            if value is None:
+                value = seen[text] = parse(text)
+            out[i] = value
         except ValueError as e:
             if field == "timestamp":
                 raise fail(i, f"timestamp: {e}") from None
