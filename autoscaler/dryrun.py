@@ -178,11 +178,16 @@ class _Samples:
         return Reading(value=Sample(wide[0][i], wide[1][i]))
 
 
+#: The most ticks resolved at once: the resolved arrays are (series x ticks), so sparse
+#: rows (one sample a day, 5,760 ticks apart) must not make a block of the whole span.
+TICKS_PER_BLOCK = 4096
+
+
 def _blocks(spec: GPUScalerSpec, recording: Recording) -> Iterator[_Samples]:
     """The ticks in blocks, as the rows stream in: a tick is resolved once a row later
     than it has been read (rows are in time order, so no later row can change it), and
     each series' latest sample so far is carried from block to block. What is held is
-    one block of rows and ticks, plus a sample per series."""
+    one block of rows and at most :data:`TICKS_PER_BLOCK` ticks, plus a sample per series."""
     layout = _Layout(spec, recording)
     n = len(recording.series)
     carry_t, carry_v = np.full(n, np.nan), np.full(n, np.nan)
@@ -190,30 +195,27 @@ def _blocks(spec: GPUScalerSpec, recording: Recording) -> Iterator[_Samples]:
     grid = ticks(spec, recording)
     pending = next(grid, None)
     previous: bytes | None = None
-    for block in recording.samples():
-        rows_t = np.concatenate([rows_t, block.times])
-        rows_s = np.concatenate([rows_s, block.series])
-        rows_v = np.concatenate([rows_v, block.values])
-        times: list[float] = []
-        while pending is not None and pending < rows_t[-1]:
-            times.append(pending)
-            pending = next(grid, None)
-        if not times:
-            continue
-        values, stamps = _resolve(rows_t, rows_s, rows_v, n, np.asarray(times), carry_t, carry_v)
-        used = int(np.searchsorted(rows_t, times[-1], side="right"))
-        carry_t, carry_v = stamps[:, -1].copy(), values[:, -1].copy()
-        samples = _Samples(layout, times, values, stamps, previous)
-        previous = samples.last_state
-        yield samples
-        rows_t, rows_s, rows_v = rows_t[used:], rows_s[used:], rows_v[used:]
-    times = []
+    blocks = recording.samples()
     while pending is not None:
-        times.append(pending)
-        pending = next(grid, None)
-    if times:
-        values, stamps = _resolve(rows_t, rows_s, rows_v, n, np.asarray(times), carry_t, carry_v)
-        yield _Samples(layout, times, values, stamps, previous)
+        block = next(blocks, None)
+        if block is not None:
+            rows_t = np.concatenate([rows_t, block.times])
+            rows_s = np.concatenate([rows_s, block.series])
+            rows_v = np.concatenate([rows_v, block.values])
+        while pending is not None and (block is None or (rows_t.size and pending < rows_t[-1])):
+            times: list[float] = []
+            while pending is not None and len(times) < TICKS_PER_BLOCK and \
+                    (block is None or pending < rows_t[-1]):
+                times.append(pending)
+                pending = next(grid, None)
+            values, stamps = _resolve(rows_t, rows_s, rows_v, n, np.asarray(times), carry_t, carry_v)
+            used = int(np.searchsorted(rows_t, times[-1], side="right"))
+            carry_t, carry_v = stamps[:, -1].copy(), values[:, -1].copy()
+            rows_t, rows_s, rows_v = rows_t[used:], rows_s[used:], rows_v[used:]
+            samples = _Samples(layout, times, values, stamps, previous)
+            previous = samples.last_state
+            yield samples
+    blocks.close()  # rows after the last tick (at the very end) are not needed
 
 
 def _resolve(rows_t: np.ndarray, rows_s: np.ndarray, rows_v: np.ndarray, n: int, grid: np.ndarray,

@@ -18,7 +18,7 @@ that would span too many ticks is refused before the replay allocates anything.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -91,7 +91,7 @@ class Recording:
         """The indices of ``metric``'s series, in pod order."""
         return tuple(i for i, s in enumerate(self.series) if s.metric == metric)
 
-    def samples(self) -> Iterator[Samples]:
+    def samples(self) -> Generator[Samples, None, None]:
         """The rows again, block by block, checked again as they are read (the file
         may have changed since :func:`load_recording`: then a :class:`RecordingError`),
         or the rows kept from the checking pass when there were at most :data:`KEEP_ROWS`."""
