@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from autoscaler.core.types import MetricProposal, Observation, PodState
@@ -64,7 +65,10 @@ _NONE: frozenset[str] = frozenset()
 
 def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
     names = frozenset(p.name for p in pods)
-    if all(p.ready and p.phase == "Running" and not p.deleting for p in pods):
+    for p in pods:  # a loop, not all() over a generator: 1 us less a poll with 8 pods
+        if not p.ready or p.phase != "Running" or p.deleting:
+            break
+    else:
         return PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
     candidates, loading, stuck, ignored, unschedulable = [], [], [], [], []
     for pod in pods:
@@ -102,9 +106,11 @@ def _milli(v: float) -> int:
     return int(v * 1000 + 0.5) if v >= 0 else -int(-v * 1000 + 0.5)
 
 
+@lru_cache(maxsize=256)
 def _target_milli(target: float) -> int:
     """A target in milli-units, at least 1: validation asks targets of 0.001 or more,
-    but a target of 0.0004 built in code would otherwise round to 0 and divide by it."""
+    but a target of 0.0004 built in code would otherwise round to 0 and divide by it.
+    (Cached: a scaler's few targets come back every poll, twice per metric.)"""
     return max(1, _milli(target))
 
 
@@ -188,8 +194,9 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
     set_aside = classes.set_aside
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
-    samples = {p: int((v if v < MAX_VALUE else MAX_VALUE) * 1000 + 0.5) for p, v in raw.items()
-               if 0 <= v < math.inf and p not in set_aside}
+    inf, most = math.inf, MAX_VALUE  # locals: read once per sample
+    samples = {p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items()
+               if 0 <= v < inf and p not in set_aside}
     if not samples:
         if (classes.loading or classes.unschedulable) and not classes.candidates:
             # Every replica is still loading its model (or stuck, or waiting for a node):
