@@ -1,0 +1,184 @@
+"""``gpu-autoscaler playground``: the whole loop on one machine, in a few minutes.
+
+    trace (ramp and drop) -> fleet model (simulations.fleet, on the wall clock)
+        -> model servers' /metrics (one per replica) and simulated GPUs (fake NVML)
+        -> gpu-exporter (the real one) -> Prometheus (the real one)
+        -> gpu-autoscaler run (the real controller, a child process)
+        -> API emulator: the Deployment's spec.replicas -> back to the fleet
+
+Once every part is up and the controller has polled once, the trace clock starts at
+that poll (so the controller polls at the same offsets as the twin simulation does).
+One line a polling interval; at the end the summary, the twin check
+(:mod:`simulations.playground.twin`) and ``out/playground.png``.
+
+Ctrl-C or SIGTERM stops it between two steps: everything started is stopped, last
+started first, and the exit code is 130 (143 for SIGTERM).
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from simulations.playground.config import NAME, NAMESPACE, Settings
+from simulations.playground.fleet import PlaygroundFleet, ScaleChange, StepView
+from simulations.playground.stack import Stack
+from simulations.playground.twin import TwinReport, compare_twin
+from simulations.policies import Plan
+from simulations.stats import PolicyResult
+
+Echo = Callable[[str], None]
+
+#: From creating the GPUScaler to the controller's first query: its watch delivers the
+#: object and a poll starts (measured ~0.5 s here; the status lands ~0.67 s after).
+FIRST_POLL_LATENCY_S = 0.5
+
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; ``code`` is the exit code to leave with."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.code = 128 + signum
+
+
+@dataclass
+class Outcome:
+    """What a playground run leaves: its result, its timeline and the twin's verdict."""
+
+    result: PolicyResult
+    steps: list[StepView]
+    changes: list[ScaleChange]
+    twin: TwinReport
+    plot: Path | None
+    kubectl_hint: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while the run lasts."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _reason(status: dict[str, Any]) -> str:
+    """The controller's why, from the GPUScaler's status: the AbleToScale condition (and
+    ScalingLimited when it holds), as ``kubectl describe`` would show them."""
+    conditions = {c.get("type"): c for c in status.get("conditions", []) if isinstance(c, dict)}
+    able = conditions.get("AbleToScale") or conditions.get("ScalingActive") or {}
+    text = f"{able.get('reason', '')}: {able.get('message', '')}".strip(": ")
+    limited = conditions.get("ScalingLimited") or {}
+    if limited.get("status") == "True":
+        text += f" [{limited.get('reason', '')}]"
+    return text or "(no status yet)"
+
+
+def _seen_queue(status: dict[str, Any]) -> str:
+    for m in status.get("currentMetrics", []):
+        if isinstance(m, dict) and "value" in m:
+            return f"{float(m['value']):5.1f}/pod"
+    return "    -    "
+
+
+def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool = True,
+                   start_timeout_s: float = 60.0) -> Outcome:
+    """Start everything, run the trace, stop everything; raises :class:`Interrupted` on a signal."""
+    scenario = settings.scenario()
+    trace = settings.trace()
+    initial = Plan(trace, scenario).at(trace.start_s)   # the twin's warm start: the same fleet
+    stack = Stack(settings)
+    fleet: PlaygroundFleet | None = None
+    with _signals_raise():
+        try:
+            echo(f"playground: {trace.describe()}")
+            stack.start_cluster(initial)
+            echo(f"API emulator   {stack.api.url}   (kubectl --server {stack.api.url} -n {NAMESPACE} get gsc)")
+            fleet = PlaygroundFleet(stack.api, NAMESPACE, NAME, scenario, trace, initial, stack.gpus)
+            stack.start_pipeline()
+            assert stack.exporter is not None and stack.prometheus is not None and stack.controller is not None
+            echo(f"exporter       {stack.exporter.url}")
+            echo(f"prometheus     {stack.prometheus.url}")
+            echo(f"controller     http://127.0.0.1:{stack.controller.port}/metrics   (pid {stack.controller.proc.pid if stack.controller.proc else '-'})")
+            stack.wait("the exporter's queue depth in Prometheus", stack.queue_seen, start_timeout_s)
+            stack.wait("the controller to be ready", stack.controller.ready, start_timeout_s)
+            outcome = _drive(settings, stack, fleet, echo)
+        finally:
+            stack.stop()  # the exporter first, so it never scrapes a stopped model server
+            if fleet is not None:
+                fleet.stop()
+    for line in summary_lines(settings, outcome):
+        echo(line)
+    outcome.twin = compare_twin(settings, outcome.result, outcome.changes)
+    for line in outcome.twin.lines():
+        echo(line)
+    if plot:
+        from simulations.playground.plot import plot_playground
+        out_dir.mkdir(parents=True, exist_ok=True)
+        outcome.plot = plot_playground(outcome, settings, out_dir / "playground.png")
+        echo(f"plot: {outcome.plot}")
+    return outcome
+
+
+def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo) -> Outcome:
+    """Step the fleet on the wall clock from now. The GPUScaler appears just before the
+    first polling interval ends (:attr:`Settings.poll_lead_s`): the controller polls a new
+    scaler at once, then every interval, so the replicas it sets are taken at the step
+    boundaries ``t0 + k x interval`` (k >= 1) where the twin's polls are, and its memory
+    starts empty at the first, as the twin's does."""
+    dt = fleet.dt
+    wall0 = time.time() - fleet.t0
+    mono0 = time.monotonic()
+    fleet.wall_of = lambda t: wall0 + t
+    creator = threading.Timer(max(0.0, settings.polling_s - settings.poll_lead_s - FIRST_POLL_LATENCY_S), stack.add_scaler)
+    creator.daemon = True
+    creator.start()
+    steps: list[StepView] = []
+    poll = settings.polling_s
+    arrived_since = 0.0
+    echo(f"{'time':>6} {'load':>9} {'queue':>6} {'seen':>10} {'replicas':>8} {'ready':>5}  reason")
+    lines: list[str] = []
+    while not fleet.done:
+        target = mono0 + (fleet.step_index + 1) * dt
+        pause = target - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        view = fleet.step()
+        steps.append(view)
+        arrived_since += view.arrivals
+        fleet.follow(view.t)
+        if round(view.t - fleet.t0, 6) % poll < 1e-6:
+            status = (stack.api.gpuscaler(NAMESPACE, NAME) or {}).get("status", {})
+            desired = status.get("desiredReplicas", "-")
+            line = (f"{view.t - fleet.t0:5.0f}s {arrived_since / poll:5.1f}/s {view.queue:6.0f} {_seen_queue(status):>10} "
+                    f"{desired!s:>4}/{fleet.fleet.target:<3} {view.ready:5d}  {_reason(status)}")
+            arrived_since = 0.0
+            lines.append(line)
+            echo(line)
+    creator.cancel()
+    result = fleet.result()
+    return Outcome(result, steps, list(fleet.changes), TwinReport.empty(), None, lines=lines)
+
+
+def summary_lines(settings: Settings, outcome: Outcome) -> list[str]:
+    r = outcome.result
+    ups = sum(1 for c in outcome.changes if c.new > c.old)
+    downs = sum(1 for c in outcome.changes if c.new < c.old)
+    slo = "-" if not math.isfinite(r.slo_attainment) else f"{100 * r.slo_attainment:.1f} %"
+    return [f"summary: {r.requests:,} requests, SLO met (TTFT <= {settings.scenario().slo.threshold_s:g} s) {slo}, "
+            f"p95 TTFT {r.p95_latency_s:.2f} s, GPU-hours {r.gpu_hours:.4f}, scale actions {ups} up / {downs} down, "
+            f"max replicas {r.max_replicas}"]
