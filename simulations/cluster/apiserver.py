@@ -844,7 +844,7 @@ class Discovery:
         key = (spec["group"], names["plural"])
         self.names[key] = {"singularName": names.get("singular", ""), "shortNames": list(names.get("shortNames", [])),
                            "categories": list(names.get("categories", []))}
-        version = next((v for v in spec.get("versions", []) if v.get("served", True)), {})
+        version: Mapping[str, Any] = next((v for v in spec.get("versions", []) if v.get("served", True)), {})
         self.columns[key] = list(version.get("additionalPrinterColumns", []))
         if spec.get("scope") == "Cluster":
             self.cluster_scoped.add(key)
@@ -894,8 +894,8 @@ class Discovery:
                 resources.append({"name": f"{rt.plural}/scale", "singularName": "", "namespaced": namespaced,
                                   "group": "autoscaling", "version": "v1", "kind": "Scale",
                                   "verbs": ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
-                "resources": resources}
+        return {"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
 
     def table(self, rt: ResourceType, obj: Obj) -> Obj:
         """A ``meta.k8s.io/v1`` Table of one object or a list: Name, the CRD's printer columns

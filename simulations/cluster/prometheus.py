@@ -152,6 +152,11 @@ class PrometheusServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (the playground prints it; its test checks it is gone)."""
+        return self._proc.pid if self._proc is not None else None
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self._log.read_text(errors="replace").splitlines()[-n:])

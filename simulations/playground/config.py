@@ -36,7 +36,8 @@ class Settings:
     startup_s: int = 20
     scale_down_window_s: int = 30
     scale_down_cooldown_s: int = 10
-    queue_target: float = 2.0
+    queue_target: float = 10.0
+    concurrency_target: float = 36.0   # requests in the system a replica: 3/4 of its 48 slots
     max_replicas: int = 8
     step_s: float = 1.0        # the fleet's step: model servers' values change once a step
     exporter_s: float = 1.0    # the exporter samples the model servers this often
@@ -71,7 +72,16 @@ class Settings:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
             "minReplicas": 1, "maxReplicas": self.max_replicas,
             "pollingIntervalSeconds": self.polling_s, "startupSeconds": self.startup_s,
-            "metrics": [{"type": "QueueDepth", "target": {"averageValue": self.queue_target}}],
+            "metrics": [
+                {"type": "QueueDepth", "target": {"averageValue": self.queue_target}},
+                # Requests in the system (waiting + running) per replica: with continuous
+                # batching the queue stays near 0 until the slots are full, so the queue
+                # alone would scale a busy fleet down to its minimum and back up.
+                {"type": "Prometheus", "name": "inference_concurrency_total",
+                 "query": f'sum(inference_queue_depth{{namespace="{NAMESPACE}"}}) '
+                          f'+ sum(inference_running_requests{{namespace="{NAMESPACE}"}})',
+                 "target": {"averageValue": self.concurrency_target}},
+            ],
             "behavior": {
                 "scaleUp": {"stabilizationWindowSeconds": 0,
                             "policies": [{"type": "Percent", "value": 100, "periodSeconds": period},
@@ -89,7 +99,7 @@ class Settings:
     def scenario_doc(self) -> dict[str, Any]:
         """The bundled default scenario (the 7B model on one GPU a replica) with the playground's
         start-up time, pipeline delay, step, drain and GPUScaler."""
-        doc = copy.deepcopy(yaml.safe_load(resolve_scenario("default").read_text()))
+        doc: dict[str, Any] = copy.deepcopy(yaml.safe_load(resolve_scenario("default").read_text()))
         doc["name"] = "playground"
         doc["description"] = "the playground's fleet, spec and metric pipeline"
         doc["model"]["startupSeconds"] = self.startup_s

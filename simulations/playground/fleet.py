@@ -20,6 +20,7 @@ Prometheus, controller on a real clock, versus the core called in-process on met
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +53,15 @@ POD_HASH = "6b9f7c5d48"
 RETIRE_STEPS = 3
 
 
+def _same(t: float) -> float:
+    return t
+
+
 class ReplicaServer(ModelServer):
     """A vLLM-shaped ``/metrics`` whose values the fleet sets each step."""
 
     def __init__(self) -> None:
-        super().__init__("vllm", padding=0)
+        super().__init__("vllm", padding=0)  # the kind is only checked; body() is ours
         self.values: dict[str, float] = {}
 
     def body(self) -> bytes:
@@ -121,7 +126,7 @@ class PlaygroundFleet:
         self._retiring: list[tuple[int, ReplicaServer]] = []  # (step to stop at, server)
         self._ready_published = -1
         self.step_index = 0
-        self.wall_of = lambda t: t  # trace time -> wall clock (set by the runner)
+        self.wall_of: Callable[[float], float] = _same  # trace time -> wall clock (set by the runner)
         self.last: StepView | None = None
         self.publish(None)
 
@@ -192,7 +197,8 @@ class PlaygroundFleet:
             self._retiring.pop(0)[1].stop()
         for s, (is_ready, created_t) in want.items():
             if s not in self._pods:
-                server = ReplicaServer().start()
+                server = ReplicaServer()
+                server.start()
                 self.servers[s] = server
                 name = f"{self.deployment}-{POD_HASH}-{s:05d}"
                 self.api.create("", "pods", self._pod(name, server.port, is_ready, self.wall_of(created_t)))

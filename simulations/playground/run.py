@@ -88,11 +88,12 @@ def _reason(status: dict[str, Any]) -> str:
     return text or "(no status yet)"
 
 
-def _seen_queue(status: dict[str, Any]) -> str:
-    for m in status.get("currentMetrics", []):
-        if isinstance(m, dict) and "value" in m:
-            return f"{float(m['value']):5.1f}/pod"
-    return "    -    "
+def _seen(status: dict[str, Any]) -> str:
+    """What the controller read at its last poll, each metric's value over its target
+    (``queue_depth`` per pod, then the concurrency in all): ``"3.5/10 96/36"``."""
+    parts = [f"{float(m['value']):.4g}/{float(m.get('target', 0)):g}" for m in status.get("currentMetrics", [])
+             if isinstance(m, dict) and "value" in m]
+    return " ".join(parts) or "-"
 
 
 def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool = True,
@@ -112,8 +113,8 @@ def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool 
             stack.start_pipeline()
             assert stack.exporter is not None and stack.prometheus is not None and stack.controller is not None
             echo(f"exporter       {stack.exporter.url}")
-            echo(f"prometheus     {stack.prometheus.url}")
-            echo(f"controller     http://127.0.0.1:{stack.controller.port}/metrics   (pid {stack.controller.proc.pid if stack.controller.proc else '-'})")
+            echo(f"prometheus     {stack.prometheus.url}   (pid {stack.prometheus.pid})")
+            echo(f"controller     http://127.0.0.1:{stack.controller.port}/metrics   (pid {stack.controller.pid})")
             stack.wait("the exporter's queue depth in Prometheus", stack.queue_seen, start_timeout_s)
             stack.wait("the controller to be ready", stack.controller.ready, start_timeout_s)
             outcome = _drive(settings, stack, fleet, echo)
@@ -144,13 +145,14 @@ def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo)
     wall0 = time.time() - fleet.t0
     mono0 = time.monotonic()
     fleet.wall_of = lambda t: wall0 + t
-    creator = threading.Timer(max(0.0, settings.polling_s - settings.poll_lead_s - FIRST_POLL_LATENCY_S), stack.add_scaler)
+    first_poll = settings.polling_s - settings.poll_lead_s - FIRST_POLL_LATENCY_S
+    creator = threading.Timer(max(0.0, first_poll), stack.add_scaler)
     creator.daemon = True
     creator.start()
     steps: list[StepView] = []
     poll = settings.polling_s
     arrived_since = 0.0
-    echo(f"{'time':>6} {'load':>9} {'queue':>6} {'seen':>10} {'replicas':>8} {'ready':>5}  reason")
+    echo(f"{'time':>6} {'load':>7} {'queue':>5} {'replicas':>8} {'ready':>5}  {'controller saw':<16} reason")
     lines: list[str] = []
     while not fleet.done:
         target = mono0 + (fleet.step_index + 1) * dt
@@ -164,8 +166,8 @@ def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo)
         if round(view.t - fleet.t0, 6) % poll < 1e-6:
             status = (stack.api.gpuscaler(NAMESPACE, NAME) or {}).get("status", {})
             desired = status.get("desiredReplicas", "-")
-            line = (f"{view.t - fleet.t0:5.0f}s {arrived_since / poll:5.1f}/s {view.queue:6.0f} {_seen_queue(status):>10} "
-                    f"{desired!s:>4}/{fleet.fleet.target:<3} {view.ready:5d}  {_reason(status)}")
+            line = (f"{view.t - fleet.t0:5.0f}s {arrived_since / poll:5.1f}/s {view.queue:5.0f} "
+                    f"{desired!s:>4}/{fleet.fleet.target:<3} {view.ready:5d}  {_seen(status):<16} {_reason(status)}")
             arrived_since = 0.0
             lines.append(line)
             echo(line)

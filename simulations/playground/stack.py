@@ -71,6 +71,10 @@ class Controller:
                                          start_new_session=True)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def ready(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             raise StartError(f"the controller exited with {self.proc.returncode}:\n{self.log_tail()}")

@@ -53,7 +53,7 @@ class RampTrace:
 
     def rate(self, t: float | np.ndarray) -> np.ndarray:
         ts, rs = zip(*self.points, strict=True)
-        return np.interp(t, ts, rs)
+        return np.asarray(np.interp(t, ts, rs), dtype=float)
 
     @cached_property
     def _all(self) -> Arrivals:

@@ -82,7 +82,8 @@ class TwinReport:
             return " ".join(f"{c.t:.0f}s:{c.old}->{c.new}" for c in f.timeline) or "(no change)"
         return [
             f"twin check ({'agrees' if self.agrees else 'DIFFERS'}): playground vs simulate --policy ours",
-            f"  GPU-hours      {p.gpu_hours:.4f} vs {t.gpu_hours:.4f} ({_rel(p.gpu_hours, t.gpu_hours):+.1%}, within 5 %)",
+            f"  GPU-hours      {p.gpu_hours:.4f} vs {t.gpu_hours:.4f} "
+            f"({_rel(p.gpu_hours, t.gpu_hours):+.1%}, within 5 %)",
             f"  scale-ups      {p.scale_ups} vs {t.scale_ups} (within 1)",
             f"  scale-downs    {p.scale_downs} vs {t.scale_downs} (within 1)",
             f"  SLO attainment {100 * p.slo_attainment:.1f} % vs {100 * t.slo_attainment:.1f} % (within 1 point)",
