@@ -18,6 +18,9 @@ from simulations.playground.trace import RampTrace, default_ramp
 from simulations.scenario import Scenario, parse_scenario, resolve_scenario
 
 NAMESPACE = "playground"
+#: What a value needs beyond the exporter's and Prometheus's intervals to reach a query
+#: (the step's own computing, an HTTP round trip or two, a busy machine's scheduling).
+PIPELINE_MARGIN_S = 0.2
 NAME = "llm"
 
 
@@ -40,8 +43,8 @@ class Settings:
     concurrency_target: float = 36.0   # requests in the system a replica: 3/4 of its 48 slots
     max_replicas: int = 8
     step_s: float = 1.0        # the fleet's step: model servers' values change once a step
-    exporter_s: float = 1.0    # the exporter samples the model servers this often
-    scrape_s: float = 1.0      # Prometheus scrapes the exporter this often
+    exporter_s: float = 0.1    # the exporter samples the model servers this often
+    scrape_s: float = 0.1      # Prometheus scrapes the exporter (and the controller) this often
     drain_s: float = 30.0      # after the trace, at most this long for the queue to empty
     #: the controller polls this long before each step boundary, so the replicas it sets are
     #: taken at the boundary ``t0 + k x interval``, where the twin's polls are
@@ -53,14 +56,24 @@ class Settings:
             raise ValueError(f"duration must be at least 10 s, got {self.duration_s:g}")
         if self.polling_s < 1 or self.startup_s < 0 or self.max_replicas < 1:
             raise ValueError("polling must be >= 1 s, startup >= 0 s and max replicas >= 1")
+        if not self.exporter_s + self.scrape_s + PIPELINE_MARGIN_S <= self.poll_lead_s < self.step_s:
+            raise ValueError(f"the exporter ({self.exporter_s:g} s) and scrape ({self.scrape_s:g} s) intervals, plus "
+                             f"{PIPELINE_MARGIN_S:g} s, must fit in the poll's lead ({self.poll_lead_s:g} s), "
+                             f"itself shorter than a step ({self.step_s:g} s)")
 
     @property
     def pipeline_delay_s(self) -> float:
-        """How old, at the moment its decision takes effect, are the metrics a poll read: the
-        model server's value is up to one step old, the exporter's sample up to one interval,
-        Prometheus's scrape up to one interval (half of each on average), and the poll runs
-        :attr:`poll_lead_s` before the step boundary. Defaults: 0.5 + 0.5 + 0.5 + 0.5 = 2 s."""
-        return (self.step_s + self.exporter_s + self.scrape_s) / 2 + self.poll_lead_s
+        """How old, when its decision takes effect, are the metrics a poll read.
+
+        The controller polls :attr:`poll_lead_s` before a step boundary ``b``; by then the
+        fleet's values of the boundary before, ``b - step``, have been through the exporter
+        (sampling every :attr:`exporter_s`) and Prometheus (scraping every :attr:`scrape_s`),
+        and the next ones do not exist yet: the poll reads exactly the snapshot of
+        ``b - step``, so the delay is one step (1 s by default), the same at every poll.
+        With a pipeline slower than the lead (a 15 s scrape, say) the age would vary from
+        poll to poll; docs/simulation.md, "The twin check", says what that does.
+        """
+        return self.step_s
 
     def trace(self) -> RampTrace:
         t = default_ramp(self.duration_s, self.low_rate, self.high_rate)

@@ -19,6 +19,7 @@ Prometheus, controller on a real clock, versus the core called in-process on met
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from simulations.traces.base import Trace
 NODE = "gpu-node-1"
 MODEL = "meta-llama/Llama-2-7b-chat-hf"
 POD_HASH = "6b9f7c5d48"
-RETIRE_STEPS = 3
+RETIRE_S = 2.0  # a deleted pod's server answers this long (the exporter's pod list is 0.5 s old at most)
 
 
 def _same(t: float) -> float:
@@ -190,9 +191,9 @@ class PlaygroundFleet:
         for s in [s for s in self._pods if s not in want]:
             name, _ = self._pods.pop(s)
             self.api.delete("", "pods", self.namespace, name)
-            # A terminating pod's server answers a little longer: the exporter's pod list
-            # is refreshed every 0.5 s, and a scrape of a vanished port would be an error.
-            self._retiring.append((self.step_index + RETIRE_STEPS, self.servers.pop(s)))
+            # A terminating pod's server answers a little longer: a scrape of a vanished
+            # port before the exporter's next pod list would be an error.
+            self._retiring.append((self.step_index + math.ceil(RETIRE_S / self.dt), self.servers.pop(s)))
         while self._retiring and self._retiring[0][0] <= self.step_index:
             self._retiring.pop(0)[1].stop()
         for s, (is_ready, created_t) in want.items():

@@ -29,16 +29,15 @@ from typing import Any
 
 from simulations.playground.config import NAME, NAMESPACE, Settings
 from simulations.playground.fleet import PlaygroundFleet, ScaleChange, StepView
-from simulations.playground.stack import Stack
+from simulations.playground.stack import Stack, StartError
 from simulations.playground.twin import TwinReport, compare_twin
 from simulations.policies import Plan
 from simulations.stats import PolicyResult
 
 Echo = Callable[[str], None]
 
-#: From creating the GPUScaler to the controller's first query: its watch delivers the
-#: object and a poll starts (measured ~0.5 s here; the status lands ~0.67 s after).
-FIRST_POLL_LATENCY_S = 0.5
+#: The controller's scheduling tick (autoscaler.loop.LoopSettings.tick_seconds).
+TICK_S = 1.0
 
 
 
@@ -135,20 +134,56 @@ def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool 
     return outcome
 
 
+def controller_tick(stack: Stack, initial: int, timeout: float = 10.0) -> float:
+    """A moment (``time.monotonic()``) at which the controller's 1 s scheduling tick runs.
+
+    The controller polls a scaler at its ticks only (``autoscaler.loop``: a tick every
+    second from its own start; a scaler first seen at a tick is polled then and every
+    ``pollingIntervalSeconds`` after). To learn the ticks' phase, a probe GPUScaler
+    pinned at ``initial`` replicas is created; the controller's first poll of it opens
+    with a GET of the Deployment's ``/scale`` (seen in the emulator's request log within
+    5 ms); the probe is then deleted, so the real scaler starts with an empty memory."""
+    probe = stack.settings.scaler()
+    probe["spec"].update(minReplicas=initial, maxReplicas=initial)
+    seen = len(stack.api.requests)
+    stack.api.add_gpuscaler(probe)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            log = stack.api.requests
+            if any(r.verb == "get" and r.resource == "deployments" and r.subresource == "scale"
+                   and r.user_agent.startswith("gpu-autoscaler") for r in log[seen:]):
+                return time.monotonic()
+            seen = len(log)
+            time.sleep(0.005)
+        raise StartError(f"the controller did not poll a new GPUScaler within {timeout:g} s\n"
+                         f"--- controller log ---\n{stack.controller.log_tail() if stack.controller else ''}")
+    finally:
+        stack.api.delete("gpuautoscaler.io", "gpuscalers", NAMESPACE, NAME)
+
+
 def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo) -> Outcome:
-    """Step the fleet on the wall clock from now. The GPUScaler appears just before the
-    first polling interval ends (:attr:`Settings.poll_lead_s`): the controller polls a new
-    scaler at once, then every interval, so the replicas it sets are taken at the step
-    boundaries ``t0 + k x interval`` (k >= 1) where the twin's polls are, and its memory
-    starts empty at the first, as the twin's does."""
+    """Step the fleet on the wall clock, its trace clock aligned with the controller's ticks.
+
+    The GPUScaler is created half a tick before the tick at ``t0 + interval - lead``
+    (:attr:`Settings.poll_lead_s`), so the controller polls it at ``t0 + k x interval - lead``
+    (k >= 1), its scale PATCH lands just before the step boundary ``t0 + k x interval``
+    where the fleet takes it, as the twin's polls do, and its memory starts empty at the
+    first poll, as the twin's does."""
     dt = fleet.dt
-    wall0 = time.time() - fleet.t0
-    mono0 = time.monotonic()
+    tick = controller_tick(stack, fleet.fleet.target)
+    interval, lead = settings.polling_s, settings.poll_lead_s
+    now = time.monotonic()
+    # The first poll: a tick late enough that the trace starts after now and the
+    # GPUScaler can be created half a tick before it.
+    first_poll = tick + TICK_S * math.ceil((max(now + interval - lead, now + TICK_S) - tick) / TICK_S)
+    mono0 = first_poll - (interval - lead)
+    wall0 = time.time() + (mono0 - time.monotonic()) - fleet.t0
     fleet.wall_of = lambda t: wall0 + t
-    first_poll = settings.polling_s - settings.poll_lead_s - FIRST_POLL_LATENCY_S
-    creator = threading.Timer(max(0.0, first_poll), stack.add_scaler)
+    creator = threading.Timer(first_poll - TICK_S / 2 - time.monotonic(), stack.add_scaler)
     creator.daemon = True
     creator.start()
+    time.sleep(max(0.0, mono0 - time.monotonic()))
     steps: list[StepView] = []
     poll = settings.polling_s
     arrived_since = 0.0

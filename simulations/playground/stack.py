@@ -28,7 +28,7 @@ from exporter.discovery import PodDiscovery, kubernetes_pod_lister
 from exporter.service import Exporter
 from simulations.cluster.apiserver import ApiServer, ResourceType
 from simulations.cluster.nvml import FakeNvml, h200s
-from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, free_port
+from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, die_with_parent, free_port
 from simulations.playground.config import NAME, NAMESPACE, Settings
 from simulations.playground.fleet import NODE
 
@@ -68,7 +68,7 @@ class Controller:
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{path}" if path else str(REPO))
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=die_with_parent)
         return self
 
     @property
@@ -144,10 +144,11 @@ class Stack:
         self._stops.append(self.exporter.stop)
         host, port = self.exporter.server.address
         controller_port = free_port()
-        scrape = f"{s.scrape_s:g}s"
+        scrape = f"{round(s.scrape_s * 1000)}ms"
         self.prometheus = PrometheusServer([ScrapeJob("gpu-exporter", [f"{host}:{port}"], scrape_interval=scrape),
                                             ScrapeJob("gpu-autoscaler", [f"127.0.0.1:{controller_port}"],
-                                                      scrape_interval=scrape)])
+                                                      scrape_interval=scrape)],
+                                           die_with_parent=True)
         self._stops.append(self.prometheus.cleanup)
         self.prometheus.start()
         self.controller = Controller(self.tmp, self.kubeconfig, self.prometheus.url, controller_port)
