@@ -36,13 +36,14 @@ def plot_playground(outcome: Outcome, settings: Settings, path: Path) -> Path:
     ax_load.set_ylabel("req/s, requests")
     ax_load.legend(loc="upper left")
     ax_load.set_title("gpu-autoscaler playground: the real controller on a simulated fleet")
-    ax_rep.step(t, [s.replicas for s in steps], where="post", color="#d62728", label="replicas (controller)")
+    ax_rep.step(t, [s.replicas for s in steps], where="post", color="#d62728", linewidth=3, alpha=0.6,
+                label="replicas (controller)")
     ax_rep.step(t, [s.ready for s in steps], where="post", color="#2ca02c", linestyle="--", label="ready")
     ax_rep.step(t, [s.held for s in steps], where="post", color="#9467bd", linestyle=":", label="GPUs held")
     if outcome.twin.twin is not None and steps:
         first = outcome.changes[0].old if outcome.changes else steps[0].replicas
         xs, ys = _staircase(outcome.twin.twin.timeline, first, trace.start_s, t[-1])
-        ax_rep.plot(xs, ys, color="#1f77b4", alpha=0.7, label="replicas (simulate --policy ours)")
+        ax_rep.plot(xs, ys, color="#1f77b4", linewidth=1.2, linestyle="-.", label="replicas (simulate --policy ours)")
     ax_rep.set_ylabel("replicas")
     ax_rep.set_xlabel("seconds")
     ax_rep.legend(loc="upper left")
