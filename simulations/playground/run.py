@@ -6,13 +6,14 @@
         -> gpu-autoscaler run (the real controller, a child process)
         -> API emulator: the Deployment's spec.replicas -> back to the fleet
 
-Once every part is up and the controller has polled once, the trace clock starts at
-that poll (so the controller polls at the same offsets as the twin simulation does).
-One line a polling interval; at the end the summary, the twin check
+Once every part is up, the trace clock starts on the controller's tick grid (see
+:func:`_drive`), so the controller polls where the twin simulation does. One line a
+polling interval; at the end the summary, the twin check
 (:mod:`simulations.playground.twin`) and ``out/playground.png``.
 
 Ctrl-C or SIGTERM stops it between two steps: everything started is stopped, last
-started first, and the exit code is 130 (143 for SIGTERM).
+started first (further signals are ignored until that is done), and the exit code is
+130 (143 for SIGTERM).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ Echo = Callable[[str], None]
 
 #: The controller's scheduling tick (autoscaler.loop.LoopSettings.tick_seconds).
 TICK_S = 1.0
-
+#: A step computed this late may miss the poll it was meant for: counted and reported.
+LATE_S = 0.2
 
 
 class Interrupted(Exception):
@@ -58,8 +60,8 @@ class Outcome:
     changes: list[ScaleChange]
     twin: TwinReport
     plot: Path | None
-    kubectl_hint: str = ""
     lines: list[str] = field(default_factory=list)
+    late_steps: int = 0   # steps computed more than LATE_S after their time (a busy machine)
 
 
 @contextmanager
@@ -118,6 +120,8 @@ def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool 
             stack.wait("the controller to be ready", stack.controller.ready, start_timeout_s)
             outcome = _drive(settings, stack, fleet, echo)
         finally:
+            for s in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
+                signal.signal(s, signal.SIG_IGN)
             stack.stop()  # the exporter first, so it never scrapes a stopped model server
             if fleet is not None:
                 fleet.stop()
@@ -170,7 +174,6 @@ def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo)
     (k >= 1), its scale PATCH lands just before the step boundary ``t0 + k x interval``
     where the fleet takes it, as the twin's polls do, and its memory starts empty at the
     first poll, as the twin's does."""
-    dt = fleet.dt
     tick = controller_tick(stack, fleet.fleet.target)
     interval, lead = settings.polling_s, settings.poll_lead_s
     now = time.monotonic()
@@ -183,10 +186,19 @@ def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo)
     creator = threading.Timer(first_poll - TICK_S / 2 - time.monotonic(), stack.add_scaler)
     creator.daemon = True
     creator.start()
+    try:
+        return _steps(settings, stack, fleet, echo, mono0)
+    finally:
+        creator.cancel()
+
+
+def _steps(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo, mono0: float) -> Outcome:
+    dt = fleet.dt
     time.sleep(max(0.0, mono0 - time.monotonic()))
     steps: list[StepView] = []
     poll = settings.polling_s
     arrived_since = 0.0
+    late = 0
     echo(f"{'time':>6} {'load':>7} {'queue':>5} {'replicas':>8} {'ready':>5}  {'controller saw':<16} reason")
     lines: list[str] = []
     while not fleet.done:
@@ -194,6 +206,7 @@ def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo)
         pause = target - time.monotonic()
         if pause > 0:
             time.sleep(pause)
+        late += pause < -LATE_S
         view = fleet.step()
         steps.append(view)
         arrived_since += view.arrivals
@@ -206,9 +219,8 @@ def _drive(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo)
             arrived_since = 0.0
             lines.append(line)
             echo(line)
-    creator.cancel()
-    result = fleet.result()
-    return Outcome(result, steps, list(fleet.changes), TwinReport.empty(), None, lines=lines)
+    return Outcome(fleet.result(), steps, list(fleet.changes), TwinReport.empty(), None, lines=lines,
+                   late_steps=late)
 
 
 def summary_lines(settings: Settings, outcome: Outcome) -> list[str]:
@@ -218,4 +230,6 @@ def summary_lines(settings: Settings, outcome: Outcome) -> list[str]:
     slo = "-" if not math.isfinite(r.slo_attainment) else f"{100 * r.slo_attainment:.1f} %"
     return [f"summary: {r.requests:,} requests, SLO met (TTFT <= {settings.scenario().slo.threshold_s:g} s) {slo}, "
             f"p95 TTFT {r.p95_latency_s:.2f} s, GPU-hours {r.gpu_hours:.4f}, scale actions {ups} up / {downs} down, "
-            f"max replicas {r.max_replicas}"]
+            f"max replicas {r.max_replicas}"] + \
+        ([f"note: {outcome.late_steps} steps ran more than {LATE_S:g} s late (a busy machine): the controller's "
+          "polls may have met other steps than the twin's"] if outcome.late_steps else [])

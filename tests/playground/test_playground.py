@@ -117,7 +117,7 @@ def test_sigterm_stops_every_part(tmp_path: Path) -> None:
     try:
         _read_until(proc, r"controller .*\(pid \d+\)", lines)
         pids = _pids(lines)
-        _read_until(proc, r"^\s+2s ", lines)
+        _read_until(proc, r"^\s+time\s+load", lines)  # running: the trace clock has started
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:
