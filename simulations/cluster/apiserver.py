@@ -870,6 +870,11 @@ class Discovery:
                 {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
                  "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
                 for g, vs in sorted(groups.items())]}
+        if (g := re.fullmatch(r"/apis/([^/]+)", path)) and g[1] in groups:
+            vs = groups[g[1]]
+            return {"kind": "APIGroup", "apiVersion": "v1", "name": g[1],
+                    "versions": [{"groupVersion": f"{g[1]}/{v}", "version": v} for v in vs],
+                    "preferredVersion": {"groupVersion": f"{g[1]}/{vs[0]}", "version": vs[0]}}
         m = re.fullmatch(r"/api/(v1)|/apis/([^/]+)/([^/]+)", path)
         if m is None:
             return None

@@ -3,10 +3,13 @@ discovery with shortNames, Tables with the CRD's printer columns, Events. The cl
 the real kubectl binary (v1.32 on this image and in CI)."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -93,3 +96,20 @@ def test_jsonpath_and_ages_as_the_api_server_prints_them() -> None:
     assert jsonpath(obj, ".spec.missing") == []
     assert [human_age(s) for s in (45, 200, 1500, 7200, 90000, 400000)] == ["45s", "3m20s", "25m", "120m", "25h",
                                                                           "4d"]
+
+
+def test_discovery_documents_name_the_served_groups_and_resources(api: ApiServer) -> None:
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(api.url + path, timeout=5) as r:
+            return json.load(r)
+
+    groups = get("/apis")["groups"]
+    assert {"name": "gpuautoscaler.io", "versions": [{"groupVersion": "gpuautoscaler.io/v1alpha1",
+                                                      "version": "v1alpha1"}],
+            "preferredVersion": {"groupVersion": "gpuautoscaler.io/v1alpha1", "version": "v1alpha1"}} in groups
+    assert get("/apis/gpuautoscaler.io")["kind"] == "APIGroup"
+    resources = {r["name"]: r for r in get("/apis/gpuautoscaler.io/v1alpha1")["resources"]}
+    assert resources["gpuscalers"]["shortNames"] == ["gsc"] and resources["gpuscalers"]["namespaced"] is True
+    assert "gpuscalers/status" in resources and "gpuscalers/scale" not in resources
+    core = {r["name"]: r for r in get("/api/v1")["resources"]}
+    assert core["namespaces"]["namespaced"] is False and core["pods"]["shortNames"] == ["po"]
