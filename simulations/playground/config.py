@@ -5,6 +5,7 @@ Both come from one place so the twin sees the same spec, the same model and the 
 pipeline: the simulator's ``metrics.delaySeconds`` is the playground's mean metric age
 at a poll, :attr:`Settings.pipeline_delay_s`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,12 +41,12 @@ class Settings:
     scale_down_window_s: int = 30
     scale_down_cooldown_s: int = 10
     queue_target: float = 10.0
-    concurrency_target: float = 36.0   # requests in the system a replica: 3/4 of its 48 slots
+    concurrency_target: float = 36.0  # requests in the system a replica: 3/4 of its 48 slots
     max_replicas: int = 8
-    step_s: float = 1.0        # the fleet's step: model servers' values change once a step
-    exporter_s: float = 0.1    # the exporter samples the model servers this often
-    scrape_s: float = 0.1      # Prometheus scrapes the exporter (and the controller) this often
-    drain_s: float = 30.0      # after the trace, at most this long for the queue to empty
+    step_s: float = 1.0  # the fleet's step: model servers' values change once a step
+    exporter_s: float = 0.1  # the exporter samples the model servers this often
+    scrape_s: float = 0.1  # Prometheus scrapes the exporter (and the controller) this often
+    drain_s: float = 30.0  # after the trace, at most this long for the queue to empty
     #: the controller polls this long before each step boundary, so the replicas it sets are
     #: taken at the boundary ``t0 + k x interval``, where the twin's polls are
     poll_lead_s: float = 0.5
@@ -57,9 +58,11 @@ class Settings:
         if self.polling_s < 1 or self.startup_s < 0 or self.max_replicas < 1:
             raise ValueError("polling must be >= 1 s, startup >= 0 s and max replicas >= 1")
         if not self.exporter_s + self.scrape_s + PIPELINE_MARGIN_S <= self.poll_lead_s < self.step_s:
-            raise ValueError(f"the exporter ({self.exporter_s:g} s) and scrape ({self.scrape_s:g} s) intervals, plus "
-                             f"{PIPELINE_MARGIN_S:g} s, must fit in the poll's lead ({self.poll_lead_s:g} s), "
-                             f"itself shorter than a step ({self.step_s:g} s)")
+            raise ValueError(
+                f"the exporter ({self.exporter_s:g} s) and scrape ({self.scrape_s:g} s) intervals, plus "
+                f"{PIPELINE_MARGIN_S:g} s, must fit in the poll's lead ({self.poll_lead_s:g} s), "
+                f"itself shorter than a step ({self.step_s:g} s)"
+            )
 
     @property
     def pipeline_delay_s(self) -> float:
@@ -83,31 +86,46 @@ class Settings:
         period = max(self.polling_s, 1)
         return {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
-            "minReplicas": 1, "maxReplicas": self.max_replicas,
-            "pollingIntervalSeconds": self.polling_s, "startupSeconds": self.startup_s,
+            "minReplicas": 1,
+            "maxReplicas": self.max_replicas,
+            "pollingIntervalSeconds": self.polling_s,
+            "startupSeconds": self.startup_s,
             "metrics": [
                 {"type": "QueueDepth", "target": {"averageValue": self.queue_target}},
                 # Requests in the system (waiting + running) per replica: with continuous
                 # batching the queue stays near 0 until the slots are full, so the queue
                 # alone would scale a busy fleet down to its minimum and back up.
-                {"type": "Prometheus", "name": "inference_concurrency_total",
-                 "query": f'sum(inference_queue_depth{{namespace="{NAMESPACE}"}}) '
-                          f'+ sum(inference_running_requests{{namespace="{NAMESPACE}"}})',
-                 "target": {"averageValue": self.concurrency_target}},
+                {
+                    "type": "Prometheus",
+                    "name": "inference_concurrency_total",
+                    "query": f'sum(inference_queue_depth{{namespace="{NAMESPACE}"}}) '
+                    f'+ sum(inference_running_requests{{namespace="{NAMESPACE}"}})',
+                    "target": {"averageValue": self.concurrency_target},
+                },
             ],
             "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": 0,
-                            "policies": [{"type": "Percent", "value": 100, "periodSeconds": period},
-                                         {"type": "Pods", "value": 4, "periodSeconds": period}]},
-                "scaleDown": {"stabilizationWindowSeconds": self.scale_down_window_s,
-                              "cooldownSeconds": self.scale_down_cooldown_s,
-                              "policies": [{"type": "Percent", "value": 50, "periodSeconds": period}]},
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "policies": [
+                        {"type": "Percent", "value": 100, "periodSeconds": period},
+                        {"type": "Pods", "value": 4, "periodSeconds": period},
+                    ],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": self.scale_down_window_s,
+                    "cooldownSeconds": self.scale_down_cooldown_s,
+                    "policies": [{"type": "Percent", "value": 50, "periodSeconds": period}],
+                },
             },
         }
 
     def scaler(self) -> dict[str, Any]:
-        return {"apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler",
-                "metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": self.scaler_spec()}
+        return {
+            "apiVersion": "gpuautoscaler.io/v1alpha1",
+            "kind": "GPUScaler",
+            "metadata": {"name": NAME, "namespace": NAMESPACE},
+            "spec": self.scaler_spec(),
+        }
 
     def scenario_doc(self) -> dict[str, Any]:
         """The bundled default scenario (the 7B model on one GPU a replica) with the playground's
@@ -125,6 +143,8 @@ class Settings:
         return parse_scenario(self.scenario_doc(), "<playground>")
 
     def write_scenario(self, path: Path) -> Path:
-        path.write_text("# Written by `gpu-autoscaler playground`: its scenario, for `gpu-autoscaler simulate`.\n"
-                        + yaml.safe_dump(self.scenario_doc(), sort_keys=False))
+        path.write_text(
+            "# Written by `gpu-autoscaler playground`: its scenario, for `gpu-autoscaler simulate`.\n"
+            + yaml.safe_dump(self.scenario_doc(), sort_keys=False)
+        )
         return path

@@ -17,6 +17,7 @@ differ only in the pipeline between the fleet and the decision (model server, ex
 Prometheus, controller on a real clock, versus the core called in-process on metrics
 ``delaySeconds`` old).
 """
+
 from __future__ import annotations
 
 import math
@@ -87,13 +88,13 @@ class ReplicaServer(ModelServer):
 class StepView:
     """The fleet after one step, for the live line and the plot."""
 
-    t: float             # end of the step, seconds on the trace's clock
-    replicas: int        # the Deployment's spec.replicas as the fleet follows it
+    t: float  # end of the step, seconds on the trace's clock
+    replicas: int  # the Deployment's spec.replicas as the fleet follows it
     ready: int
-    held: int            # GPUs held (loading + ready + draining)
-    queue: float         # requests waiting, front queue and replicas
+    held: int  # GPUs held (loading + ready + draining)
+    queue: float  # requests waiting, front queue and replicas
     running: float
-    arrivals: float      # requests that arrived in the step
+    arrivals: float  # requests that arrived in the step
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,16 @@ class ScaleChange:
 class PlaygroundFleet:
     """Steps the fleet model and mirrors it into the emulator, the model servers and the GPUs."""
 
-    def __init__(self, api: ApiServer, namespace: str, deployment: str, scenario: Scenario, trace: Trace,
-                 initial: int, gpus: list[FakeGpu]) -> None:
+    def __init__(
+        self,
+        api: ApiServer,
+        namespace: str,
+        deployment: str,
+        scenario: Scenario,
+        trace: Trace,
+        initial: int,
+        gpus: list[FakeGpu],
+    ) -> None:
         sim = scenario.simulation
         self.api, self.namespace, self.deployment = api, namespace, deployment
         self.scenario, self.trace, self.dt = scenario, trace, sim.step_s
@@ -115,14 +124,22 @@ class PlaygroundFleet:
         self.fleet = Fleet(scenario.model, initial, self.t0, self.dt, sim.seed)
         self.queue = FrontQueue(trace, self.dt, sim.max_groups_per_step)
         slo = scenario.slo
-        self.recorder = Recorder(self.t0, self.t_stop, self.dt, (self.t_stop - self.t0) + sim.drain_s, slo.latency,
-                                 slo.threshold_s, 10.0, scaled_factor=slo.scaled_factor,
-                                 one_decode_step_s=scenario.model.step_time(1.0))
+        self.recorder = Recorder(
+            self.t0,
+            self.t_stop,
+            self.dt,
+            (self.t_stop - self.t0) + sim.drain_s,
+            slo.latency,
+            slo.threshold_s,
+            10.0,
+            scaled_factor=slo.scaled_factor,
+            one_decode_step_s=scenario.model.step_time(1.0),
+        )
         self.gpus = gpus
         self.changes: list[ScaleChange] = []
-        self.servers: dict[int, ReplicaServer] = {}   # serial -> its model server
+        self.servers: dict[int, ReplicaServer] = {}  # serial -> its model server
         self._pods: dict[int, tuple[str, bool]] = {}  # serial -> (pod name, ready as published)
-        self._gpu_of: dict[int, int] = {}             # serial -> GPU index
+        self._gpu_of: dict[int, int] = {}  # serial -> GPU index
         self._lock = threading.Lock()
         self._retiring: list[tuple[int, ReplicaServer]] = []  # (step to stop at, server)
         self._ready_published = -1
@@ -135,8 +152,12 @@ class PlaygroundFleet:
     @property
     def done(self) -> bool:
         t = self.t0 + self.step_index * self.dt
-        return t >= self.t_stop and self.queue.drained() and not self.fleet.busy() or \
-            t >= self.t_stop + self.scenario.simulation.drain_s
+        return (
+            t >= self.t_stop
+            and self.queue.drained()
+            and not self.fleet.busy()
+            or t >= self.t_stop + self.scenario.simulation.drain_s
+        )
 
     def step(self) -> StepView:
         """Step ``[t, t + dt)`` as the engine does, then publish what it leaves."""
@@ -147,8 +168,7 @@ class PlaygroundFleet:
         f.advance(t)
         at_start = f.in_system(q)
         rec.admitted(f.admit(t, t_end, q))
-        rec.tick(f.target, f.held, q.waiting, at_start * self.dt + q.arrival_credit(t_end)
-                 - f.completion_credit())
+        rec.tick(f.target, f.held, q.waiting, at_start * self.dt + q.arrival_credit(t_end) - f.completion_credit())
         self.step_index += 1
         snap = f.snapshot(t_end, q)
         self.publish(snap)
@@ -186,8 +206,10 @@ class PlaygroundFleet:
 
     def _sync_pods(self) -> None:
         serial, ready, created = self.fleet.pods()
-        want = {int(s): (bool(r), float(c)) for s, r, c in zip(serial.tolist(), ready.tolist(), created.tolist(),
-                                                              strict=True)}
+        want = {
+            int(s): (bool(r), float(c))
+            for s, r, c in zip(serial.tolist(), ready.tolist(), created.tolist(), strict=True)
+        }
         for s in [s for s in self._pods if s not in want]:
             name, _ = self._pods.pop(s)
             self.api.delete("", "pods", self.namespace, name)
@@ -211,20 +233,41 @@ class PlaygroundFleet:
         if self.fleet.n_ready != self._ready_published:
             self._ready_published = self.fleet.n_ready
             n = self.fleet.n_ready
-            self.api.modify("apps", "deployments", self.namespace, self.deployment,
-                            {"status": {"readyReplicas": n, "availableReplicas": n, "updatedReplicas": len(want)}})
+            self.api.modify(
+                "apps",
+                "deployments",
+                self.namespace,
+                self.deployment,
+                {"status": {"readyReplicas": n, "availableReplicas": n, "updatedReplicas": len(want)}},
+            )
 
     def _pod(self, name: str, port: int, ready: bool, start: float) -> dict[str, Any]:
         return {
-            "metadata": {"name": name, "namespace": self.namespace,
-                         "labels": {"app": self.deployment, "pod-template-hash": POD_HASH},
-                         "annotations": {"gpuautoscaler.io/queue-metric": "vllm",
-                                         "gpuautoscaler.io/metrics-port": str(port)}},
-            "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.6.3",
-                                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}], "nodeName": NODE},
-            "status": {"phase": "Running", "podIP": "127.0.0.1", "startTime": now_rfc3339(start),
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                       "lastTransitionTime": now_rfc3339()}]}}
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": {"app": self.deployment, "pod-template-hash": POD_HASH},
+                "annotations": {"gpuautoscaler.io/queue-metric": "vllm", "gpuautoscaler.io/metrics-port": str(port)},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "vllm",
+                        "image": "vllm/vllm-openai:v0.6.3",
+                        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                    }
+                ],
+                "nodeName": NODE,
+            },
+            "status": {
+                "phase": "Running",
+                "podIP": "127.0.0.1",
+                "startTime": now_rfc3339(start),
+                "conditions": [
+                    {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now_rfc3339()}
+                ],
+            },
+        }
 
     def _sync_gpus(self) -> None:
         """One GPU a replica held (loading, ready or draining); freed GPUs go idle."""
@@ -258,4 +301,3 @@ class PlaygroundFleet:
                 server.stop()
             self.servers.clear()
             self._retiring.clear()
-

@@ -1,4 +1,5 @@
 """``out/playground.png``: load, queue and replicas over the run, with the twin's replicas."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,15 @@ def plot_playground(outcome: Outcome, settings: Settings, path: Path) -> Path:
     ax_load.set_ylabel("req/s, requests")
     ax_load.legend(loc="upper left")
     ax_load.set_title("gpu-autoscaler playground: the real controller on a simulated fleet")
-    ax_rep.step(t, [s.replicas for s in steps], where="post", color="#d62728", linewidth=3, alpha=0.6,
-                label="replicas (controller)")
+    ax_rep.step(
+        t,
+        [s.replicas for s in steps],
+        where="post",
+        color="#d62728",
+        linewidth=3,
+        alpha=0.6,
+        label="replicas (controller)",
+    )
     ax_rep.step(t, [s.ready for s in steps], where="post", color="#2ca02c", linestyle="--", label="ready")
     ax_rep.step(t, [s.held for s in steps], where="post", color="#9467bd", linestyle=":", label="GPUs held")
     if outcome.twin.twin is not None and steps:

@@ -15,6 +15,7 @@ Ctrl-C or SIGTERM stops it between two steps: everything started is stopped, las
 started first (further signals are ignored until that is done), and the exit code is
 130 (143 for SIGTERM).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,14 +62,16 @@ class Outcome:
     twin: TwinReport
     plot: Path | None
     lines: list[str] = field(default_factory=list)
-    late_steps: int = 0   # steps computed more than LATE_S after their time (a busy machine)
+    late_steps: int = 0  # steps computed more than LATE_S after their time (a busy machine)
 
 
 @contextmanager
 def _signals_raise() -> Iterator[None]:
     """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while the run lasts."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
+
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
@@ -92,17 +95,21 @@ def _reason(status: dict[str, Any]) -> str:
 def _seen(status: dict[str, Any]) -> str:
     """What the controller read at its last poll, each metric's value over its target
     (``queue_depth`` per pod, then the concurrency in all): ``"3.5/10 96/36"``."""
-    parts = [f"{float(m['value']):.4g}/{float(m.get('target', 0)):g}" for m in status.get("currentMetrics", [])
-             if isinstance(m, dict) and "value" in m]
+    parts = [
+        f"{float(m['value']):.4g}/{float(m.get('target', 0)):g}"
+        for m in status.get("currentMetrics", [])
+        if isinstance(m, dict) and "value" in m
+    ]
     return " ".join(parts) or "-"
 
 
-def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool = True,
-                   start_timeout_s: float = 60.0) -> Outcome:
+def run_playground(
+    settings: Settings, out_dir: Path, echo: Echo, *, plot: bool = True, start_timeout_s: float = 60.0
+) -> Outcome:
     """Start everything, run the trace, stop everything; raises :class:`Interrupted` on a signal."""
     scenario = settings.scenario()
     trace = settings.trace()
-    initial = Plan(trace, scenario).at(trace.start_s)   # the twin's warm start: the same fleet
+    initial = Plan(trace, scenario).at(trace.start_s)  # the twin's warm start: the same fleet
     stack = Stack(settings)
     fleet: PlaygroundFleet | None = None
     with _signals_raise():
@@ -132,6 +139,7 @@ def run_playground(settings: Settings, out_dir: Path, echo: Echo, *, plot: bool 
         echo(line)
     if plot:
         from simulations.playground.plot import plot_playground
+
         out_dir.mkdir(parents=True, exist_ok=True)
         outcome.plot = plot_playground(outcome, settings, out_dir / "playground.png")
         echo(f"plot: {outcome.plot}")
@@ -155,13 +163,20 @@ def controller_tick(stack: Stack, initial: int, timeout: float = 10.0) -> float:
     try:
         while time.monotonic() < deadline:
             log = stack.api.requests
-            if any(r.verb == "get" and r.resource == "deployments" and r.subresource == "scale"
-                   and r.user_agent.startswith("gpu-autoscaler") for r in log[seen:]):
+            if any(
+                r.verb == "get"
+                and r.resource == "deployments"
+                and r.subresource == "scale"
+                and r.user_agent.startswith("gpu-autoscaler")
+                for r in log[seen:]
+            ):
                 return time.monotonic()
             seen = len(log)
             time.sleep(0.005)
-        raise StartError(f"the controller did not poll a new GPUScaler within {timeout:g} s\n"
-                         f"--- controller log ---\n{stack.controller.log_tail() if stack.controller else ''}")
+        raise StartError(
+            f"the controller did not poll a new GPUScaler within {timeout:g} s\n"
+            f"--- controller log ---\n{stack.controller.log_tail() if stack.controller else ''}"
+        )
     finally:
         stack.api.delete("gpuautoscaler.io", "gpuscalers", NAMESPACE, NAME)
 
@@ -214,13 +229,14 @@ def _steps(settings: Settings, stack: Stack, fleet: PlaygroundFleet, echo: Echo,
         if round(view.t - fleet.t0, 6) % poll < 1e-6:
             status = (stack.api.gpuscaler(NAMESPACE, NAME) or {}).get("status", {})
             desired = status.get("desiredReplicas", "-")
-            line = (f"{view.t - fleet.t0:5.0f}s {arrived_since / poll:5.1f}/s {view.queue:5.0f} "
-                    f"{desired!s:>4}/{fleet.fleet.target:<3} {view.ready:5d}  {_seen(status):<16} {_reason(status)}")
+            line = (
+                f"{view.t - fleet.t0:5.0f}s {arrived_since / poll:5.1f}/s {view.queue:5.0f} "
+                f"{desired!s:>4}/{fleet.fleet.target:<3} {view.ready:5d}  {_seen(status):<16} {_reason(status)}"
+            )
             arrived_since = 0.0
             lines.append(line)
             echo(line)
-    return Outcome(fleet.result(), steps, list(fleet.changes), TwinReport.empty(), None, lines=lines,
-                   late_steps=late)
+    return Outcome(fleet.result(), steps, list(fleet.changes), TwinReport.empty(), None, lines=lines, late_steps=late)
 
 
 def summary_lines(settings: Settings, outcome: Outcome) -> list[str]:
@@ -228,8 +244,15 @@ def summary_lines(settings: Settings, outcome: Outcome) -> list[str]:
     ups = sum(1 for c in outcome.changes if c.new > c.old)
     downs = sum(1 for c in outcome.changes if c.new < c.old)
     slo = "-" if not math.isfinite(r.slo_attainment) else f"{100 * r.slo_attainment:.1f} %"
-    return [f"summary: {r.requests:,} requests, SLO met (TTFT <= {settings.scenario().slo.threshold_s:g} s) {slo}, "
-            f"p95 TTFT {r.p95_latency_s:.2f} s, GPU-hours {r.gpu_hours:.4f}, scale actions {ups} up / {downs} down, "
-            f"max replicas {r.max_replicas}"] + \
-        ([f"note: {outcome.late_steps} steps ran more than {LATE_S:g} s late (a busy machine): the controller's "
-          "polls may have met other steps than the twin's"] if outcome.late_steps else [])
+    return [
+        f"summary: {r.requests:,} requests, SLO met (TTFT <= {settings.scenario().slo.threshold_s:g} s) {slo}, "
+        f"p95 TTFT {r.p95_latency_s:.2f} s, GPU-hours {r.gpu_hours:.4f}, scale actions {ups} up / {downs} down, "
+        f"max replicas {r.max_replicas}"
+    ] + (
+        [
+            f"note: {outcome.late_steps} steps ran more than {LATE_S:g} s late (a busy machine): the controller's "
+            "polls may have met other steps than the twin's"
+        ]
+        if outcome.late_steps
+        else []
+    )

@@ -5,6 +5,7 @@ NVML. Child processes: Prometheus and ``gpu-autoscaler run``, each in its own se
 so a terminal's Ctrl-C reaches only the playground, which then stops them in order
 (SIGTERM, then SIGKILL after a grace period): nothing outlives the playground.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,7 +48,8 @@ def write_kubeconfig(path: Path, server: str) -> Path:
         "users: [{name: playground, user: {token: playground}}]\n"
         "contexts: [{name: playground, context: {cluster: playground, user: playground, "
         f"namespace: {NAMESPACE}}}}}]\n"
-        "current-context: playground\n")
+        "current-context: playground\n"
+    )
     return path
 
 
@@ -57,18 +59,38 @@ class Controller:
     def __init__(self, tmp: Path, kubeconfig: Path, prometheus_url: str, port: int) -> None:
         self.port = port
         self.log_path = tmp / "controller.log"
-        self.args = [sys.executable, "-c", "from autoscaler.cli import main; main()", "run",
-                     "--kubeconfig", str(kubeconfig), "--prometheus-url", prometheus_url,
-                     "--namespace", NAMESPACE, "--no-leader-elect", "--workers", "1",
-                     "--metrics-address", f"127.0.0.1:{self.port}"]
+        self.args = [
+            sys.executable,
+            "-c",
+            "from autoscaler.cli import main; main()",
+            "run",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--prometheus-url",
+            prometheus_url,
+            "--namespace",
+            NAMESPACE,
+            "--no-leader-elect",
+            "--workers",
+            "1",
+            "--metrics-address",
+            f"127.0.0.1:{self.port}",
+        ]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Controller:
         path = os.environ.get("PYTHONPATH", "")
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{path}" if path else str(REPO))
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                         start_new_session=True, preexec_fn=die_with_parent)
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         return self
 
     @property
@@ -124,8 +146,9 @@ class Stack:
         self._stops.append(self.api.stop)
         write_kubeconfig(self.kubeconfig, self.api.url)
         self.api.register_type(ResourceType("", "v1", "namespaces", "Namespace"), namespaced=False)
-        self.api.create("", "namespaces", {"metadata": {"name": NAMESPACE, "namespace": ""},
-                                           "status": {"phase": "Active"}})
+        self.api.create(
+            "", "namespaces", {"metadata": {"name": NAMESPACE, "namespace": ""}, "status": {"phase": "Active"}}
+        )
         if CRD.exists():
             self.api.add_crd(yaml.safe_load(CRD.read_text()))
         self.api.add_deployment(NAMESPACE, NAME, initial_replicas)
@@ -136,8 +159,14 @@ class Stack:
     def start_pipeline(self) -> None:
         """The exporter, Prometheus and the controller."""
         s = self.settings
-        config = ExporterConfig(listen_host="127.0.0.1", listen_port=0, interval_s=s.exporter_s, node=NODE,
-                                kubelet_socket=None, target_timeout_s=0.5)
+        config = ExporterConfig(
+            listen_host="127.0.0.1",
+            listen_port=0,
+            interval_s=s.exporter_s,
+            node=NODE,
+            kubelet_socket=None,
+            target_timeout_s=0.5,
+        )
         discovery = PodDiscovery(kubernetes_pod_lister(NODE, kubeconfig=str(self.kubeconfig)), refresh_s=0.5)
         self.exporter = Exporter(config, nvml_lib=self.nvml, target_source=discovery)
         self.exporter.start()
@@ -145,10 +174,13 @@ class Stack:
         host, port = self.exporter.server.address
         controller_port = free_port()
         scrape = f"{round(s.scrape_s * 1000)}ms"
-        self.prometheus = PrometheusServer([ScrapeJob("gpu-exporter", [f"{host}:{port}"], scrape_interval=scrape),
-                                            ScrapeJob("gpu-autoscaler", [f"127.0.0.1:{controller_port}"],
-                                                      scrape_interval=scrape)],
-                                           die_with_parent=True)
+        self.prometheus = PrometheusServer(
+            [
+                ScrapeJob("gpu-exporter", [f"{host}:{port}"], scrape_interval=scrape),
+                ScrapeJob("gpu-autoscaler", [f"127.0.0.1:{controller_port}"], scrape_interval=scrape),
+            ],
+            die_with_parent=True,
+        )
         self._stops.append(self.prometheus.cleanup)
         self.prometheus.start()
         self.controller = Controller(self.tmp, self.kubeconfig, self.prometheus.url, controller_port)

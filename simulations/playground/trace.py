@@ -12,6 +12,7 @@ Worked numbers for the default (240 s): 4 req/s for 30 s, up to 36 req/s by 120 
 held to 165 s, down to 4 req/s by 180 s: about 4,400 requests; with 48 slots and
 ~3.5 s of decode each, a replica serves ~12 req/s, so the peak needs 3 to 4 replicas.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,7 @@ clock at a controller poll), and new replicas load for ``startupSeconds``. The t
 replica timelines must agree within :data:`TOLERANCES`: GPU-hours within 5 %, scale-ups
 and scale-downs each within one, SLO attainment within one point.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,12 @@ class RecordingPolicy:
 
     def __init__(self, inner: Policy) -> None:
         self.inner = inner
-        self.name, self.interval_s, self.delay_s, self.every_step = (inner.name, inner.interval_s, inner.delay_s,
-                                                                     inner.every_step)
+        self.name, self.interval_s, self.delay_s, self.every_step = (
+            inner.name,
+            inner.interval_s,
+            inner.delay_s,
+            inner.every_step,
+        )
         self.changes: list[ScaleChange] = []
 
     def observe(self, t: float, in_system: float, ready_replicas: int) -> None:
@@ -49,14 +54,19 @@ class Figures:
     gpu_hours: float
     scale_ups: int
     scale_downs: int
-    slo_attainment: float   # 0..1
+    slo_attainment: float  # 0..1
     timeline: tuple[ScaleChange, ...] = ()
 
     @staticmethod
     def of(result: PolicyResult, changes: Sequence[ScaleChange], t_stop: float) -> Figures:
         within = [c for c in changes if c.t <= t_stop + 1e-9]
-        return Figures(result.gpu_hours, sum(c.new > c.old for c in within), sum(c.new < c.old for c in within),
-                       result.slo_attainment, tuple(changes))
+        return Figures(
+            result.gpu_hours,
+            sum(c.new > c.old for c in within),
+            sum(c.new < c.old for c in within),
+            result.slo_attainment,
+            tuple(changes),
+        )
 
 
 @dataclass
@@ -80,6 +90,7 @@ class TwinReport:
 
         def tl(f: Figures) -> str:
             return " ".join(f"{c.t:.0f}s:{c.old}->{c.new}" for c in f.timeline) or "(no change)"
+
         return [
             f"twin check ({'agrees' if self.agrees else 'DIFFERS'}): playground vs simulate --policy ours",
             f"  GPU-hours      {p.gpu_hours:.4f} vs {t.gpu_hours:.4f} "

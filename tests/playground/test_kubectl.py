@@ -1,6 +1,7 @@
 """The emulator speaks enough of the API for ``kubectl get`` and ``kubectl describe``:
 discovery with shortNames, Tables with the CRD's printer columns, Events. The client is
 the real kubectl binary (v1.32 on this image and in CI)."""
+
 from __future__ import annotations
 
 import json
@@ -28,25 +29,69 @@ def api() -> Iterator[ApiServer]:
     server.create("", "namespaces", {"metadata": {"name": NS, "namespace": ""}, "status": {"phase": "Active"}})
     server.add_crd(yaml.safe_load(CRD.read_text()))
     server.add_deployment(NS, "llm", 3)
-    scaler = server.add_gpuscaler({"apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler",
-                                   "metadata": {"name": "llm", "namespace": NS},
-                                   "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                                               "name": "llm"},
-                                            "minReplicas": 2, "maxReplicas": 12,
-                                            "metrics": [{"type": "QueueDepth", "target": {"averageValue": 4}}]}})
-    server.modify("gpuautoscaler.io", "gpuscalers", NS, "llm", {"status": {
-        "currentReplicas": 3, "desiredReplicas": 5, "leadingMetric": "queue_depth",
-        "conditions": [{"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound", "message": "ok",
-                        "lastTransitionTime": now_rfc3339()},
-                       {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange", "message": "",
-                        "lastTransitionTime": now_rfc3339()}]}})
-    server.create("", "events", {
-        "metadata": {"name": "llm.1", "namespace": NS},
-        "involvedObject": {"apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler", "name": "llm",
-                           "namespace": NS, "uid": scaler["metadata"]["uid"]},
-        "type": "Normal", "reason": "SuccessfulRescale", "message": "New size: 5; reason: queue_depth 30 above target",
-        "count": 1, "firstTimestamp": now_rfc3339(), "lastTimestamp": now_rfc3339(),
-        "source": {"component": "gpu-autoscaler"}})
+    scaler = server.add_gpuscaler(
+        {
+            "apiVersion": "gpuautoscaler.io/v1alpha1",
+            "kind": "GPUScaler",
+            "metadata": {"name": "llm", "namespace": NS},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm"},
+                "minReplicas": 2,
+                "maxReplicas": 12,
+                "metrics": [{"type": "QueueDepth", "target": {"averageValue": 4}}],
+            },
+        }
+    )
+    server.modify(
+        "gpuautoscaler.io",
+        "gpuscalers",
+        NS,
+        "llm",
+        {
+            "status": {
+                "currentReplicas": 3,
+                "desiredReplicas": 5,
+                "leadingMetric": "queue_depth",
+                "conditions": [
+                    {
+                        "type": "ScalingActive",
+                        "status": "True",
+                        "reason": "ValidMetricFound",
+                        "message": "ok",
+                        "lastTransitionTime": now_rfc3339(),
+                    },
+                    {
+                        "type": "ScalingLimited",
+                        "status": "False",
+                        "reason": "DesiredWithinRange",
+                        "message": "",
+                        "lastTransitionTime": now_rfc3339(),
+                    },
+                ],
+            }
+        },
+    )
+    server.create(
+        "",
+        "events",
+        {
+            "metadata": {"name": "llm.1", "namespace": NS},
+            "involvedObject": {
+                "apiVersion": "gpuautoscaler.io/v1alpha1",
+                "kind": "GPUScaler",
+                "name": "llm",
+                "namespace": NS,
+                "uid": scaler["metadata"]["uid"],
+            },
+            "type": "Normal",
+            "reason": "SuccessfulRescale",
+            "message": "New size: 5; reason: queue_depth 30 above target",
+            "count": 1,
+            "firstTimestamp": now_rfc3339(),
+            "lastTimestamp": now_rfc3339(),
+            "source": {"component": "gpu-autoscaler"},
+        },
+    )
     try:
         yield server
     finally:
@@ -56,8 +101,7 @@ def api() -> Iterator[ApiServer]:
 def kubectl(api: ApiServer, *args: str) -> list[list[str]]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
-    done = subprocess.run(["kubectl", "--server", api.url, "-n", NS, *args], capture_output=True, text=True,
-                          timeout=30)
+    done = subprocess.run(["kubectl", "--server", api.url, "-n", NS, *args], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return [line.split() for line in done.stdout.splitlines()]
 
@@ -71,15 +115,27 @@ def test_get_by_short_name_prints_the_crd_columns(api: ApiServer) -> None:
 
 def test_wide_adds_the_priority_columns_with_filtered_conditions(api: ApiServer) -> None:
     header, row = kubectl(api, "get", "gpuscalers.gpuautoscaler.io", "llm", "-o", "wide")
-    assert header == ["NAME", "TARGET", "KIND", "MIN", "MAX", "CURRENT", "DESIRED", "LEADING", "ACTIVE", "LIMITED",
-                      "PAUSED", "AGE"]
+    assert header == [
+        "NAME",
+        "TARGET",
+        "KIND",
+        "MIN",
+        "MAX",
+        "CURRENT",
+        "DESIRED",
+        "LEADING",
+        "ACTIVE",
+        "LIMITED",
+        "PAUSED",
+        "AGE",
+    ]
     assert row[:10] == ["llm", "llm", "Deployment", "2", "12", "3", "5", "queue_depth", "True", "False"]
 
 
 def test_describe_shows_the_spec_status_and_events(api: ApiServer) -> None:
     lines = [" ".join(cells) for cells in kubectl(api, "describe", "gsc", "llm")]
     assert "Kind: GPUScaler" in lines and "Desired Replicas: 5" in lines
-    events = lines[lines.index("Events:") + 1:]
+    events = lines[lines.index("Events:") + 1 :]
     assert any("SuccessfulRescale" in e and "New size: 5" in e and "gpu-autoscaler" in e for e in events), lines
 
 
@@ -94,8 +150,7 @@ def test_jsonpath_and_ages_as_the_api_server_prints_them() -> None:
     assert jsonpath(obj, '.status.conditions[?(@.type=="B")].status') == ["True"]
     assert jsonpath(obj, ".status.conditions[0].type") == ["A"]
     assert jsonpath(obj, ".spec.missing") == []
-    assert [human_age(s) for s in (45, 200, 1500, 7200, 90000, 400000)] == ["45s", "3m20s", "25m", "120m", "25h",
-                                                                          "4d"]
+    assert [human_age(s) for s in (45, 200, 1500, 7200, 90000, 400000)] == ["45s", "3m20s", "25m", "120m", "25h", "4d"]
 
 
 def test_discovery_documents_name_the_served_groups_and_resources(api: ApiServer) -> None:
@@ -104,9 +159,11 @@ def test_discovery_documents_name_the_served_groups_and_resources(api: ApiServer
             return json.load(r)
 
     groups = get("/apis")["groups"]
-    assert {"name": "gpuautoscaler.io", "versions": [{"groupVersion": "gpuautoscaler.io/v1alpha1",
-                                                      "version": "v1alpha1"}],
-            "preferredVersion": {"groupVersion": "gpuautoscaler.io/v1alpha1", "version": "v1alpha1"}} in groups
+    assert {
+        "name": "gpuautoscaler.io",
+        "versions": [{"groupVersion": "gpuautoscaler.io/v1alpha1", "version": "v1alpha1"}],
+        "preferredVersion": {"groupVersion": "gpuautoscaler.io/v1alpha1", "version": "v1alpha1"},
+    } in groups
     assert get("/apis/gpuautoscaler.io")["kind"] == "APIGroup"
     resources = {r["name"]: r for r in get("/apis/gpuautoscaler.io/v1alpha1")["resources"]}
     assert resources["gpuscalers"]["shortNames"] == ["gsc"] and resources["gpuscalers"]["namespaced"] is True

@@ -1,6 +1,7 @@
 """``gpu-autoscaler playground`` end to end: a 24 s slice through the real exporter,
 Prometheus and controller, kubectl against it while it runs, the twin check, the plot,
 and no process left behind (also after SIGTERM)."""
+
 from __future__ import annotations
 
 import os
@@ -19,14 +20,30 @@ from simulations.cluster.prometheus import prometheus_available
 REPO = Path(__file__).resolve().parents[2]
 SHORT = ["--duration", "24", "--polling", "2", "--startup", "4", "--scale-down-window", "6", "--drain", "8"]
 
-pytestmark = pytest.mark.skipif(not prometheus_available(), reason="prometheus is not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    not prometheus_available(), reason="prometheus is not installed (make test installs it)"
+)
 
 
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-c", "from autoscaler.cli import main; main()", "playground",
-                             *SHORT, "--out", str(tmp_path / "out"), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from autoscaler.cli import main; main()",
+            "playground",
+            *SHORT,
+            "--out",
+            str(tmp_path / "out"),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def _read_until(proc: subprocess.Popen[str], pattern: str, lines: list[str], timeout: float = 60) -> re.Match[str]:
@@ -70,8 +87,9 @@ def _pids(lines: list[str]) -> list[int]:
 
 
 def _kubectl(server: str, *args: str) -> str:
-    done = subprocess.run(["kubectl", "--server", server, "-n", "playground", *args], capture_output=True, text=True,
-                          timeout=30)
+    done = subprocess.run(
+        ["kubectl", "--server", server, "-n", "playground", *args], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -104,8 +122,11 @@ def test_short_playground_scales_matches_its_twin_and_leaves_nothing(tmp_path: P
     replicas = [int(re.search(r"\s(\d+)/(\d+)\s", p)[2]) for p in polls]  # type: ignore[index]
     assert max(replicas) >= 3 and replicas[-1] < max(replicas), text  # up for the ramp, down after the drop
     assert "ReadyForNewScale" in text or "ScaleDownStabilized" in text
-    assert re.search(r"summary: [\d,]+ requests, SLO met \(TTFT <= 2 s\) [\d.]+ %, .*GPU-hours [\d.]+, "
-                     r"scale actions \d+ up / \d+ down", text), text
+    assert re.search(
+        r"summary: [\d,]+ requests, SLO met \(TTFT <= 2 s\) [\d.]+ %, .*GPU-hours [\d.]+, "
+        r"scale actions \d+ up / \d+ down",
+        text,
+    ), text
     assert "twin check (agrees)" in text, text
     assert (tmp_path / "out" / "playground.png").stat().st_size > 10_000
     assert not [p for p in pids if _alive(p)], f"left behind: {pids}"
