@@ -8,8 +8,8 @@ slots fill before the cache does (48 slots x ~1.1k tokens = 43 % of a 120k-token
 a KV target of 70 % then never fires. Running requests against slots always reaches 100 %.
 
 Compared with ``target: {averageValue: N}`` requests a replica by HPA's averageValue
-rule: 70 % of 48 slots is 33.6; pods running 40 and 30 against 33.6 ask for
-``ceil(35 / 33.6 x 2) = 3``. A running count never exceeds the slots, so under overload
+rule: 70 % of 48 slots is 33.6; pods running 45 and 35 against 33.6 ask for
+``ceil(40 / 33.6 x 2) = 3``. A running count never exceeds the slots, so under overload
 the ratio stops at ``slots / target`` (1.43 at 70 %): pair it with a guard (``Latency``)
 or with ``QueueDepth`` that sees what waits.
 
