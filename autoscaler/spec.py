@@ -265,7 +265,7 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     if own is None or target is None:
         return None
     metric = MetricSpec(type=definition.type, target=target, **own)
-    if metric.square_root_staffing > 0 and target.kind != "averageValue":
+    if obj.get("squareRootStaffing") is not None and target.kind != "averageValue":
         r.error(f"{path}.squareRootStaffing", "applies only to an averageValue target (what one replica sustains)")
         return None
     if not definition.keys and (metric.key in RESERVED_KEYS or metric.key in FIXED_KEYS):
