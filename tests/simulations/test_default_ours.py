@@ -7,17 +7,18 @@ from pathlib import Path
 
 import yaml
 
+from autoscaler.core import Decision
 from autoscaler.spec import parse_scaler
 from simulations.engine import simulate
-from autoscaler.core import Decision
 from simulations.policies.base import FleetView
 from simulations.policies.core import CorePolicy
 from simulations.policies.plan import Plan
 from simulations.replica_metrics import QUEUE_TIME_SUM
-from simulations.traces import load_trace
 from simulations.scenario import Scenario
+from simulations.traces import load_trace
 from tests.simulations.conftest import shared_trace
 from tests.simulations.test_policies import load_step
+
 
 class Recorded(CorePolicy):
     """The default ``ours``, keeping every decision it makes."""
@@ -90,5 +91,6 @@ def test_the_queue_time_counter_never_steps_down(default_scenario: Scenario) -> 
     policy = Recorded(default_scenario)
     simulate(trace, default_scenario, policy, plan)
     assert policy.queue_time_sums
-    dips = [(s, b - a) for s, seq in policy.queue_time_sums.items() for a, b in zip(seq, seq[1:]) if b < a]
+    dips = [(s, b - a) for s, seq in policy.queue_time_sums.items() for a, b in zip(seq, seq[1:], strict=False)
+            if b < a]
     assert dips == []
