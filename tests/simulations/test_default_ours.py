@@ -17,7 +17,7 @@ from simulations.replica_metrics import QUEUE_TIME_SUM
 from simulations.scenario import Scenario
 from simulations.traces import load_trace
 from tests.simulations.conftest import shared_trace
-from tests.simulations.test_policies import load_step
+from tests.simulations.test_engine import load_step
 
 
 class Recorded(CorePolicy):
