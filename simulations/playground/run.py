@@ -152,9 +152,11 @@ def controller_tick(stack: Stack, initial: int, timeout: float = 10.0) -> float:
     The controller polls a scaler at its ticks only (``autoscaler.loop``: a tick every
     second from its own start; a scaler first seen at a tick is polled then and every
     ``pollingIntervalSeconds`` after). To learn the ticks' phase, a probe GPUScaler
-    pinned at ``initial`` replicas is created; the controller's first poll of it opens
-    with a GET of the Deployment's ``/scale`` (seen in the emulator's request log within
-    5 ms); the probe is then deleted, so the real scaler starts with an empty memory."""
+    pinned at ``initial`` replicas is created; the controller's first poll of it reads
+    the Deployment's scale (from its watch, or a GET of ``/scale``) and ends with the
+    probe's first status write (a new scaler's status always changes), seen in the
+    emulator's request log a few ms after the tick; the probe is then deleted, so the
+    real scaler starts with an empty memory."""
     probe = stack.settings.scaler()
     probe["spec"].update(minReplicas=initial, maxReplicas=initial)
     seen = len(stack.api.requests)
@@ -164,10 +166,11 @@ def controller_tick(stack: Stack, initial: int, timeout: float = 10.0) -> float:
         while time.monotonic() < deadline:
             log = stack.api.requests
             if any(
-                r.verb == "get"
-                and r.resource == "deployments"
-                and r.subresource == "scale"
-                and r.user_agent.startswith("gpu-autoscaler")
+                r.user_agent.startswith("gpu-autoscaler")
+                and (
+                    (r.verb == "get" and r.resource == "deployments" and r.subresource == "scale")
+                    or (r.verb in ("update", "patch") and r.resource == "gpuscalers" and r.subresource == "status")
+                )
                 for r in log[seen:]
             ):
                 return time.monotonic()
