@@ -38,7 +38,7 @@ API_VERSION = "gpuautoscaler.io/v1alpha1"
 KIND = "GPUScaler"
 
 METRIC_TYPES = TYPE_NAMES
-SIGNALS = tuple(gpu_utilization.SIGNALS)
+SIGNALS = tuple(gpu_utilization.SIGNALS.choices)
 POLICY_TYPES = ("Pods", "Percent")
 SELECT_POLICIES = ("Max", "Min", "Disabled")
 

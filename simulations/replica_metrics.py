@@ -26,8 +26,8 @@ GPU_SM_ACTIVE = "gpu_sm_active_ratio"                    # GPM SM activity, 0..1
 # policy takes ``rate(_sum) / rate(_count)`` over its window: the recent mean, per pod.
 TTFT_SUM = "inference_time_to_first_token_seconds_sum"
 TTFT_COUNT = "inference_time_to_first_token_seconds_count"
-QUEUE_TIME_SUM = "inference_request_queue_time_seconds_sum"
-QUEUE_TIME_COUNT = "inference_request_queue_time_seconds_count"
+QUEUE_TIME_SUM = "inference_queue_time_seconds_sum"
+QUEUE_TIME_COUNT = "inference_queue_time_seconds_count"
 SERIES = (QUEUE_DEPTH, RUNNING_REQUESTS, PROMPT_TOKENS, GENERATION_TOKENS, KV_CACHE_USAGE, GPU_UTILIZATION,
           GPU_SM_ACTIVE, TTFT_SUM, TTFT_COUNT, QUEUE_TIME_SUM, QUEUE_TIME_COUNT)
 

@@ -19,19 +19,10 @@ execution batches", ``vllm/v1/metrics/loggers.py``), ``sum`` per pod over its en
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal
-
-if TYPE_CHECKING:
-    from autoscaler.spec import MetricSpec
+from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal, fixed_signal
 
 KEY = "running_requests"
 RUNNING_REQUESTS = Signal("running_requests")
-
-
-def _signal(metric: MetricSpec) -> Signal:
-    return RUNNING_REQUESTS
 
 
 DEFINITION = MetricDefinition(
@@ -39,7 +30,7 @@ DEFINITION = MetricDefinition(
     target_kinds=("averageValue", "value"),
     per_pod=True,
     key=KEY,
-    signal_of=_signal,
+    signal_of=fixed_signal(RUNNING_REQUESTS),
     series={
         "ours": {RUNNING_REQUESTS: SeriesSpec("inference_running_requests", "max", 1.0)},
         "vllm": {RUNNING_REQUESTS: SeriesSpec("vllm:num_requests_running", "sum", 1.0)},

@@ -12,25 +12,20 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from autoscaler.fields import FieldReader
-from autoscaler.metrics.types import Fields, MetricDefinition, MetricType, SeriesSpec, Signal
+from autoscaler.metrics.types import Fields, MetricDefinition, MetricType, SeriesSpec, Signal, SignalChoice
 
 if TYPE_CHECKING:
-    from autoscaler.spec import MetricSpec
+    pass
 
 KEY = "gpu_utilization"
 SM_ACTIVE = Signal("sm_active")
 UTILIZATION = Signal("utilization")
 #: The spec's ``signal`` choices and the signal each one reads.
-SIGNALS = {"smActive": SM_ACTIVE, "utilization": UTILIZATION}
+SIGNALS = SignalChoice({"smActive": SM_ACTIVE, "utilization": UTILIZATION})
 
 
 def _parse(r: FieldReader, obj: Mapping[str, Any], path: str) -> Fields | None:
-    signal = r.string(obj, "signal", path, "smActive", choices=tuple(SIGNALS)) or "smActive"
-    return {"signal": signal}
-
-
-def _signal(metric: MetricSpec) -> Signal:
-    return SIGNALS.get(metric.signal, SM_ACTIVE)
+    return {"signal": SIGNALS.parse(r, obj, path)}
 
 
 DEFINITION = MetricDefinition(
@@ -40,7 +35,7 @@ DEFINITION = MetricDefinition(
     key=KEY,
     fields=("signal",),
     parse=_parse,
-    signal_of=_signal,
+    signal_of=SIGNALS.of,
     series={
         "ours": {SM_ACTIVE: SeriesSpec("gpu_sm_active_ratio", "avg", 100.0),
                  UTILIZATION: SeriesSpec("gpu_utilization_ratio", "avg", 100.0)},

@@ -14,19 +14,10 @@ engine, and its pressure is their mean. Times 100: percent.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal
-
-if TYPE_CHECKING:
-    from autoscaler.spec import MetricSpec
+from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal, fixed_signal
 
 KEY = "kv_cache_usage"
 KV_CACHE_USAGE = Signal("kv_cache_usage")
-
-
-def _signal(metric: MetricSpec) -> Signal:
-    return KV_CACHE_USAGE
 
 
 DEFINITION = MetricDefinition(
@@ -34,7 +25,7 @@ DEFINITION = MetricDefinition(
     target_kinds=("averageUtilization", "averageValue", "value"),
     per_pod=True,
     key=KEY,
-    signal_of=_signal,
+    signal_of=fixed_signal(KV_CACHE_USAGE),
     series={
         "ours": {KV_CACHE_USAGE: SeriesSpec("inference_kv_cache_usage_ratio", "avg", 100.0)},
         "vllm": {KV_CACHE_USAGE: SeriesSpec("vllm:kv_cache_usage_perc", "avg", 100.0,

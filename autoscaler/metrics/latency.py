@@ -27,7 +27,7 @@ Use it beside a load metric (QueueDepth, TokenThroughput): alone, it scales down
 ``minReplicas`` whenever the SLO holds and back up when it breaks.
 
 Series: ours, ``inference_time_to_first_token_seconds_{sum,count}`` and
-``inference_request_queue_time_seconds_{sum,count}`` (``max`` per pod, as for the queue);
+``inference_queue_time_seconds_{sum,count}`` (``max`` per pod, as for the queue);
 vLLM's ``vllm:time_to_first_token_seconds`` and ``vllm:request_queue_time_seconds``
 histograms (``vllm/v1/metrics/loggers.py``), ``sum`` per pod over its engines.
 """
@@ -37,28 +37,23 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from autoscaler.fields import FieldReader
-from autoscaler.metrics.types import Fields, MetricDefinition, MetricType, SeriesSpec, Signal
+from autoscaler.metrics.types import Fields, MetricDefinition, MetricType, SeriesSpec, Signal, SignalChoice
 
 if TYPE_CHECKING:
-    from autoscaler.spec import MetricSpec
+    pass
 
 TTFT_SUM = Signal("ttft_seconds_sum_rate")
 TTFT_COUNT = Signal("ttft_seconds_count_rate")
 QUEUE_TIME_SUM = Signal("queue_time_seconds_sum_rate")
 QUEUE_TIME_COUNT = Signal("queue_time_seconds_count_rate")
 #: The spec's ``signal`` choices and the (numerator, denominator) each reads; the first is the default.
-SIGNALS = {"ttft": (TTFT_SUM, TTFT_COUNT), "queueTime": (QUEUE_TIME_SUM, QUEUE_TIME_COUNT)}
+SIGNALS = SignalChoice({"ttft": (TTFT_SUM, TTFT_COUNT), "queueTime": (QUEUE_TIME_SUM, QUEUE_TIME_COUNT)})
 #: Keys in observations and recordings (seconds, target-wide).
 KEYS = {"ttft": "ttft_seconds", "queueTime": "queue_time_seconds"}
 
 
 def _parse(r: FieldReader, obj: Mapping[str, Any], path: str) -> Fields | None:
-    signal = r.string(obj, "signal", path, "ttft", choices=tuple(SIGNALS)) or "ttft"
-    return {"signal": signal}
-
-
-def _mean_of(metric: MetricSpec) -> tuple[Signal, Signal]:
-    return SIGNALS.get(metric.signal, SIGNALS["ttft"])
+    return {"signal": SIGNALS.parse(r, obj, path)}
 
 
 def _counter(metric: str, aggregation: str) -> SeriesSpec:
@@ -72,13 +67,13 @@ DEFINITION = MetricDefinition(
     signal_keys=KEYS,
     fields=("signal",),
     parse=_parse,
-    mean_of=_mean_of,
+    mean_of=SIGNALS.of,
     guard=True,
     series={
         "ours": {TTFT_SUM: _counter("inference_time_to_first_token_seconds_sum", "max"),
                  TTFT_COUNT: _counter("inference_time_to_first_token_seconds_count", "max"),
-                 QUEUE_TIME_SUM: _counter("inference_request_queue_time_seconds_sum", "max"),
-                 QUEUE_TIME_COUNT: _counter("inference_request_queue_time_seconds_count", "max")},
+                 QUEUE_TIME_SUM: _counter("inference_queue_time_seconds_sum", "max"),
+                 QUEUE_TIME_COUNT: _counter("inference_queue_time_seconds_count", "max")},
         "vllm": {TTFT_SUM: _counter("vllm:time_to_first_token_seconds_sum", "sum"),
                  TTFT_COUNT: _counter("vllm:time_to_first_token_seconds_count", "sum"),
                  QUEUE_TIME_SUM: _counter("vllm:request_queue_time_seconds_sum", "sum"),

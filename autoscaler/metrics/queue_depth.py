@@ -7,19 +7,10 @@ exposes one series per engine, and its queue is their total.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal
-
-if TYPE_CHECKING:
-    from autoscaler.spec import MetricSpec
+from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal, fixed_signal
 
 KEY = "queue_depth"
 QUEUE_DEPTH = Signal("queue_depth")
-
-
-def _signal(metric: MetricSpec) -> Signal:
-    return QUEUE_DEPTH
 
 
 DEFINITION = MetricDefinition(
@@ -27,7 +18,7 @@ DEFINITION = MetricDefinition(
     target_kinds=("averageValue", "value"),
     per_pod=True,
     key=KEY,
-    signal_of=_signal,
+    signal_of=fixed_signal(QUEUE_DEPTH),
     series={
         "ours": {QUEUE_DEPTH: SeriesSpec("inference_queue_depth", "max", 1.0)},
         "vllm": {QUEUE_DEPTH: SeriesSpec("vllm:num_requests_waiting", "sum", 1.0)},

@@ -51,29 +51,25 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from autoscaler.fields import FieldReader
-from autoscaler.metrics.types import Fields, MetricDefinition, MetricType, SeriesSpec, Signal
+from autoscaler.metrics.types import Fields, MetricDefinition, MetricType, SeriesSpec, Signal, SignalChoice
 
 if TYPE_CHECKING:
-    from autoscaler.spec import MetricSpec
+    pass
 
 PROMPT_TOKENS_RATE = Signal("prompt_tokens_rate")
 GENERATION_TOKENS_RATE = Signal("generation_tokens_rate")
 #: The spec's ``signal`` choices and the signal each one reads; the first is the default.
-SIGNALS = {"prompt": PROMPT_TOKENS_RATE, "generation": GENERATION_TOKENS_RATE}
+SIGNALS = SignalChoice({"prompt": PROMPT_TOKENS_RATE, "generation": GENERATION_TOKENS_RATE})
 #: The largest ``squareRootStaffing`` accepted: beta 10 on one replica of work asks 11.
 MAX_SQUARE_ROOT_STAFFING = 10.0
 #: Keys in observations and recordings (tokens/s per pod).
-KEYS = {choice: signal.value for choice, signal in SIGNALS.items()}
+KEYS = {choice: signal.value for choice, signal in SIGNALS.choices.items()}
 
 
 def _parse(r: FieldReader, obj: Mapping[str, Any], path: str) -> Fields | None:
-    signal = r.string(obj, "signal", path, "prompt", choices=tuple(SIGNALS)) or "prompt"
+    signal = SIGNALS.parse(r, obj, path)
     beta = r.number(obj, "squareRootStaffing", path, 0.0, minimum=0, maximum=MAX_SQUARE_ROOT_STAFFING)
     return {"signal": signal, "square_root_staffing": beta}
-
-
-def _signal(metric: MetricSpec) -> Signal:
-    return SIGNALS.get(metric.signal, PROMPT_TOKENS_RATE)
 
 
 DEFINITION = MetricDefinition(
@@ -83,7 +79,7 @@ DEFINITION = MetricDefinition(
     signal_keys=KEYS,
     fields=("signal", "squareRootStaffing"),
     parse=_parse,
-    signal_of=_signal,
+    signal_of=SIGNALS.of,
     series={
         "ours": {PROMPT_TOKENS_RATE: SeriesSpec("inference_prompt_tokens_total", "max", 1.0, counter=True),
                  GENERATION_TOKENS_RATE: SeriesSpec("inference_generation_tokens_total", "max", 1.0, counter=True)},

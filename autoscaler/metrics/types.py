@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from autoscaler.fields import FieldReader
 
@@ -93,6 +93,40 @@ def _no_signal(metric: MetricSpec) -> Signal | None:
 
 def _no_mean(metric: MetricSpec) -> tuple[Signal, Signal] | None:
     return None
+
+
+def fixed_signal(signal: Signal) -> Callable[[MetricSpec], Signal]:
+    """``signal_of`` for a type that reads one signal whatever its spec says."""
+
+    def signal_of(metric: MetricSpec) -> Signal:
+        return signal
+
+    return signal_of
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SignalChoice(Generic[T]):
+    """A type's ``signal`` field: one of ``choices`` by its spec name, the first the
+    default (GPUUtilization: ``smActive`` or ``utilization``; TokenThroughput: ``prompt``
+    or ``generation``). ``T`` is what a choice reads: a signal, or a (numerator,
+    denominator) pair of them for a mean."""
+
+    choices: Mapping[str, T]
+
+    @property
+    def default(self) -> str:
+        return next(iter(self.choices))
+
+    def parse(self, r: FieldReader, obj: Mapping[str, Any], path: str) -> str:
+        """The chosen name (errors go to the reader; the default stands in for a bad one)."""
+        return r.string(obj, "signal", path, self.default, choices=tuple(self.choices)) or self.default
+
+    def of(self, metric: MetricSpec) -> T:
+        """What the spec's choice reads."""
+        return self.choices.get(metric.signal, self.choices[self.default])
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def test_time_to_first_token_and_queue_time_as_sum_and_count() -> None:
     s = snaps[-1].series
     assert float(s["inference_time_to_first_token_seconds_count"][0]) == 3
     assert float(s["inference_time_to_first_token_seconds_sum"][0]) == pytest.approx(6.0)
-    assert float(s["inference_request_queue_time_seconds_sum"][0]) == pytest.approx(3.0)
+    assert float(s["inference_queue_time_seconds_sum"][0]) == pytest.approx(3.0)
     # at t = 2 s two first tokens are out (1 s and 2 s)
     early = snaps[1].series
     assert float(early["inference_time_to_first_token_seconds_count"][0]) == 2
