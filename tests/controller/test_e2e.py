@@ -184,7 +184,13 @@ def test_two_controllers_only_the_leader_patches_and_a_killed_leader_is_replaced
         stack.workloads.set_load(ns, "llm", 0)
         pods = stack.workloads.pods(ns, "llm")
         wait_until(lambda: stack.queue_visible(ns, pods, 0), 15, "idle visible")
-        time.sleep(0.3)  # let A record a low proposal or two behind the high ones
+        # Let A record a low proposal behind the high ones: with the compact memory a new run
+        # of recommendations is written to status at once, so B then knows when the high run
+        # ended. (Killed before that, B would assume the high run held until it took over:
+        # a scale-down up to a lease and a poll later, never earlier; kube/status.py.)
+        wait_until(lambda: [r.get("replicas", 5) < 5 for r in ((stack.api.gpuscaler(ns, "llm").get("status") or {})
+                                                                 .get("memory") or {}).get("recommendations") or []][-1:]
+                   == [True], 10, "A recorded a low proposal", a)
         a.kill()
         killed = time.monotonic()
         wait_until(lambda: ((stack.api.lease(ns, "gpu-autoscaler") or {}).get("spec") or {}).get("holderIdentity")
