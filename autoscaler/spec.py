@@ -205,6 +205,10 @@ class GPUScalerSpec:
     behavior: Behavior = field(default_factory=Behavior)
     fallback: Fallback | None = None
     paused: bool = False
+    #: ``pausedScaleIn``: never fewer replicas than now (an incident); scale-up goes on.
+    paused_scale_in: bool = False
+    #: ``pausedScaleOut``: never more replicas than now (a budget freeze); scale-down goes on.
+    paused_scale_out: bool = False
     #: ``startupSeconds: auto``: the decision uses the measured load time
     #: (:mod:`autoscaler.core.startup`) and ``startup_seconds`` (120) until one is measured.
     startup_auto: bool = False
@@ -333,7 +337,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     if obj is None:
         return None
     r.unknown(obj, path, ("scaleTargetRef", "minReplicas", "maxReplicas", "pollingIntervalSeconds",
-                          "startupSeconds", "metrics", "behavior", "fallback", "paused"))
+                          "startupSeconds", "metrics", "behavior", "fallback", "paused",
+                          "pausedScaleIn", "pausedScaleOut"))
     ref = None
     ref_obj = r.mapping(obj.get("scaleTargetRef"), f"{path}.scaleTargetRef")
     if ref_obj is not None:
@@ -401,6 +406,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
                 r.error(f"{fp}.replicas", f"expected an integer <= maxReplicas ({max_replicas}), got {replicas}")
         fallback = Fallback(threshold or 3, replicas)
     paused = r.boolean(obj, "paused", path, False)
+    paused_scale_in = r.boolean(obj, "pausedScaleIn", path, False)
+    paused_scale_out = r.boolean(obj, "pausedScaleOut", path, False)
     if ref is None or max_replicas is None or min_replicas is None or not metrics:
         return None
     return GPUScalerSpec(
@@ -414,6 +421,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         behavior=behavior,
         fallback=fallback,
         paused=paused,
+        paused_scale_in=paused_scale_in,
+        paused_scale_out=paused_scale_out,
     )
 
 
