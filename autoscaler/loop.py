@@ -17,6 +17,12 @@ while pods of the target wait for a node with a free GPU: ``CapacityAvailable=Fa
 that shows in the conditions every poll, but becomes a Warning Event and a log line
 only when it newly appears.
 
+Pauses: the annotations ``gpuautoscaler.io/paused``, ``paused-scale-in`` and
+``paused-scale-out`` on the GPUScaler are read on every poll and OR into the spec's
+``paused``, ``pausedScaleIn`` and ``pausedScaleOut`` before the core sees it
+(:func:`~autoscaler.spec.apply_pause_annotations`); the ``Paused`` condition says what is
+paused and by what, and a Normal Event marks each pause's start and end.
+
 Load time: before deciding, the loop measures the pods that turned Ready since the
 memory's watermark (:func:`~autoscaler.core.startup.measure_startups`), hands them to the
 core in the Observation (which remembers them for ``startupSeconds: auto``) and observes
