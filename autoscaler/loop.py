@@ -17,6 +17,12 @@ while pods of the target wait for a node with a free GPU: ``CapacityAvailable=Fa
 that shows in the conditions every poll, but becomes a Warning Event and a log line
 only when it newly appears.
 
+Pauses: the annotations ``gpuautoscaler.io/paused``, ``paused-scale-in`` and
+``paused-scale-out`` on the GPUScaler are read on every poll and OR into the spec's
+``paused``, ``pausedScaleIn`` and ``pausedScaleOut`` before the core sees it
+(:func:`~autoscaler.spec.apply_pause_annotations`); the ``Paused`` condition says what is
+paused and by what, and a Normal Event marks each pause's start and end.
+
 Load time: before deciding, the loop measures the pods that turned Ready since the
 memory's watermark (:func:`~autoscaler.core.startup.measure_startups`), hands them to the
 core in the Observation (which remembers them for ``startupSeconds: auto``) and observes
@@ -49,7 +55,7 @@ from autoscaler.kube.errors import KubeError
 from autoscaler.kube.status import build_status, memory_from_status, memory_to_status, merge_conditions
 from autoscaler.kube.types import EventSink, PodLister, Scale, ScaleClient, ScalerObject, ScalerStore
 from autoscaler.sources.base import MetricSource, Signal, SignalSnapshot, read_metric, signals_of
-from autoscaler.spec import GPUScalerSpec, SpecError, parse_spec
+from autoscaler.spec import GPUScalerSpec, Pause, SpecError, apply_pause_annotations, parse_spec
 from autoscaler.telemetry import MetricView, ScalerView, Telemetry
 
 log = logging.getLogger("autoscaler.loop")
@@ -67,6 +73,15 @@ FAILED_UPDATE_STATUS = "FailedUpdateStatus"
 #: A bug of ours met this scaler's spec or data. The scaler holds (no PATCH) and says so
 #: in its conditions and an Event; the other scalers go on.
 INTERNAL_ERROR = "InternalError"
+
+#: The condition type that says what is paused (its reason: the pauses in force, joined
+#: by commas, as a condition reason allows), and each pause's words.
+PAUSED = "Paused"
+PAUSE_WORDS = {
+    "Paused": "scaling is paused (the count stays as it is)",
+    "ScaleInPaused": "scale-in is paused (never below the current count)",
+    "ScaleOutPaused": "scale-out is paused (never above the current count)",
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,9 @@ class ScalerState:
     #: ``(name, created)`` of the target's pods whose load time this process measured: a
     #: pod whose readiness flaps later is not measured twice.
     measured: set[tuple[str, float]] = field(default_factory=set)
+    #: The pauses in force at the last poll (``Paused``, ``ScaleInPaused``, ``ScaleOutPaused``):
+    #: a Normal Event marks each start and end. None: not seen yet (seeded from status).
+    pauses: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +313,11 @@ class ControlLoop:
             self.telemetry.record(ScalerView(obj.namespace, obj.name, None, None, None, None, False))
             return self._finish(obj, state, None, memory, (cond,), {INVALID_SPEC: message}, now)
 
+        # The pause annotations, read on every poll (they change no generation), OR into the spec.
+        paused = apply_pause_annotations(spec, obj.annotations)
+        spec = paused.spec
+        pause_conditions = self._announce_pauses(obj, state, paused.pauses)
+
         ref = spec.scale_target_ref
         try:
             scale = self.scales.get_scale(obj.namespace, ref)
@@ -304,7 +327,8 @@ class ControlLoop:
             cond = Condition("AbleToScale", "False", FAILED_GET_SCALE, message)
             self.telemetry.record(ScalerView(obj.namespace, obj.name, None, None, spec.min_replicas,
                                              spec.max_replicas, False))
-            return self._finish(obj, state, None, memory, (cond,), {FAILED_GET_SCALE: message}, now)
+            return self._finish(obj, state, None, memory, (cond, *pause_conditions), {FAILED_GET_SCALE: message},
+                                now)
 
         obs = self._observe(obj, spec, scale, snapshots, now)
         startups = measure_startups(obs.pods, memory, state.measured)
@@ -313,7 +337,7 @@ class ControlLoop:
         decision = decide(spec, obs, memory, now)
         self._measured(obj, state, obs)
         failures: dict[str, str] = {}
-        conditions: list[Condition] = []
+        conditions: list[Condition] = list(pause_conditions)
         invalid = [p for p in decision.proposals if p.error is not None]
         if invalid:
             failures[FAILED_GET_METRICS] = "; ".join(f"{p.key}: {p.error}" for p in invalid)
@@ -349,6 +373,34 @@ class ControlLoop:
             unschedulable_replicas=len(unschedulable_pods(obs.pods))))
         log.info("decision", extra={"fields": decision_fields(obj, decision, applied, self.settings.dry_run)})
         return self._finish(obj, state, decision, memory, tuple(conditions), failures, now, applied=applied)
+
+    def _announce_pauses(self, obj: ScalerObject, state: ScalerState,
+                         pauses: tuple[Pause, ...]) -> tuple[Condition, ...]:
+        """The ``Paused`` condition, and a Normal Event (and a log line) when a pause starts
+        or ends, e.g. ``ScaleInPaused: scale-in is paused (never below the current count):
+        annotation gpuautoscaler.io/paused-scale-in='true'`` and later ``ScaleInResumed``.
+        A scaler never paused has no ``Paused`` condition; once it has one, it turns
+        False (reason ``NotPaused``) when the last pause ends."""
+        previous = [c for c in obj.status.get("conditions") or () if isinstance(c, Mapping)]
+        before = state.pauses if state.pauses is not None else pauses_in_status(obj.status)
+        active = {p.reason: p for p in pauses}
+        fields = {"namespace": obj.namespace, "scaler": obj.name}
+        for p in pauses:
+            if p.reason not in before:
+                log.info(f"{p.reason}: {p.source}", extra={"fields": {**fields, "reason": p.reason}})
+                self._emit(obj, "Normal", p.reason, f"{PAUSE_WORDS[p.reason]}: {p.source}")
+        for reason in sorted(before - active.keys()):
+            resumed = reason.removesuffix("Paused") + "Resumed"
+            log.info(resumed, extra={"fields": {**fields, "reason": resumed}})
+            words = PAUSE_WORDS[reason].split(" (")[0].replace(" is paused", " is no longer paused")
+            self._emit(obj, "Normal", resumed, words)
+        state.pauses = frozenset(active)
+        if pauses:
+            return (Condition(PAUSED, "True", ",".join(active),
+                              "; ".join(f"{PAUSE_WORDS[p.reason]}: {p.source}" for p in pauses)),)
+        if before or any(c.get("type") == PAUSED for c in previous):
+            return (Condition(PAUSED, "False", "NotPaused", "neither direction is paused"),)
+        return ()
 
     def _measured(self, obj: ScalerObject, state: ScalerState, obs: Observation) -> None:
         """Observe each new load time once, and remember which pods were measured (of the
@@ -454,6 +506,15 @@ def failures_in_status(status: Mapping[str, Any]) -> frozenset[str]:
             elif reason in (INVALID_SPEC, FAILED_GET_SCALE, FAILED_GET_METRICS, INTERNAL_ERROR, UNSCHEDULABLE):
                 reasons.add(reason)
     return frozenset(reasons)
+
+
+def pauses_in_status(status: Mapping[str, Any]) -> frozenset[str]:
+    """The pauses a previous leader already announced (the ``Paused`` condition's reason,
+    ``ScaleInPaused,ScaleOutPaused`` for two), so a new leader does not repeat their Events."""
+    for c in status.get("conditions") or ():
+        if isinstance(c, Mapping) and c.get("type") == PAUSED and c.get("status") == "True":
+            return frozenset(r for r in str(c.get("reason") or "").split(",") if r in PAUSE_WORDS)
+    return frozenset()
 
 
 def decision_fields(obj: ScalerObject, d: Decision, applied: bool, dry_run: bool) -> dict[str, Any]:

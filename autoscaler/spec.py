@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,10 @@ class GPUScalerSpec:
     behavior: Behavior = field(default_factory=Behavior)
     fallback: Fallback | None = None
     paused: bool = False
+    #: ``pausedScaleIn``: never fewer replicas than now (an incident); scale-up goes on.
+    paused_scale_in: bool = False
+    #: ``pausedScaleOut``: never more replicas than now (a budget freeze); scale-down goes on.
+    paused_scale_out: bool = False
     #: ``startupSeconds: auto``: the decision uses the measured load time
     #: (:mod:`autoscaler.core.startup`) and ``startup_seconds`` (120) until one is measured.
     startup_auto: bool = False
@@ -339,7 +343,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     if obj is None:
         return None
     r.unknown(obj, path, ("scaleTargetRef", "minReplicas", "maxReplicas", "pollingIntervalSeconds",
-                          "startupSeconds", "metrics", "behavior", "fallback", "paused"))
+                          "startupSeconds", "metrics", "behavior", "fallback", "paused",
+                          "pausedScaleIn", "pausedScaleOut"))
     ref = None
     ref_obj = r.mapping(obj.get("scaleTargetRef"), f"{path}.scaleTargetRef")
     if ref_obj is not None:
@@ -407,6 +412,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
                 r.error(f"{fp}.replicas", f"expected an integer <= maxReplicas ({max_replicas}), got {replicas}")
         fallback = Fallback(threshold or 3, replicas)
     paused = r.boolean(obj, "paused", path, False)
+    paused_scale_in = r.boolean(obj, "pausedScaleIn", path, False)
+    paused_scale_out = r.boolean(obj, "pausedScaleOut", path, False)
     if ref is None or max_replicas is None or min_replicas is None or not metrics:
         return None
     return GPUScalerSpec(
@@ -420,7 +427,74 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         behavior=behavior,
         fallback=fallback,
         paused=paused,
+        paused_scale_in=paused_scale_in,
+        paused_scale_out=paused_scale_out,
     )
+
+
+# --------------------------------------------------------------------------- pause annotations
+
+#: Quick toggles on the GPUScaler object (``kubectl annotate gsc llm
+#: gpuautoscaler.io/paused-scale-in=true``), as KEDA's ``autoscaling.keda.sh/paused``,
+#: ``paused-scale-in`` and ``paused-scale-out`` on a ScaledObject. Each ORs with its spec
+#: field: either one pauses, and ``"false"`` on the annotation does not lift a pause
+#: the spec holds. An annotation changes no ``generation``; it is read on every poll.
+PAUSED_ANNOTATION = "gpuautoscaler.io/paused"
+PAUSED_SCALE_IN_ANNOTATION = "gpuautoscaler.io/paused-scale-in"
+PAUSED_SCALE_OUT_ANNOTATION = "gpuautoscaler.io/paused-scale-out"
+
+#: (the pause's name, the spec attribute, the spec field, the annotation): the name is the
+#: reason of the controller's ``Paused`` condition and of the Event when it starts.
+_PAUSES = (
+    ("Paused", "paused", "spec.paused", PAUSED_ANNOTATION),
+    ("ScaleInPaused", "paused_scale_in", "spec.pausedScaleIn", PAUSED_SCALE_IN_ANNOTATION),
+    ("ScaleOutPaused", "paused_scale_out", "spec.pausedScaleOut", PAUSED_SCALE_OUT_ANNOTATION),
+)
+
+
+@dataclass(frozen=True)
+class Pause:
+    """One pause in force: ``reason`` (``Paused``, ``ScaleInPaused`` or ``ScaleOutPaused``)
+    and ``source``, what set it in words (``spec.pausedScaleIn``, or
+    ``annotation gpuautoscaler.io/paused-scale-in='true'``)."""
+
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The spec with the pause annotations applied, and the pauses in force (none: empty)."""
+
+    spec: GPUScalerSpec
+    pauses: tuple[Pause, ...] = ()
+
+
+def apply_pause_annotations(spec: GPUScalerSpec, annotations: Mapping[str, str]) -> Paused:
+    """The spec-level pauses with the object's annotations ORed in: the controller's edge,
+    so that the core reads only ``spec.paused``, ``paused_scale_in`` and ``paused_scale_out``.
+
+    An annotation's value is ``"true"`` or ``"false"`` (any case, spaces ignored). Any other
+    value (``"yes"``, ``""``) pauses, as KEDA's ``paused`` does with a value that is not a
+    boolean: someone set it to stop scaling, and the source says what value was read.
+    """
+    pauses: list[Pause] = []
+    flags: dict[str, bool] = {}
+    for reason, attr, field_path, annotation in _PAUSES:
+        sources = [field_path] if getattr(spec, attr) else []
+        raw = annotations.get(annotation)
+        if raw is not None:
+            value = raw.strip().lower()
+            if value != "false":
+                note = "" if value == "true" else " (neither true nor false: taken as true)"
+                sources.append(f"annotation {annotation}={_cut(raw)}{note}")
+        flags[attr] = bool(sources)
+        if sources:
+            pauses.append(Pause(reason, " and ".join(sources)))
+    if all(flags[attr] == getattr(spec, attr) for attr in flags):
+        return Paused(spec, tuple(pauses))
+    return Paused(replace(spec, paused=flags["paused"], paused_scale_in=flags["paused_scale_in"],
+                          paused_scale_out=flags["paused_scale_out"]), tuple(pauses))
 
 
 def _is_name(text: str, pattern: re.Pattern[str], max_length: int) -> bool:

@@ -18,7 +18,9 @@ One poll goes through these steps, each of which returns a number and its reason
 6. cooldown (ours): no change in a direction within ``cooldownSeconds`` of the last
    change in that direction;
 7. capacity (ours): while pods of the target wait for a node (unschedulable: no free
-   GPU), no scale-up (see :func:`apply_capacity`).
+   GPU), no scale-up (see :func:`apply_capacity`);
+8. a paused direction (``pausedScaleIn``, ``pausedScaleOut``) holds the count at current
+   in that direction, on every path, after everything else (see :func:`apply_pause`).
 
 Load times measured since the last poll (``obs.startups``) go into the memory first;
 with ``startupSeconds: auto`` the readiness rule uses the measured figure
@@ -62,9 +64,9 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
 
     if spec.paused:
         return _finish(spec, obs, memory, now, Conclusion(
-            desired=current, code="Paused", words="scaling is paused (spec.paused)",
+            desired=current, code="Paused", words="scaling is paused (spec.paused or the paused annotation)",
             conditions=(Condition("AbleToScale", "True", "Paused", "scaling is paused"),
-                        Condition("ScalingActive", "False", "Paused", "spec.paused is true"))))
+                        Condition("ScalingActive", "False", "Paused", "paused is true (spec or annotation)"))))
     if current == 0 and spec.min_replicas != 0:
         disabled = "scaling is disabled since the replica count of the target is zero"
         return _finish(spec, obs, memory, now, Conclusion(
@@ -75,6 +77,13 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
             else (spec.min_replicas, "TooFewReplicas")
         limit = Limit(code, current, bound, f"current {current} outside [{spec.min_replicas}, "
                                             f"{spec.max_replicas}]: go to {bound}")
+        # A scale-in pause holds above maxReplicas; a scale-out pause lets the raise to
+        # minReplicas through (see apply_pause).
+        held = apply_pause(spec, current, bound) if bound < current else Cooled(bound)
+        if held.limit is not None:
+            return _finish(spec, obs, memory, now, Conclusion(
+                desired=held.replicas, code=held.limit.name, words=f"{limit.message}; {held.limit.message}",
+                limits=(limit, held.limit)))
         return _finish(spec, obs, memory, now, Conclusion(desired=bound, code=code, words=limit.message,
                                                        limits=(limit,)))
 
@@ -137,6 +146,11 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         desired = capped.replicas
         limits.append(capped.limit)
         limited_reason, limit_msg = capped.limit.name, capped.limit.message
+    held = apply_pause(spec, current, desired)
+    if held.limit is not None:
+        desired = held.replicas
+        limits.append(held.limit)
+        limited_reason, limit_msg = held.limit.name, held.limit.message
 
     code = limits[-1].name if limits else "DesiredWithinRange"
     words = _describe(leading, proposal, limits, current, desired)
@@ -263,6 +277,43 @@ def apply_capacity(current: int, desired: int, obs: Observation) -> Cooled:
                                  f"{waiting[0].unschedulable or 'unschedulable'}"))
 
 
+#: The pause steps' names: as a Limit, the ScalingLimited reason, the controller's
+#: ``Paused`` condition reason and its Events.
+SCALE_IN_PAUSED = "ScaleInPaused"
+SCALE_OUT_PAUSED = "ScaleOutPaused"
+
+
+def apply_pause(spec: GPUScalerSpec, current: int, desired: int) -> Cooled:
+    """A paused direction holds the count at ``current``: the last step, after every other.
+
+    ``pausedScaleIn`` (an incident: keep every replica that runs): 6 replicas asked down
+    to 4 hold at 6; asked up to 9 they go to 9. ``pausedScaleOut`` (a budget freeze): 6
+    asked 9 hold at 6; asked 4 they go to 4. Both at once hold like ``paused``, except
+    for the bound below.
+
+    The proposal has already entered the recommendation history (and the rate policies
+    and cooldown saw the real last scale events), so when the pause ends stabilization
+    works from what the metrics asked during it: with a 300 s scale-down window, demand
+    that fell 600 s before the pause ends scales down at once; demand that fell 60 s
+    before waits the other 240 s, as it would have without the pause.
+
+    Bounds, a documented choice on the side of capacity: a scale-in pause also holds a
+    count above ``maxReplicas`` (lowering maxReplicas during an incident removes nothing
+    until the pause ends); a scale-out pause does not stop the raise to ``minReplicas``
+    (the floor the user declared for the service: 1 replica with minReplicas 2 goes to 2).
+    The caller leaves that raise out; here a count below current is a scale-in.
+    """
+    if desired < current and spec.paused_scale_in:
+        return Cooled(current, Limit(SCALE_IN_PAUSED, desired, current,
+                                     f"scale-in is paused: no fewer than the current {current} "
+                                     f"(asked {desired})"))
+    if desired > current and spec.paused_scale_out:
+        return Cooled(current, Limit(SCALE_OUT_PAUSED, desired, current,
+                                     f"scale-out is paused: no more than the current {current} "
+                                     f"(asked {desired})"))
+    return Cooled(desired)
+
+
 #: The condition while every pod of the target is placed (built once: decide runs every tick of a replay).
 CAPACITY_AVAILABLE = Condition("CapacityAvailable", "True", "Scheduled", "no pod of the target waits for a node")
 
@@ -309,6 +360,11 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
             desired = capped.replicas
             code, words, limits = UNSCHEDULABLE, f"{words}; {UNSCHEDULABLE}: {capped.limit.message}", \
                 limits + (capped.limit,)
+        held = apply_pause(spec, current, desired)
+        if held.limit is not None:
+            desired = held.replicas
+            code, words, limits = held.limit.name, f"{words}; {held.limit.name}: {held.limit.message}", \
+                limits + (held.limit,)
     else:
         desired, code = current, "FailedGetMetrics"
         if valid:

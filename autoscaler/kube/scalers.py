@@ -213,10 +213,13 @@ def to_scaler(raw: Any) -> ScalerObject | None:
         return None
     generation = meta.get("generation")
     spec, status = raw.get("spec"), raw.get("status")
+    annotations = meta.get("annotations")
     return ScalerObject(
         namespace=str(meta["namespace"]), name=str(meta["name"]), uid=str(meta.get("uid") or ""),
         generation=generation if isinstance(generation, int) else 0,
         resource_version=str(meta.get("resourceVersion") or ""),
         spec=spec if isinstance(spec, Mapping) else {},
         status=status if isinstance(status, Mapping) else {},
+        annotations={str(k): v for k, v in annotations.items() if isinstance(v, str)}
+        if isinstance(annotations, Mapping) else {},
     )

@@ -29,7 +29,9 @@ class Scale:
 @dataclass(frozen=True)
 class ScalerObject:
     """A GPUScaler as read from the API: identity, the raw ``spec`` mapping (parsed and
-    validated by :func:`autoscaler.spec.parse_spec`), and the current ``status``."""
+    validated by :func:`autoscaler.spec.parse_spec`), the current ``status``, and the
+    object's string ``annotations`` (the pause toggles:
+    :func:`autoscaler.spec.apply_pause_annotations`)."""
 
     namespace: str
     name: str
@@ -38,6 +40,7 @@ class ScalerObject:
     resource_version: str
     spec: Mapping[str, Any]
     status: Mapping[str, Any] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 class ScaleClient(Protocol):

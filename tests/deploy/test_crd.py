@@ -155,6 +155,8 @@ DEFAULTS = [
     ("polling", "spec.pollingIntervalSeconds", 15),
     ("startup", "spec.startupSeconds", 120),
     ("paused", "spec.paused", False),
+    ("paused-scale-in", "spec.pausedScaleIn", False),
+    ("paused-scale-out", "spec.pausedScaleOut", False),
     ("target-api-version", "spec.scaleTargetRef.apiVersion", "apps/v1"),
     ("up-window", "spec.behavior.scaleUp.stabilizationWindowSeconds", 0),
     ("up-tolerance", "spec.behavior.scaleUp.tolerance", 0.1),
@@ -368,6 +370,14 @@ def test_bad_status_is_rejected(path, value):
     assert manifests.gpuscaler_errors(doc)
 
 
+def test_the_paused_condition_is_kept():
+    """The loop's Paused condition (autoscaler/loop.py), reasons comma-joined when several."""
+    paused = {"type": "Paused", "status": "True", "reason": "ScaleInPaused,ScaleOutPaused", "message": "m",
+              "lastTransitionTime": "2026-11-29T06:00:00Z"}
+    doc = defaulted(MINIMAL) | {"status": STATUS | {"conditions": STATUS["conditions"] + [paused]}}
+    assert manifests.gpuscaler_errors(doc) == []
+
+
 def test_validator_is_draft4():
     # Kubernetes' schema dialect: boolean exclusiveMinimum (Draft 6+ would read it as a number).
     assert isinstance(manifests.gpuscaler_validator(), jsonschema.Draft4Validator)
@@ -458,6 +468,8 @@ EDGES: list[tuple[str, list[Any]]] = [
     ("spec.behavior.scaleDown.policies", [[POLICY] * 8, [POLICY] * 9, [POLICY | {"value": 2**31 - 1}],
                                           [POLICY | {"value": 2**31}]]),
     ("spec.fallback", [{"replicas": 8}, {"replicas": 9}, {"failureThreshold": 2**31 - 1}, {"failureThreshold": 2**31}]),
+    ("spec.pausedScaleIn", [True, False, "true", 1]),
+    ("spec.pausedScaleOut", [True, "yes"]),
     ("extra", [1]),
     ("status", [{}]),
 ]
