@@ -50,6 +50,8 @@ class ResourceType:
     kind: str
     status_subresource: bool = False
     scale_subresource: bool = False
+    #: A CRD's ``scale.labelSelectorPath``: where its ``/scale`` finds ``status.selector``.
+    selector_path: str = "status.selector"
 
     @property
     def api_version(self) -> str:
@@ -70,6 +72,13 @@ RESOURCE_TYPES = (
     ResourceType("gpuautoscaler.io", "v1alpha1", "gpuscalers", "GPUScaler", True),
     # A custom workload exposing /scale, for the generic scale path.
     ResourceType("serving.example.com", "v1", "inferencepools", "InferencePool", True, True),
+    # LeaderWorkerSet (kubernetes-sigs/lws, api/leaderworkerset/v1/leaderworkerset_types.go): its CRD serves
+    # /scale with specpath=.spec.replicas, statuspath=.status.replicas, selectorpath=.status.hpaPodSelector
+    # (the leader pods only), as multi-node inference runs.
+    ResourceType("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "LeaderWorkerSet", True, True,
+                 "status.hpaPodSelector"),
+    # A custom kind without /scale: a GPUScaler naming it gets a condition, not a crash.
+    ResourceType("serving.example.com", "v1", "modelcaches", "ModelCache", True),
 )
 
 
@@ -460,6 +469,12 @@ class ApiServer:
     def add_gpuscaler(self, raw: Mapping[str, Any]) -> Obj:
         return self.create("gpuautoscaler.io", "gpuscalers", dict(raw))
 
+    def serve(self, rt: ResourceType) -> None:
+        """Serve one more resource type, in discovery too: a CRD installed while the controller runs."""
+        with self._cond:
+            self.types[(rt.group, rt.plural)] = rt
+            self._objects.setdefault((rt.group, rt.plural), {})
+
     def get(self, group: str, plural: str, namespace: str, name: str) -> Obj | None:
         with self._cond:
             obj = self._objects[(group, plural)].get((namespace, name))
@@ -563,8 +578,11 @@ class ApiServer:
         selector = obj["spec"].get("selector")
         if isinstance(selector, dict):  # apps/v1: a LabelSelector; a CRD keeps the string in status
             selector = selector_string(selector.get("matchLabels", {}))
-        else:
-            selector = obj.get("status", {}).get("selector", "")
+        else:  # a CRD: the string at its labelSelectorPath, "" when unset (as the API server)
+            selector = obj
+            rt = next(t for t in self.types.values() if (t.api_version, t.kind) == (obj["apiVersion"], obj["kind"]))
+            for part in rt.selector_path.split("."):
+                selector = selector.get(part, "") if isinstance(selector, dict) else ""
         meta = obj["metadata"]
         return {"apiVersion": "autoscaling/v1", "kind": "Scale",
                 "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
@@ -738,6 +756,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.status:
                 raise ApiError(fault.status, _REASONS.get(fault.status, "Failure"), f"injected fault {fault.status}",
                                {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None)
+            if m is None and self.command == "GET" and (doc := discovery_document(emulator, url.path)) is not None:
+                verb = "get"  # API discovery: non-resource URLs (no RBAC rule needed, so no resource logged)
+                record(200)
+                self._send(200, doc)
+                return
             if rt is None or (m and m["version"] and m["version"] != rt.version):
                 raise ApiError(404, "NotFound", f"the server could not find the requested resource ({url.path})")
             content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -811,3 +834,49 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
             raise AssertionError(message + (detail() if detail is not None else ""))
         time.sleep(interval)
 
+
+# ---------------------------------------------------------------------- API discovery (RESTMapper)
+# What client-go's RESTMapper (and our autoscaler/kube/discovery.py) reads to turn a kind into a
+# resource: /api, /apis, and each group version's APIResourceList with its subresources
+# (``leaderworkersets/scale``). A type added with :meth:`ApiServer.serve` appears at once, as a
+# CRD installed later does. (Every type here is namespaced.)
+
+def discovery_document(api: ApiServer, path: str) -> Obj | None:
+    """The discovery document at ``path`` (``/api``, ``/api/v1``, ``/apis``,
+    ``/apis/GROUP/VERSION``), or None when ``path`` is none of them or names a group
+    version not served (the real server answers 404 there too)."""
+    path = path.rstrip("/") or "/"
+    types = list(api.types.values())
+    versions: dict[str, list[str]] = {}
+    for t in types:
+        if t.group and t.version not in versions.setdefault(t.group, []):
+            versions[t.group].append(t.version)
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{api.port}"}]}
+    if path == "/apis":
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+             "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+            for g, vs in sorted(versions.items())]}
+    m = re.fullmatch(r"/api/(v1)|/apis/([^/]+)/([^/]+)", path)
+    if m is None:
+        return None
+    group, version = ("", "v1") if m[1] else (m[2], m[3])
+    if group and version not in versions.get(group, []):
+        return None
+    resources: list[Obj] = []
+    for t in sorted(types, key=lambda r: r.plural):
+        if (t.group, t.version) != (group, version):
+            continue
+        resources.append({"name": t.plural, "singularName": t.kind.lower(), "namespaced": True, "kind": t.kind,
+                          "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+        if t.status_subresource:
+            resources.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": True, "kind": t.kind,
+                              "verbs": ["get", "patch", "update"]})
+        if t.scale_subresource:
+            resources.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": True,
+                              "group": "autoscaling", "version": "v1", "kind": "Scale",
+                              "verbs": ["get", "patch", "update"]})
+    return {"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
