@@ -349,7 +349,7 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     if ref_obj is not None:
         rp = f"{path}.scaleTargetRef"
         r.unknown(ref_obj, rp, ("apiVersion", "kind", "name"))
-        api_version = r.string(ref_obj, "apiVersion", rp, "apps/v1")
+        api_version: str | None = r.string(ref_obj, "apiVersion", rp, "apps/v1")
         kind = r.string(ref_obj, "kind", rp, None)
         name = r.string(ref_obj, "name", rp, None)
         if api_version is not None and not _is_name(api_version, API_VERSION_PATTERN, MAX_API_VERSION_LENGTH):
