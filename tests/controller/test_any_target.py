@@ -105,7 +105,8 @@ def test_a_leaderworkerset_is_scaled_by_its_leaders(api: ApiServer, loop: Contro
 
     assert out.decision is not None and (out.decision.current_replicas, out.decision.desired_replicas) == (2, 6)
     assert out.applied and out.failures == {}
-    assert api.get(*LWS, NS, "llama")["spec"]["replicas"] == 6
+    lws = api.get(*LWS, NS, "llama")
+    assert lws is not None and lws["spec"]["replicas"] == 6
     assert condition(api, "AbleToScale")["status"] == "True"
     scale = f"/apis/{LWS[0]}/v1/namespaces/{NS}/leaderworkersets/llama/scale"
     assert [(r.verb, r.path) for r in api.requests if "leaderworkerset" in r.path] == [
@@ -147,5 +148,6 @@ def test_a_crd_installed_later_is_scaled_without_a_restart(api: ApiServer, loop:
     out = poll(loop, t + 15)
 
     assert out.decision is not None and out.applied and out.decision.desired_replicas == 2  # ceil(8 / 4 x 1)
-    assert api.get("argoproj.io", "rollouts", NS, "llm")["spec"]["replicas"] == 2
+    rollout = api.get("argoproj.io", "rollouts", NS, "llm")
+    assert rollout is not None and rollout["spec"]["replicas"] == 2
     assert condition(api, "AbleToScale")["status"] == "True"

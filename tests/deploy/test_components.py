@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,7 +29,7 @@ def overlay(tmp_path: Path, namespace: str = "inference") -> Path:
     return tmp_path
 
 
-def granted(objs: list[dict], service_account: str, namespace: str) -> set[tuple[str, str, str, str]]:
+def granted(objs: list[dict[str, Any]], service_account: str, namespace: str) -> set[tuple[str, str, str, str]]:
     """(scope, apiGroup, resource, verb) the ServiceAccount gets (as test_workloads.granted, for any build)."""
     roles = {(o["kind"], o["metadata"]["name"]): o for o in objs if o["kind"] in ("ClusterRole", "Role")}
     out = set()
@@ -79,5 +80,5 @@ KUBECTL = shutil.which("kubectl")
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed (CI has none); the renderer tests above still run")
 def test_renderer_agrees_with_kubectl_kustomize_on_the_component(tmp_path: Path) -> None:
     for root in (overlay(tmp_path), LWS):
-        out = subprocess.run([KUBECTL, "kustomize", str(root)], capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run([str(KUBECTL), "kustomize", str(root)], capture_output=True, text=True, timeout=60, check=True)
         assert by_id(render(root)) == by_id([d for d in yaml.safe_load_all(out.stdout) if d])
