@@ -9,8 +9,8 @@ server has them). Any other kind is resolved by API discovery
 (:class:`~autoscaler.kube.discovery.RESTMapper`, as client-go's RESTMapper): its plural
 (``LeaderWorkerSet`` in ``leaderworkerset.x-k8s.io/v1`` → ``leaderworkersets``) and
 whether it has a ``/scale`` at all; then ``CustomObjectsApi``'s generic scale calls
-(for the core group, ``v1``, the only kind with a scale is ReplicationController, read
-through ``CoreV1Api``). A kind without ``/scale`` raises
+(the core group's one scalable kind, the deprecated ReplicationController, is not
+supported). A kind without ``/scale`` raises
 :class:`~autoscaler.kube.discovery.NoScaleSubresource` ("kind Service in v1 has no scale
 subresource"), which the loop reports as ``AbleToScale=False`` reason ``FailedGetScale``
 with an Event, as any failed read. PATCHes are JSON merge patches:
@@ -63,7 +63,6 @@ class KubeScaleClient:
     def __init__(self, client: KubeClient, mapper: RESTMapper | None = None):
         self._client = client
         self._apps = k8s.AppsV1Api(client.api_client)
-        self._core = k8s.CoreV1Api(client.api_client)
         self._custom = k8s.CustomObjectsApi(client.api_client)
         self.mapper = mapper or RESTMapper(client)
 
@@ -75,12 +74,8 @@ class KubeScaleClient:
             raw = call_json(self._client, self._apps.read_namespaced_stateful_set_scale, ref.name, namespace)
         else:
             m = self._resource(ref)
-            if not m.group:
-                raw = call_json(self._client, self._core.read_namespaced_replication_controller_scale,
-                                ref.name, namespace)
-            else:
-                raw = call_json(self._client, self._custom.get_namespaced_custom_object_scale,
-                                m.group, m.version, namespace, m.plural, ref.name)
+            raw = call_json(self._client, self._custom.get_namespaced_custom_object_scale,
+                            m.group, m.version, namespace, m.plural, ref.name)
         return _to_scale(namespace, ref.name, raw)
 
     def set_replicas(self, namespace: str, ref: ScaleTargetRef, replicas: int) -> None:
@@ -93,12 +88,8 @@ class KubeScaleClient:
                               _content_type=MERGE_PATCH)
         else:
             m = self._resource(ref)
-            if not m.group:
-                self._client.call(self._core.patch_namespaced_replication_controller_scale, ref.name, namespace,
-                                  body, _content_type=MERGE_PATCH)
-            else:
-                self._client.call(self._custom.patch_namespaced_custom_object_scale, m.group, m.version, namespace,
-                                  m.plural, ref.name, body, _content_type=MERGE_PATCH)
+            self._client.call(self._custom.patch_namespaced_custom_object_scale, m.group, m.version, namespace,
+                              m.plural, ref.name, body, _content_type=MERGE_PATCH)
 
     def _resource(self, ref: ScaleTargetRef) -> ResourceMapping:
         """The target's resource from discovery; a kind we cannot scale raises :class:`NoScaleSubresource`."""
@@ -109,9 +100,9 @@ class KubeScaleClient:
         if not m.namespaced:
             raise NoScaleSubresource(f"kind {ref.kind} in {ref.api_version} is cluster-scoped; "
                                      "a GPUScaler scales a target in its own namespace", 0, "ClusterScoped")
-        if not m.group and m.plural != "replicationcontrollers":
-            raise NoScaleSubresource(f"kind {ref.kind} in v1: only ReplicationController has a scale "
-                                     "subresource in the core group")
+        if not m.group:  # the core group's one scalable kind, ReplicationController (deprecated)
+            raise NoScaleSubresource(f"kind {ref.kind} in v1: the core group's scale subresource is not "
+                                     "supported (use a Deployment)", 0, "Unsupported")
         return m
 
 

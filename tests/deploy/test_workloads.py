@@ -98,10 +98,7 @@ CLIENT_METHODS = {
 # the base does not grant them; a component in deploy/components/ grants them for one
 # kind (tests/deploy/test_components.py checks the verbs are exactly these).
 GENERIC_SCALE = {"get_namespaced_custom_object_scale": "get", "patch_namespaced_custom_object_scale": "patch"}
-# ReplicationControllers (the core group's one kind with /scale, deprecated): no component;
-# grant replicationcontrollers/scale get+patch yourself if you scale one.
-NOT_GRANTED = set(GENERIC_SCALE) | {"read_namespaced_replication_controller_scale",
-                                    "patch_namespaced_replication_controller_scale"}
+NOT_GRANTED = set(GENERIC_SCALE)
 
 KUBE_PACKAGE = manifests.REPO / "autoscaler" / "kube"
 CALL = re.compile(r"\.((?:read|list|get|create|patch|replace|delete)_(?:namespaced_|cluster_)\w+|\w+_for_all_namespaces)\b")

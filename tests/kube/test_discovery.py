@@ -131,3 +131,15 @@ def test_a_kind_without_scale_is_refused_before_any_request_for_it(apiserver: Ap
         KubeScaleClient(kube).get_scale("ns", ScaleTargetRef("serving.example.com/v1", "ModelCache", "weights"))
     assert info.value.message.startswith("kind ModelCache in serving.example.com/v1 has no scale subresource")
     assert [r.path for r in apiserver.requests] == ["/apis/serving.example.com/v1"]
+
+
+def test_a_core_kind_is_not_scaled(apiserver: ApiServer, kube: KubeClient) -> None:
+    """The core group's only kind with /scale is the deprecated ReplicationController: refused
+    with a message, never a request to a made-up URL (``/apis//v1/...``)."""
+    apiserver.serve(ResourceType("", "v1", "replicationcontrollers", "ReplicationController", True, True))
+    scales = KubeScaleClient(kube)
+    with pytest.raises(NoScaleSubresource, match="kind Pod in v1 has no scale subresource"):
+        scales.get_scale("ns", ScaleTargetRef("v1", "Pod", "p"))
+    with pytest.raises(NoScaleSubresource, match="core group's scale subresource is not supported"):
+        scales.set_replicas("ns", ScaleTargetRef("v1", "ReplicationController", "rc"), 2)
+    assert [r.path for r in apiserver.requests] == ["/api/v1/"]
