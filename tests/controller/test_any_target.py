@@ -151,3 +151,20 @@ def test_a_crd_installed_later_is_scaled_without_a_restart(api: ApiServer, loop:
     rollout = api.get("argoproj.io", "rollouts", NS, "llm")
     assert rollout is not None and rollout["spec"]["replicas"] == 2
     assert condition(api, "AbleToScale")["status"] == "True"
+
+
+def test_a_target_whose_scale_has_no_selector_yet_holds(api: ApiServer, loop: ControlLoop) -> None:
+    """A LeaderWorkerSet just created, before its controller wrote status.hpaPodSelector: its
+    scale's selector is "" (which would match every pod in the namespace). No pods are
+    listed with it and nothing is scaled; the failure says why."""
+    api.create(*LWS, {"metadata": {"name": "llama", "namespace": NS}, "spec": {"replicas": 2}})
+    api.add_pods(NS, {"app": "unrelated"}, count=3, prefix="other")
+    scaler(api, "leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", "llama")
+
+    out = poll(loop, time.time())
+
+    assert not out.applied
+    assert "refusing to list pods in serving with an empty selector" in out.failures["FailedGetMetrics"]
+    lws = api.get(*LWS, NS, "llama")
+    assert lws is not None and lws["spec"]["replicas"] == 2
+    assert not [r for r in api.requests if r.resource == "pods"]
