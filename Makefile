@@ -24,6 +24,13 @@ demo: $(VENV)/.installed
 	@mkdir -p $(OUT)
 	$(BIN)/gpu-autoscaler dry-run deploy/examples/llm-scaler.yaml deploy/examples/llm-ramp.csv --plot $(OUT)/demo.png
 
+# The whole loop on 127.0.0.1 (README, "The playground"): about 4 1/2 minutes, then
+# a summary, the twin check against `simulate --policy ours` and $(OUT)/playground.png.
+.PHONY: playground
+playground: $(VENV)/.installed prometheus
+	@mkdir -p $(OUT)
+	$(BIN)/gpu-autoscaler playground --out $(OUT)
+
 prometheus:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  export DEBIAN_FRONTEND=noninteractive; \

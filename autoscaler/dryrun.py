@@ -20,9 +20,15 @@ utilization capped at 100 %). So 3 pods recorded at queue depth 6 each (18 waiti
 replay on 6 ready replicas as 3 each. This is a replay, not a queueing model: the
 recorded total does not shrink because the replay added capacity (the simulator in
 ``simulations/`` models that).
+
+The rows stream in blocks (:meth:`Recording.samples`), and ticks are resolved a block at
+a time, each series' latest sample carried from one block to the next: what the replay
+holds grows with the pods, the metrics and the stabilization window, not with the file.
+A 4-million-row recording (100 pods, 3.5 days at 15 s) replays in ~145 MB.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,7 +37,7 @@ import numpy as np
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.decide import record_scale
 from autoscaler.core.observe import Reading, Sample, is_fresh, max_age_of, observe
-from autoscaler.recording.reader import READY, REPLICAS, Recording, Series
+from autoscaler.recording.reader import READY, REPLICAS, Recording
 from autoscaler.spec import GPUScalerSpec
 
 
@@ -60,66 +66,83 @@ def replay(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
         yield from _closed_loop(spec, recording)
 
 
-class _Samples:
-    """Per-tick readings from a recording's series.
+class _Layout:
+    """Which series hold what, fixed for the whole replay (it grows with the pods).
 
-    Every series is resolved against the tick times once, up front, with numpy's
-    ``searchsorted`` (its latest sample at or before each tick, and that sample's time):
-    a week at 15 s is 40,320 ticks, and a search per series per tick in Python would
-    cost more than the decisions themselves. Which pods exist at a tick (those with a
-    fresh sample) uses the observe step's own staleness rule, elementwise.
+    ``pods`` are the pods with a per-pod series (a scaler metric or ``ready``);
+    ``first_seen`` the time of each pod's first sample, its start time in open loop."""
+
+    def __init__(self, spec: GPUScalerSpec, recording: Recording):
+        self.max_age = max_age_of(spec)
+        series = recording.series
+        self.per_pod: dict[str, tuple[tuple[str, ...], list[int]]] = {}
+        self.wide: dict[str, int | None] = {}
+        present: set[str] = set()
+        for m in spec.metrics:
+            group = list(recording.of(m.key))
+            if m.per_pod:
+                self.per_pod[m.key] = (tuple(series[i].pod for i in group), group)
+                present.update(series[i].pod for i in group)
+            else:
+                self.wide[m.key] = group[0] if group else None
+        self.ready = {series[i].pod: i for i in recording.of(READY)}
+        present.update(self.ready)
+        self.pods = sorted(present)
+        self.first_seen: dict[str, float] = {}
+        for s in series:
+            if s.pod:
+                self.first_seen[s.pod] = min(self.first_seen.get(s.pod, s.first_time), s.first_time)
+        rep = recording.of(REPLICAS)
+        self.replicas = rep[0] if rep else None
+        self.first_replicas = series[rep[0]].first_value if rep else math.nan
+
+
+class _Samples:
+    """Per-tick readings for one block of ticks, from each series' latest sample at or
+    before each tick (resolved for the whole block at once by :func:`_blocks`: a search
+    per series per tick in Python would cost more than the decisions themselves).
+
+    Which pods exist at a tick (those with a fresh sample) uses the observe step's own
+    staleness rule, elementwise. ``previous`` is the last tick's pod state of the block
+    before, so that ticks share one pod tuple across blocks too.
     """
 
-    def __init__(self, spec: GPUScalerSpec, recording: Recording, times: list[float]):
-        self.max_age = max_age_of(spec)
+    def __init__(self, layout: _Layout, times: list[float], values: np.ndarray, stamps: np.ndarray,
+                 previous: bytes | None):
+        self.times = times
+        n = len(times)
         grid = np.asarray(times, dtype=float)
         # Per per-pod metric: pod names, per tick the rows of values and of sample times,
         # and whether every pod has a sample by then (a tick then zips the rows as they are).
         self.rows: dict[str, tuple[tuple[str, ...], list[list[float]], list[list[float]], list[bool]]] = {}
         seen: dict[str, np.ndarray] = {}
-        for m in spec.metrics:
-            if not m.per_pod:
-                continue
-            group = recording.of(m.key)
-            names = tuple(s.pod for s in group)
-            resolved = [self._resolve(s, grid) for s in group]
-            values = np.array([v for v, _ in resolved], dtype=float).reshape(len(group), len(times))
-            stamps = np.array([t for _, t in resolved], dtype=float).reshape(len(group), len(times))
-            self.rows[m.key] = (names, values.T.tolist(), stamps.T.tolist(),
-                                (~np.isnan(stamps)).all(axis=0).tolist())
-            for pod, (v, t) in zip(names, resolved, strict=True):
-                ok = self._fresh(grid, v, t)
+        for key, (names, group) in layout.per_pod.items():
+            v, t = values[group], stamps[group]
+            self.rows[key] = (names, v.T.tolist(), t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist())
+            for pod, ok in zip(names, self._fresh(layout, grid, v, t), strict=True):
                 seen[pod] = seen[pod] | ok if pod in seen else ok
         self.wide: dict[str, tuple[list[float], list[float]] | None] = {}
-        for m in spec.metrics:
-            if not m.per_pod:
-                series = recording.of(m.key)
-                if series:
-                    v, t = self._resolve(series[0], grid)
-                    self.wide[m.key] = (v.tolist(), t.tolist())
-                else:
-                    self.wide[m.key] = None
-        self.ready: dict[str, list[float]] = {}
-        for s in recording.of(READY):
-            v, t = self._resolve(s, grid)
-            self.ready[s.pod] = v.tolist()
-            fresh = self._fresh(grid, v, t)
-            seen[s.pod] = seen[s.pod] | fresh if s.pod in seen else fresh
-        pods = sorted(seen)
-        matrix = np.array([seen[p] for p in pods]) if pods else np.zeros((0, len(times)), dtype=bool)
-        ready = np.array([[self.is_ready(p, i) for i in range(len(times))] if p in self.ready
-                          else [True] * len(times) for p in pods], dtype=bool).reshape(matrix.shape)
+        for key, i in layout.wide.items():
+            self.wide[key] = None if i is None else (values[i].tolist(), stamps[i].tolist())
+        ready_of: dict[str, np.ndarray] = {}
+        for pod, i in layout.ready.items():
+            ready_of[pod] = np.isnan(values[i]) | (values[i] >= 0.5)  # absent or NaN: ready
+            fresh = self._fresh(layout, grid, values[i], stamps[i])
+            seen[pod] = seen[pod] | fresh if pod in seen else fresh
+        pods = layout.pods
+        matrix = np.array([seen[p] for p in pods]) if pods else np.zeros((0, n), dtype=bool)
+        ready = np.array([ready_of[p] if p in ready_of else np.ones(n, dtype=bool) for p in pods],
+                         dtype=bool).reshape(matrix.shape)
         # The pod list changes rarely: ticks share one tuple until who is there, or who
         # is ready, changes (a tick then only compares two small byte strings).
         state = (matrix.astype(np.uint8) + (matrix & ready).astype(np.uint8)).T
         self.pods_at: list[tuple[str, ...]] = []
         self.ready_at: list[tuple[bool, ...]] = []
         self.pods_changed: list[bool] = []
-        previous = None
-        for i in range(len(times)):
+        for i in range(n):
             key = state[i].tobytes()
             changed = key != previous
-            if changed:
+            if changed or not self.pods_at:
                 present = np.flatnonzero(matrix[:, i])
                 self.pods_at.append(tuple(pods[j] for j in present))
                 self.ready_at.append(tuple(bool(ready[j, i]) for j in present))
@@ -128,31 +151,17 @@ class _Samples:
                 self.ready_at.append(self.ready_at[-1])
             self.pods_changed.append(changed)
             previous = key
-        self.first_seen: dict[str, float] = {}
-        for s in recording.series:
-            if s.pod:
-                self.first_seen[s.pod] = min(self.first_seen.get(s.pod, s.times[0]), s.times[0])
-        rep = recording.of(REPLICAS)
+        self.last_state = previous
+        self.first_seen = layout.first_seen
         self.replicas: list[float] | None = None
-        if rep:
-            col = self._resolve(rep[0], grid)[0].tolist()
-            first = rep[0].values[0]
-            self.replicas = [first if v != v else v for v in col]
+        if layout.replicas is not None:
+            first = layout.first_replicas
+            self.replicas = [first if v != v else v for v in values[layout.replicas].tolist()]
 
     @staticmethod
-    def _resolve(s: Series, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The series' latest sample at or before each tick: its value and its time,
-        both NaN before the first sample. A recorded NaN stays NaN."""
-        times = np.asarray(s.times, dtype=float)
-        idx = np.searchsorted(times, grid, side="right") - 1
-        safe = np.maximum(idx, 0)
-        before = idx >= 0
-        return (np.where(before, np.asarray(s.values, dtype=float)[safe], np.nan),
-                np.where(before, times[safe], np.nan))
-
-    def _fresh(self, grid: np.ndarray, values: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    def _fresh(layout: _Layout, grid: np.ndarray, values: np.ndarray, stamps: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            fresh: np.ndarray = ~np.isnan(values) & is_fresh(grid - stamps, self.max_age)
+            fresh: np.ndarray = ~np.isnan(values) & is_fresh(grid - stamps, layout.max_age)
         return fresh
 
     def reading(self, key: str, i: int) -> Reading:
@@ -168,9 +177,68 @@ class _Samples:
             return Reading()
         return Reading(value=Sample(wide[0][i], wide[1][i]))
 
-    def is_ready(self, pod: str, i: int) -> bool:
-        col = self.ready.get(pod)
-        return col is None or col[i] != col[i] or col[i] >= 0.5
+
+#: The most ticks resolved at once: the resolved arrays are (series x ticks), so sparse
+#: rows (one sample a day, 5,760 ticks apart) must not make a block of the whole span.
+TICKS_PER_BLOCK = 4096
+
+
+def _blocks(spec: GPUScalerSpec, recording: Recording) -> Iterator[_Samples]:
+    """The ticks in blocks, as the rows stream in: a tick is resolved once a row later
+    than it has been read (rows are in time order, so no later row can change it), and
+    each series' latest sample so far is carried from block to block. What is held is
+    one block of rows and at most :data:`TICKS_PER_BLOCK` ticks, plus a sample per series."""
+    layout = _Layout(spec, recording)
+    n = len(recording.series)
+    carry_t, carry_v = np.full(n, np.nan), np.full(n, np.nan)
+    rows_t, rows_s, rows_v = np.empty(0), np.empty(0, dtype=np.intp), np.empty(0)
+    grid = ticks(spec, recording)
+    pending = next(grid, None)
+    previous: bytes | None = None
+    blocks = recording.samples()
+    while pending is not None:
+        block = next(blocks, None)
+        if block is not None:
+            rows_t = np.concatenate([rows_t, block.times])
+            rows_s = np.concatenate([rows_s, block.series])
+            rows_v = np.concatenate([rows_v, block.values])
+        while pending is not None and (block is None or (rows_t.size and pending < rows_t[-1])):
+            times: list[float] = []
+            while pending is not None and len(times) < TICKS_PER_BLOCK and \
+                    (block is None or pending < rows_t[-1]):
+                times.append(pending)
+                pending = next(grid, None)
+            values, stamps = _resolve(rows_t, rows_s, rows_v, n, np.asarray(times), carry_t, carry_v)
+            used = int(np.searchsorted(rows_t, times[-1], side="right"))
+            carry_t, carry_v = stamps[:, -1].copy(), values[:, -1].copy()
+            rows_t, rows_s, rows_v = rows_t[used:], rows_s[used:], rows_v[used:]
+            samples = _Samples(layout, times, values, stamps, previous)
+            previous = samples.last_state
+            yield samples
+    blocks.close()  # rows after the last tick (at the very end) are not needed
+
+
+def _resolve(rows_t: np.ndarray, rows_s: np.ndarray, rows_v: np.ndarray, n: int, grid: np.ndarray,
+             carry_t: np.ndarray, carry_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' latest sample at or before each tick of ``grid``: its value and its
+    time, ``(series, tick)`` arrays, from the rows (in time order) or else the carried
+    sample; NaN before a series' first sample. A recorded NaN stays NaN.
+
+    The rows at or before tick ``g`` are the first ``cut[g]`` rows; within one series'
+    rows (sorted by series, stably) the latest of those is found with one
+    ``searchsorted`` over (series, row) keys for every series and tick at once."""
+    cut = np.searchsorted(rows_t, grid, side="right")
+    order = np.argsort(rows_s, kind="stable")
+    width = rows_t.size + 1
+    keys = rows_s[order] * width + order
+    ask = np.arange(n)[:, None] * width + cut[None, :]
+    pos = np.searchsorted(keys, ask, side="left") - 1
+    safe = np.maximum(pos, 0)
+    found = (pos >= 0) & (rows_s[order][safe] == np.arange(n)[:, None]) if keys.size else np.zeros(ask.shape, bool)
+    row = order[safe] if keys.size else safe
+    values = np.where(found, rows_v[row] if keys.size else np.nan, carry_v[:, None])
+    stamps = np.where(found, rows_t[row] if keys.size else np.nan, carry_t[:, None])
+    return values, stamps
 
 
 def _observe_at(spec: GPUScalerSpec, data: _Samples, i: int, t: float, current: int,
@@ -181,60 +249,58 @@ def _observe_at(spec: GPUScalerSpec, data: _Samples, i: int, t: float, current: 
 
 
 def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
-    times = list(ticks(spec, recording))
-    data = _Samples(spec, recording, times)
-    assert data.replicas is not None
     memory = Memory()
     previous: int | None = None
     pods: tuple[PodState, ...] = ()
-    for i, t in enumerate(times):
-        current = int(data.replicas[i])
-        if previous is not None and current != previous:
-            memory = record_scale(memory, spec, previous, current, t)
-        previous = current
-        if data.pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
-            pods = tuple(PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
-                         for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True))
-        obs = _observe_at(spec, data, i, t, current, pods)
-        decision = decide(spec, obs, memory, t)
-        memory = decision.memory_if_not_applied
-        yield Tick(t, obs, decision)
+    for data in _blocks(spec, recording):
+        assert data.replicas is not None
+        for i, t in enumerate(data.times):
+            current = int(data.replicas[i])
+            if previous is not None and current != previous:
+                memory = record_scale(memory, spec, previous, current, t)
+            previous = current
+            if data.pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
+                pods = tuple(PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
+                             for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True))
+            obs = _observe_at(spec, data, i, t, current, pods)
+            decision = decide(spec, obs, memory, t)
+            memory = decision.memory_if_not_applied
+            yield Tick(t, obs, decision)
 
 
 def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
-    times = list(ticks(spec, recording))
-    data = _Samples(spec, recording, times)
     memory = Memory()
-    first = times[0]
-    initial = max(1, len(data.pods_at[0]))
-    # The replay's own replicas: (name, created at). Those at the start are ready.
-    replicas = [(f"replica-{i}", first - spec.startup_seconds) for i in range(initial)]
-    serial = initial
-    for i, t in enumerate(times):
-        pods = tuple(PodState(name=name, ready=t - created >= spec.startup_seconds, start_time=created)
-                     for name, created in replicas)
-        ready = [p.name for p in pods if p.ready]
-        recorded = tuple(PodState(name=name) for name in data.pods_at[i])
-        metrics = dict(_observe_at(spec, data, i, t, len(replicas), recorded).metrics)
-        for m in spec.metrics:
-            observed = metrics[m.key]
-            if m.per_pod and observed.error is None:
-                share = sum(observed.per_pod.values()) / max(1, len(ready))
-                ceiling = m.definition.ceiling
-                if ceiling is not None:
-                    share = min(ceiling, share)
-                metrics[m.key] = MetricObservation(per_pod={p: share for p in ready})
-        obs = Observation(current_replicas=len(replicas), pods=pods, metrics=metrics)
-        decision = decide(spec, obs, memory, t)
-        memory = decision.memory
-        desired = decision.desired_replicas
-        if desired > len(replicas):
-            for _ in range(desired - len(replicas)):
-                replicas.append((f"replica-{serial}", t))
-                serial += 1
-        elif desired < len(replicas):
-            replicas = replicas[:desired]
-        yield Tick(t, obs, decision)
+    replicas: list[tuple[str, float]] = []  # the replay's own replicas: (name, created at)
+    serial = 0
+    for data in _blocks(spec, recording):
+        if not serial:  # those at the start are ready
+            serial = max(1, len(data.pods_at[0]))
+            replicas = [(f"replica-{i}", data.times[0] - spec.startup_seconds) for i in range(serial)]
+        for i, t in enumerate(data.times):
+            pods = tuple(PodState(name=name, ready=t - created >= spec.startup_seconds, start_time=created)
+                         for name, created in replicas)
+            ready = [p.name for p in pods if p.ready]
+            recorded = tuple(PodState(name=name) for name in data.pods_at[i])
+            metrics = dict(_observe_at(spec, data, i, t, len(replicas), recorded).metrics)
+            for m in spec.metrics:
+                observed = metrics[m.key]
+                if m.per_pod and observed.error is None:
+                    share = sum(observed.per_pod.values()) / max(1, len(ready))
+                    ceiling = m.definition.ceiling
+                    if ceiling is not None:
+                        share = min(ceiling, share)
+                    metrics[m.key] = MetricObservation(per_pod={p: share for p in ready})
+            obs = Observation(current_replicas=len(replicas), pods=pods, metrics=metrics)
+            decision = decide(spec, obs, memory, t)
+            memory = decision.memory
+            desired = decision.desired_replicas
+            if desired > len(replicas):
+                for _ in range(desired - len(replicas)):
+                    replicas.append((f"replica-{serial}", t))
+                    serial += 1
+            elif desired < len(replicas):
+                replicas = replicas[:desired]
+            yield Tick(t, obs, decision)
 
 
 __all__ = ["Tick", "replay", "ticks"]

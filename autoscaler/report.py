@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable
-from typing import Any, TextIO
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, TextIO
 
 from autoscaler.dryrun import Tick
 from autoscaler.spec import GPUScalerSpec
@@ -79,22 +79,39 @@ def _table_row(tick: Tick) -> str:
             f"{d.action:<10}  {d.reason_code}: {d.reason}\n")
 
 
-def plot(spec: GPUScalerSpec, ticks: list[Tick], path: str, title: str = "") -> None:
+class PlotPoint(NamedTuple):
+    """What the plot needs of one tick: a few numbers, not the tick's observation (a
+    large recording's 20,160 ticks of 100 pods would hold every per-pod sample)."""
+
+    timestamp: float
+    current_replicas: int
+    desired_replicas: int
+    usage: tuple[float, ...]  # per metric of the spec, in its order; NaN when missing
+
+
+def plot_point(spec: GPUScalerSpec, tick: Tick) -> PlotPoint:
+    usage = []
+    for metric in spec.metrics:
+        p = next((p for p in tick.decision.proposals if p.key == metric.key), None)
+        usage.append(math.nan if p is None or p.usage is None else p.usage)
+    d = tick.decision
+    return PlotPoint(tick.timestamp, d.current_replicas, d.desired_replicas, tuple(usage))
+
+
+def plot(spec: GPUScalerSpec, ticks: Sequence[Tick | PlotPoint], path: str, title: str = "") -> None:
     """Each metric against its target, and current vs desired replicas, over time."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t0 = ticks[0].timestamp if ticks else 0.0
-    minutes = [(t.timestamp - t0) / 60 for t in ticks]
+    points = [t if isinstance(t, PlotPoint) else plot_point(spec, t) for t in ticks]
+    t0 = points[0].timestamp if points else 0.0
+    minutes = [(t.timestamp - t0) / 60 for t in points]
     n = len(spec.metrics) + 1
     fig, axes = plt.subplots(n, 1, figsize=(11, 2.6 * n), sharex=True, squeeze=False)
-    for ax, metric in zip(axes[:-1, 0], spec.metrics, strict=True):
-        values = []
-        for t in ticks:
-            p = next((p for p in t.decision.proposals if p.key == metric.key), None)
-            values.append(math.nan if p is None or p.usage is None else p.usage)
+    for i, (ax, metric) in enumerate(zip(axes[:-1, 0], spec.metrics, strict=True)):
+        values = [t.usage[i] for t in points]
         unit = {"averageValue": "per replica", "averageUtilization": "% average", "value": "total"}[metric.target.kind]
         ax.plot(minutes, values, color="tab:blue", lw=1.4, label=f"{metric.key} ({unit})")
         ax.axhline(metric.target.amount, color="tab:red", ls="--", lw=1.2, label=f"target {metric.target.amount:g}")
@@ -102,9 +119,9 @@ def plot(spec: GPUScalerSpec, ticks: list[Tick], path: str, title: str = "") -> 
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
     ax = axes[-1, 0]
-    ax.step(minutes, [t.decision.current_replicas for t in ticks], where="post", color="tab:gray", lw=2,
+    ax.step(minutes, [t.current_replicas for t in points], where="post", color="tab:gray", lw=2,
             label="current replicas")
-    ax.step(minutes, [t.decision.desired_replicas for t in ticks], where="post", color="tab:green", lw=1.4,
+    ax.step(minutes, [t.desired_replicas for t in points], where="post", color="tab:green", lw=1.4,
             label="desired replicas")
     ax.axhline(spec.max_replicas, color="black", ls=":", lw=1, label=f"max {spec.max_replicas}")
     ax.set_ylabel("replicas")

@@ -131,6 +131,9 @@ class MetricSpec:
     signal: str = "smActive"
     name: str | None = None
     query: str | None = None
+    #: TokenThroughput's ``squareRootStaffing`` (beta): ask ``ceil(R + beta sqrt(R))`` for
+    #: R replicas of work (:func:`autoscaler.core.proposal.square_root_staffing`); 0: HPA's rule.
+    square_root_staffing: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, MetricType):  # built in code from a string: "QueueDepth"
@@ -281,6 +284,9 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     if own is None or target is None:
         return None
     metric = MetricSpec(type=definition.type, target=target, **own)
+    if obj.get("squareRootStaffing") is not None and target.kind != "averageValue":
+        r.error(f"{path}.squareRootStaffing", "applies only to an averageValue target (what one replica sustains)")
+        return None
     if not definition.keys and (metric.key in RESERVED_KEYS or metric.key in FIXED_KEYS):
         r.error(f"{path}.name", f"{metric.key!r} is reserved; expected another name")
         return None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulations.engine import Progress, check_span, simulate
+from simulations.goal import ORACLE, Scores, judge_all
 from simulations.policies import Plan, build_policy, policy_names
 from simulations.scenario import Scenario, load_scenario
 from simulations.stats import CONTRACT_FIELDS, PolicyResult
@@ -77,8 +78,29 @@ def format_table(c: Comparison) -> str:
                      _secs(r.p95_latency_s), _secs(r.p99_latency_s), f"{r.gpu_hours:,.1f}",
                      f"{r.scale_actions_per_hour:.1f}", str(r.max_replicas), _duration(r.time_at_max_replicas_s),
                      f"{r.requests:,}"])
+    return _markdown(head, rows, right=[False] + [True] * (len(head) - 1))
+
+
+def format_goal_table(c: Comparison) -> str:
+    """The comparison against issue 10's goal (simulations/goal.py): both SLOs, cost against the oracle, churn,
+    and each policy's verdict, saying by how much it falls short."""
+    slo = c.scenario.slo
+    lat = "TTFT" if slo.latency == "ttft" else "latency"
+    verdicts = judge_all([Scores.of(r) for r in c.results])
+    oracle = next((r for r in c.results if r.policy == ORACLE), None)
+    head = ["policy", f"SLO met ({lat} <= {slo.threshold_s:g} s)", f"scaled SLO met (k = {slo.scaled_factor:g})",
+            f"p95 {lat}", "GPU-hours", "x oracle", "scale actions/h", "max replicas", "verdict"]
+    rows = []
+    for r in c.results:
+        ratio = "-" if oracle is None or oracle.gpu_hours <= 0 else f"{r.gpu_hours / oracle.gpu_hours:.2f}x"
+        rows.append([r.policy, _pct(r.slo_attainment), _pct(r.slo_attainment_scaled), _secs(r.p95_latency_s),
+                     f"{r.gpu_hours:,.1f}", ratio, f"{r.scale_actions_per_hour:.1f}", str(r.max_replicas),
+                     verdicts[r.policy].text() if verdicts else "-"])
+    return _markdown(head, rows, right=[False] + [True] * (len(head) - 2) + [False])
+
+
+def _markdown(head: list[str], rows: list[list[str]], right: list[bool]) -> str:
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    right = [False] + [True] * (len(head) - 1)
 
     def line(cells: list[str]) -> str:
         padded = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
@@ -107,4 +129,4 @@ def _duration(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
-__all__ = ["CONTRACT_FIELDS", "Comparison", "compare", "format_table", "parse_policies"]
+__all__ = ["CONTRACT_FIELDS", "Comparison", "compare", "format_goal_table", "format_table", "parse_policies"]

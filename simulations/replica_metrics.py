@@ -50,7 +50,9 @@ def work_series(flight: InFlight, finished: WorkCounters, live: np.ndarray, t: f
     kv_tokens = np.bincount(replica[live], weights=(prompt_done + output_done)[live], minlength=n_rep)
     out = flight.prefill_end <= t
     ttft = first_token - flight.arrival
-    queue_time = ttft - (flight.prefill_end - flight.prefill_start) / count
+    # >= 0: a request that never waited reads 0, not -1e-16 of float noise, which would make
+    # the _sum counter step down and read as a server restart (a reset: the whole total as its rate).
+    queue_time = np.maximum(0.0, ttft - (flight.prefill_end - flight.prefill_start) / count)
     now = WorkCounters.of(flight, out, prompt_done, output_done, ttft, queue_time, n_rep)
     total = finished.plus(now)
     return {
@@ -128,7 +130,7 @@ class WorkCounters:
         if not done.finish.shape[0]:
             return
         ttft = done.first_token - done.arrival
-        queue_time = ttft - (done.prefill_end - done.prefill_start) / done.size
+        queue_time = np.maximum(0.0, ttft - (done.prefill_end - done.prefill_start) / done.size)
         every = np.ones(done.finish.shape[0], dtype=bool)
         got = WorkCounters.of(done, every, done.prompt * done.size, done.output * done.size, ttft, queue_time, n)
         for name in _COUNTER_FIELDS:

@@ -26,3 +26,6 @@ main.add_command(record)
 from simulations.cli import simulate
 
 main.add_command(simulate)
+from autoscaler.cli.playground import playground
+
+main.add_command(playground)

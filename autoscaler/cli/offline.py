@@ -13,7 +13,7 @@ import click
 from autoscaler.cli.common import fail, load_scaler_or_exit, output_file
 from autoscaler.dryrun import Tick, replay
 from autoscaler.recording.reader import RecordingError, load_recording
-from autoscaler.report import plot, write_csv, write_json, write_table
+from autoscaler.report import PlotPoint, plot, plot_point, write_csv, write_json, write_table
 from autoscaler.safe_output import PLOT_EXTENSIONS, OutputRefused, check_output
 
 
@@ -52,23 +52,28 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
         recording = load_recording(metrics_file, scaler.spec)
     except RecordingError as e:
         fail(str(e), 2)
-    kept: list[Tick] = []
+    kept: list[PlotPoint] = []
     counts = {"scale_up": 0, "scale_down": 0, "hold": 0}
 
     def stream() -> Iterator[Tick]:
-        # Output is written tick by tick; ticks are kept only when a plot needs them.
+        # Output is written tick by tick; a few numbers a tick are kept when a plot needs them.
         for tick in replay(scaler.spec, recording):
             counts[tick.decision.action] += 1
             if plot_file:
-                kept.append(tick)
+                kept.append(plot_point(scaler.spec, tick))
             yield tick
 
-    if output == "json":
-        write_json(stream(), sys.stdout)
-    elif output == "csv":
-        write_csv(stream(), sys.stdout)
-    else:
-        write_table(stream(), sys.stdout, changes_only=changes_only)
+    try:  # the replay reads the file again (a large one): it may have changed since it was checked
+        if output == "json":
+            write_json(stream(), sys.stdout)
+        elif output == "csv":
+            write_csv(stream(), sys.stdout)
+        else:
+            write_table(stream(), sys.stdout, changes_only=changes_only)
+    except RecordingError as e:
+        sys.stdout.flush()
+        fail(str(e), 2)
+    if output == "table":
         ups, downs = counts["scale_up"], counts["scale_down"]
         mode = "open loop (recommendations against the recorded replicas)" if recording.open_loop \
             else "closed loop (the replay's decisions take effect)"

@@ -30,7 +30,7 @@ apply to every metric (see :mod:`autoscaler.core.proposal`).
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from autoscaler.core.proposal import Tolerance, classify_pods, propose, unschedulable_pods
@@ -57,7 +57,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     current = obs.current_replicas
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if not memory.recommendations:
-        memory = replace(memory, recommendations=(Recommendation(now, current),))
+        memory = _replace(memory, recommendations=(Recommendation(now, current),))
     memory = remember_startups(memory, obs.startups, now)
 
     if spec.paused:
@@ -87,7 +87,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         return _unavailable(spec, obs, memory, now, proposals, valid, invalid)
 
     if memory.consecutive_failures:
-        memory = replace(memory, consecutive_failures=0)
+        memory = _replace(memory, consecutive_failures=0)
     leading = max(valid, key=lambda p: p.replicas or 0)  # first of the maxima, as HPA reports it
     proposal = leading.replicas
     assert proposal is not None
@@ -109,7 +109,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
                      down_rules.stabilization_window_seconds, now)
     history = record_recommendation(memory.recommendations, proposal, up_rules.stabilization_window_seconds,
                                     down_rules.stabilization_window_seconds, now)
-    memory = replace(memory, recommendations=history)
+    memory = _replace(memory, recommendations=history)
     able_reason = "ReadyForNewScale"
     if stab.replicas != proposal:
         if proposal >= current:
@@ -141,10 +141,10 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     code = limits[-1].name if limits else "DesiredWithinRange"
     words = _describe(leading, proposal, limits, current, desired)
     conditions = (
-        Condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
-        Condition("ScalingActive", "True", "ValidMetricFound",
+        _condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
+        _condition("ScalingActive", "True", "ValidMetricFound",
                   f"the desired count was computed from {leading.key}"),
-        Condition("ScalingLimited", "True" if desired != stab.replicas else "False",
+        _condition("ScalingLimited", "True" if desired != stab.replicas else "False",
                   limited_reason if desired != stab.replicas else "DesiredWithinRange",
                   limit_msg if desired != stab.replicas else "the desired count is within the acceptable range"),
         _metrics_condition(invalid),
@@ -164,7 +164,7 @@ def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: f
         return memory
     events = record_scale_event(memory.scale_events, old, new, spec.behavior.scale_up,
                                 spec.behavior.scale_down, now)
-    return replace(memory, scale_events=events,
+    return _replace(memory, scale_events=events,
                  last_scale_up_time=now if new > old else memory.last_scale_up_time,
                  last_scale_down_time=now if new < old else memory.last_scale_down_time)
 
@@ -286,7 +286,7 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
     # partial one shows the source is reachable and breaks the streak.
     failures = 0 if valid else memory.consecutive_failures + 1
     if failures != memory.consecutive_failures:
-        memory = replace(memory, consecutive_failures=failures)
+        memory = _replace(memory, consecutive_failures=failures)
     first = invalid[0]
     fb = spec.fallback
     if not valid and fb is not None and fb.replicas is not None and failures >= fb.failure_threshold:
@@ -326,9 +326,29 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
                                                    limits=limits, conditions=conditions, metrics_available=False))
 
 
+def _replace(memory: Memory, **changes: object) -> Memory:
+    """``dataclasses.replace`` for a Memory, every field copied as it does, without its
+    per-field introspection: 0.7 us instead of 2 us, and a poll replaces the memory
+    once or twice (plus once more in ``record_scale`` when the count changes)."""
+    values = dict(memory.__dict__)
+    values.update(changes)
+    return Memory(**values)  # type: ignore[arg-type]
+
+
+_ALL_AVAILABLE = Condition("MetricsAvailable", "True", "MetricsAvailable", "every metric returned data")
+
+
+@lru_cache(maxsize=1024)
+def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
+    """The same Condition, shared by every poll that reaches it: a steady scaler's four
+    conditions do not change from poll to poll, and building four frozen dataclasses
+    cost 4 us of the 30 us a poll takes (``python -m benchmarks.dryrun``)."""
+    return Condition(type_, status, reason, message)
+
+
 def _metrics_condition(invalid: list[MetricProposal]) -> Condition:
     if not invalid:
-        return Condition("MetricsAvailable", "True", "MetricsAvailable", "every metric returned data")
+        return _ALL_AVAILABLE
     return Condition("MetricsAvailable", "False", "FailedGetMetrics",
                      "; ".join(f"{p.key}: {p.error}" for p in invalid))
 

@@ -1,7 +1,15 @@
 """The one list of metric types. A new type is one module and one line here."""
 from __future__ import annotations
 
-from autoscaler.metrics import gpu_utilization, kv_cache_usage, latency, prometheus, queue_depth, token_throughput
+from autoscaler.metrics import (
+    concurrency,
+    gpu_utilization,
+    kv_cache_usage,
+    latency,
+    prometheus,
+    queue_depth,
+    token_throughput,
+)
 from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal
 
 DEFINITIONS: tuple[MetricDefinition, ...] = (
@@ -11,6 +19,7 @@ DEFINITIONS: tuple[MetricDefinition, ...] = (
     token_throughput.DEFINITION,
     kv_cache_usage.DEFINITION,
     latency.DEFINITION,
+    concurrency.DEFINITION,
 )
 
 _BY_TYPE = {d.type: d for d in DEFINITIONS}

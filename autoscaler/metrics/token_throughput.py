@@ -25,6 +25,20 @@ the metric with one that sees the backlog (``QueueDepth``, or a ``Latency`` guar
 SLO itself). Below saturation, throughput measures demand directly, which is what makes
 it the better signal for long prompts.
 
+Square-root staffing (``squareRootStaffing: BETA``, with an ``averageValue`` target):
+read the target as what one replica *sustains* (its capacity, e.g. 1 / prefill seconds
+per token = 10,000 tokens/s) rather than a comfortable share of it, and ask for
+``ceil(R + BETA x sqrt(R))`` replicas, R = the tokens/s summed over the ready pods /
+``averageValue``. With BETA 2: R = 1.4 asks ``ceil(1.4 + 2.37) = 4``, R = 9 asks
+``ceil(9 + 6) = 15``, R = 36 asks ``ceil(36 + 12) = 48`` (utilization 35 %, 60 %, 75 %).
+Why: the Halfin-Whitt square-root staffing rule. Arrivals are bursty on the scale of
+their own square root (Poisson: sd = sqrt(mean)), so the spare capacity that keeps the
+chance of waiting constant grows as sqrt(R), not as R: a small fleet needs
+proportionally more headroom for a burst, a large one can run hotter. A flat 60 % target
+gives 2 replicas of work 4 (too few for a x3 step in the next load time) and 36 of work
+60 (12 more than needed). BETA 0 (the default) is HPA's ``ceil(R)`` on the target as
+written.
+
 Series: ours, ``inference_prompt_tokens_total`` / ``inference_generation_tokens_total``
 (DESIGN.md Contract 2), ``max`` per pod so a pod scraped twice is not counted double;
 vLLM's ``vllm:prompt_tokens_total`` / ``vllm:generation_tokens_total`` (V1 counters,
@@ -46,13 +60,16 @@ PROMPT_TOKENS_RATE = Signal("prompt_tokens_rate")
 GENERATION_TOKENS_RATE = Signal("generation_tokens_rate")
 #: The spec's ``signal`` choices and the signal each one reads; the first is the default.
 SIGNALS = {"prompt": PROMPT_TOKENS_RATE, "generation": GENERATION_TOKENS_RATE}
+#: The largest ``squareRootStaffing`` accepted: beta 10 on one replica of work asks 11.
+MAX_SQUARE_ROOT_STAFFING = 10.0
 #: Keys in observations and recordings (tokens/s per pod).
 KEYS = {choice: signal.value for choice, signal in SIGNALS.items()}
 
 
 def _parse(r: FieldReader, obj: Mapping[str, Any], path: str) -> Fields | None:
     signal = r.string(obj, "signal", path, "prompt", choices=tuple(SIGNALS)) or "prompt"
-    return {"signal": signal}
+    beta = r.number(obj, "squareRootStaffing", path, 0.0, minimum=0, maximum=MAX_SQUARE_ROOT_STAFFING)
+    return {"signal": signal, "square_root_staffing": beta}
 
 
 def _signal(metric: MetricSpec) -> Signal:
@@ -64,7 +81,7 @@ DEFINITION = MetricDefinition(
     target_kinds=("averageValue", "value"),
     per_pod=True,
     signal_keys=KEYS,
-    fields=("signal",),
+    fields=("signal", "squareRootStaffing"),
     parse=_parse,
     signal_of=_signal,
     series={

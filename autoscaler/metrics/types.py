@@ -37,6 +37,7 @@ class MetricType(enum.StrEnum):
     TOKEN_THROUGHPUT = "TokenThroughput"
     KV_CACHE_USAGE = "KVCacheUsage"
     LATENCY = "Latency"
+    CONCURRENCY = "Concurrency"
 
 
 @dataclass(frozen=True)

@@ -272,6 +272,7 @@ class ApiServer:
         self._port = 0
         self._listeners: list[Callable[[RequestRecord, float], None]] = []
         self.auto_status = True  # a workload's status.replicas follows spec.replicas at once
+        self._discovery = Discovery(self)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> ApiServer:
@@ -321,6 +322,21 @@ class ApiServer:
     @property
     def running(self) -> bool:
         return self._server is not None
+
+    # ------------------------------------------------------------------ more types (kubectl, the playground)
+    def register_type(self, rt: ResourceType, *, namespaced: bool = True) -> None:
+        """Serve one more resource type (a cluster-scoped one: ``namespaced=False``)."""
+        with self._cond:
+            self.types[(rt.group, rt.plural)] = rt
+            self._objects.setdefault((rt.group, rt.plural), {})
+            self._discovery.cluster_scoped.discard((rt.group, rt.plural))
+            if not namespaced:
+                self._discovery.cluster_scoped.add((rt.group, rt.plural))
+
+    def add_crd(self, crd: Mapping[str, Any]) -> None:
+        """Take a CustomResourceDefinition's names (shortNames, categories, singular) and
+        its served version's ``additionalPrinterColumns`` for discovery and Tables."""
+        self._discovery.add_crd(crd)
 
     # ------------------------------------------------------------------ faults and log
     def fail(self, path: str = "", *, method: str | None = None, verb: str | None = None,
@@ -468,12 +484,6 @@ class ApiServer:
 
     def add_gpuscaler(self, raw: Mapping[str, Any]) -> Obj:
         return self.create("gpuautoscaler.io", "gpuscalers", dict(raw))
-
-    def serve(self, rt: ResourceType) -> None:
-        """Serve one more resource type, in discovery too: a CRD installed while the controller runs."""
-        with self._cond:
-            self.types[(rt.group, rt.plural)] = rt
-            self._objects.setdefault((rt.group, rt.plural), {})
 
     def get(self, group: str, plural: str, namespace: str, name: str) -> Obj | None:
         with self._cond:
@@ -756,8 +766,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.status:
                 raise ApiError(fault.status, _REASONS.get(fault.status, "Failure"), f"injected fault {fault.status}",
                                {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None)
-            if m is None and self.command == "GET" and (doc := discovery_document(emulator, url.path)) is not None:
-                verb = "get"  # API discovery: non-resource URLs (no RBAC rule needed, so no resource logged)
+            if m is None and self.command == "GET" and (doc := emulator._discovery.document(url.path)) is not None:
+                # Discovery (/api, /apis, /apis/GROUP/VERSION, /version), for kubectl and the controller's
+                # RESTMapper: logged as a "get" with no resource (non-resource URLs need no RBAC rule), and
+                # subject to faults like any request.
+                verb = "get"
                 record(200)
                 self._send(200, doc)
                 return
@@ -779,6 +792,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             code, obj, headers = (201 if self.command == "POST" else 200), \
                 emulator.handle(self.command, rt, ns, name, sub, query, body, content_type), {}
+            if self.command == "GET" and not sub and wants_table(self.headers.get("Accept", "")):
+                obj = emulator._discovery.table(rt, obj)  # kubectl get: the server prints the columns
         except ApiError as exc:
             code, obj, headers = exc.code, _status(exc.code, exc.reason, exc.message), exc.headers
         record(code)
@@ -835,48 +850,170 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
         time.sleep(interval)
 
 
-# ---------------------------------------------------------------------- API discovery (RESTMapper)
-# What client-go's RESTMapper (and our autoscaler/kube/discovery.py) reads to turn a kind into a
-# resource: /api, /apis, and each group version's APIResourceList with its subresources
-# (``leaderworkersets/scale``). A type added with :meth:`ApiServer.serve` appears at once, as a
-# CRD installed later does. (Every type here is namespaced.)
 
-def discovery_document(api: ApiServer, path: str) -> Obj | None:
-    """The discovery document at ``path`` (``/api``, ``/api/v1``, ``/apis``,
-    ``/apis/GROUP/VERSION``), or None when ``path`` is none of them or names a group
-    version not served (the real server answers 404 there too)."""
-    path = path.rstrip("/") or "/"
-    types = list(api.types.values())
-    versions: dict[str, list[str]] = {}
-    for t in types:
-        if t.group and t.version not in versions.setdefault(t.group, []):
-            versions[t.group].append(t.version)
-    if path == "/api":
-        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{api.port}"}]}
-    if path == "/apis":
-        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-            {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-             "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
-            for g, vs in sorted(versions.items())]}
-    m = re.fullmatch(r"/api/(v1)|/apis/([^/]+)/([^/]+)", path)
-    if m is None:
-        return None
-    group, version = ("", "v1") if m[1] else (m[2], m[3])
-    if group and version not in versions.get(group, []):
-        return None
-    resources: list[Obj] = []
-    for t in sorted(types, key=lambda r: r.plural):
-        if (t.group, t.version) != (group, version):
-            continue
-        resources.append({"name": t.plural, "singularName": t.kind.lower(), "namespaced": True, "kind": t.kind,
-                          "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
-        if t.status_subresource:
-            resources.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": True, "kind": t.kind,
-                              "verbs": ["get", "patch", "update"]})
-        if t.scale_subresource:
-            resources.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": True,
-                              "group": "autoscaling", "version": "v1", "kind": "Scale",
-                              "verbs": ["get", "patch", "update"]})
-    return {"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+# ---------------------------------------------------------------------- kubectl: discovery and Tables
+
+_VERBS_ALL = ["create", "delete", "get", "list", "patch", "update", "watch"]
+_JSONPATH_STEP = re.compile(r"\.([A-Za-z0-9_\-]+)|\[\?\(@\.([\w.\-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]|\[(\d+)\]")
+
+
+def wants_table(accept: str) -> bool:
+    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (kubectl get): a Table, not the objects."""
+    return "as=Table" in accept
+
+
+def jsonpath(obj: Any, path: str) -> list[Any]:
+    """The values at a printer column's ``jsonPath``: ``.a.b``, ``[N]`` and ``[?(@.k=="v")]``
+    (what CRDs' printer columns use). ``.status.conditions[?(@.type=="Ready")].status`` on a
+    status with a Ready condition of status True -> ``["True"]``; a missing field -> ``[]``."""
+    values = [obj]
+    pos = 0
+    while pos < len(path):
+        m = _JSONPATH_STEP.match(path, pos)
+        if m is None:
+            return []
+        pos = m.end()
+        out: list[Any] = []
+        for v in values:
+            if m[1] is not None:
+                if isinstance(v, dict) and m[1] in v:
+                    out.append(v[m[1]])
+            elif m[2] is not None:
+                for item in v if isinstance(v, list) else []:
+                    if jsonpath(item, "." + m[2]) == [m[3]]:
+                        out.append(item)
+            elif isinstance(v, list) and int(m[4]) < len(v):
+                out.append(v[int(m[4])])
+        values = out
+    return values
+
+
+def human_age(seconds: float) -> str:
+    """kubectl's short ages: 45s, 3m20s, 12m, 5h, 3d (k8s.io/apimachinery duration.HumanDuration, abridged)."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s}s"
+    if s < 600:
+        return f"{s // 60}m{s % 60}s" if s % 60 else f"{s // 60}m"
+    if s < 3 * 3600:
+        return f"{s // 60}m"
+    if s < 48 * 3600:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def _age_of(timestamp: Any) -> str:
+    try:
+        t = datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return "<unknown>"
+    return human_age(time.time() - t)
+
+
+class Discovery:
+    """What kubectl reads before it reads objects: the API groups and each group version's
+    resources (names, kinds, verbs, shortNames: ``gsc`` resolves to ``gpuscalers`` here),
+    and, for ``kubectl get``, Tables of the columns a CRD declares (else Name and Age)."""
+
+    def __init__(self, api: ApiServer) -> None:
+        self.api = api
+        self.cluster_scoped: set[tuple[str, str]] = set()
+        self.names: dict[tuple[str, str], dict[str, Any]] = {
+            key: {"shortNames": [short]} for key, short in (
+                (("apps", "deployments"), "deploy"), (("apps", "statefulsets"), "sts"), (("", "pods"), "po"),
+                (("", "events"), "ev"), (("", "namespaces"), "ns"))}
+        self.columns: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def add_crd(self, crd: Mapping[str, Any]) -> None:
+        spec = crd["spec"]
+        names = spec["names"]
+        key = (spec["group"], names["plural"])
+        self.names[key] = {"singularName": names.get("singular", ""), "shortNames": list(names.get("shortNames", [])),
+                           "categories": list(names.get("categories", []))}
+        version: Mapping[str, Any] = next((v for v in spec.get("versions", []) if v.get("served", True)), {})
+        self.columns[key] = list(version.get("additionalPrinterColumns", []))
+        if spec.get("scope") == "Cluster":
+            self.cluster_scoped.add(key)
+
+    def _group_versions(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for rt in self.api.types.values():
+            if rt.group and rt.version not in out.setdefault(rt.group, []):
+                out[rt.group].append(rt.version)
+        return out
+
+    def document(self, path: str) -> Obj | None:
+        """The discovery document at ``path``, or None when ``path`` is not a discovery path."""
+        path = path.rstrip("/") or "/"
+        if path == "/version":
+            return {"major": "1", "minor": "32", "gitVersion": "v1.32.0-emulator", "platform": "linux/amd64"}
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.api.port}"}]}
+        groups = self._group_versions()
+        if path == "/apis":
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                 "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+                for g, vs in sorted(groups.items())]}
+        if (g := re.fullmatch(r"/apis/([^/]+)", path)) and g[1] in groups:
+            vs = groups[g[1]]
+            return {"kind": "APIGroup", "apiVersion": "v1", "name": g[1],
+                    "versions": [{"groupVersion": f"{g[1]}/{v}", "version": v} for v in vs],
+                    "preferredVersion": {"groupVersion": f"{g[1]}/{vs[0]}", "version": vs[0]}}
+        m = re.fullmatch(r"/api/(v1)|/apis/([^/]+)/([^/]+)", path)
+        if m is None:
+            return None
+        group, version = ("", "v1") if m[1] else (m[2], m[3])
+        if group and version not in groups.get(group, []):
+            return None
+        resources: list[Obj] = []
+        for rt in sorted(self.api.types.values(), key=lambda r: r.plural):
+            if (rt.group, rt.version) != (group, version):
+                continue
+            key = (rt.group, rt.plural)
+            names = self.names.get(key, {})
+            namespaced = key not in self.cluster_scoped
+            resources.append({"name": rt.plural, "singularName": names.get("singularName") or rt.kind.lower(),
+                              "namespaced": namespaced, "kind": rt.kind, "verbs": _VERBS_ALL,
+                              **({"shortNames": names["shortNames"]} if names.get("shortNames") else {}),
+                              **({"categories": names["categories"]} if names.get("categories") else {})})
+            if rt.status_subresource:
+                resources.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": namespaced,
+                                  "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+            if rt.scale_subresource:
+                resources.append({"name": f"{rt.plural}/scale", "singularName": "", "namespaced": namespaced,
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale",
+                                  "verbs": ["get", "patch", "update"]})
+        return {"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+
+    def table(self, rt: ResourceType, obj: Obj) -> Obj:
+        """A ``meta.k8s.io/v1`` Table of one object or a list: Name, the CRD's printer columns
+        evaluated on each object (dates as ages), and the object's metadata."""
+        items = obj.get("items", []) if "items" in obj else [obj]
+        columns = self.columns.get((rt.group, rt.plural)) or [
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+        definitions = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
+                        "description": "Name must be unique within a namespace."}]
+        definitions += [{"name": c["name"], "type": c.get("type", "string"), "format": c.get("format", ""),
+                         "description": c.get("description", ""), "priority": int(c.get("priority", 0))}
+                        for c in columns]
+        rows = []
+        for item in items:
+            cells: list[Any] = [item["metadata"]["name"]]
+            for c in columns:
+                values = jsonpath(item, c.get("jsonPath", ""))
+                if not values:
+                    cells.append(None)
+                elif c.get("type") == "date":
+                    cells.append(_age_of(values[0]))
+                elif len(values) == 1:
+                    cells.append(values[0])
+                else:
+                    cells.append(",".join(str(v) for v in values))
+            rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                                    "metadata": item["metadata"]}})
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": obj.get("metadata", {}).get("resourceVersion", "")},
+                "columnDefinitions": definitions, "rows": rows}

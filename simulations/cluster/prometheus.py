@@ -50,13 +50,14 @@ class PrometheusServer:
     """
 
     def __init__(self, jobs: list[ScrapeJob] | None = None, *, extra_args: list[str] | None = None,
-                 query_log: bool = False):
+                 query_log: bool = False, die_with_parent: bool = False):
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("prometheus is not installed: run `make test`, which installs Debian's package")
         self.binary = binary
         self.jobs = list(jobs or [])
         self.extra_args = list(extra_args or [])
+        self.die_with_parent = die_with_parent  # SIGTERM from the kernel if this process dies (Linux)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="prom-test-"))
@@ -113,7 +114,8 @@ class PrometheusServer:
             *self.extra_args,
         ]
         with open(self._log, "wb") as log:
-            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=die_with_parent if self.die_with_parent else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -158,8 +160,9 @@ class PrometheusServer:
 
     @property
     def pid(self) -> int | None:
-        """The server's process id while it runs (a benchmark reads its CPU time)."""
-        return self._proc.pid if self.running and self._proc is not None else None
+        """The child's process id once started, also after it stopped (a benchmark reads its
+        CPU time while it runs; the playground's test checks that it is gone)."""
+        return self._proc.pid if self._proc is not None else None
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -199,3 +202,17 @@ class PrometheusServer:
 
 def prometheus_available() -> bool:
     return shutil.which("prometheus") is not None and os.access(shutil.which("prometheus") or "", os.X_OK)
+
+
+def die_with_parent() -> None:
+    """In a child between fork and exec: ask Linux for SIGTERM when the parent dies
+    (``prctl(PR_SET_PDEATHSIG)``), so even a SIGKILLed parent leaves no child behind.
+    Elsewhere, nothing."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass

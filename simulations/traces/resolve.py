@@ -12,6 +12,8 @@ beside the clone (``../shared/traces``; the environment variable
 ``servegen_m_large``       servegen_m_large_clients.csv.gz (per client, fitted gaps)
 ``servegen_m_large_10min`` servegen_m_large_10min.csv (window counts, uniform arrivals)
 ``poisson``                synthetic; needs ``rate`` and ``duration``
+``synthetic``              a generated held-out workload; needs ``kind``
+                           (:mod:`simulations.traces.workloads`)
 =========================  ================================================================
 
 Options: ``scale=K`` (rate factor), ``day=N`` (day N of the trace's clock, 1-based),
@@ -19,10 +21,12 @@ Options: ``scale=K`` (rate factor), ``day=N`` (day N of the trace's clock, 1-bas
 a unit: ``90m``, ``6h``, ``2d``; on the trace's clock), ``seed=N``, ``jitter=T`` (spread
 of the copies made by ``scale`` on per-request traces), ``tokens=PATH`` (ServeGen's token
 distribution; default ``azure_llm_2023_conv.csv`` next to it), and for ``poisson``:
-``rate``, ``duration``, ``prompt``, ``output``, ``dist=fixed|exponential``.
+``rate``, ``duration``, ``prompt``, ``output``, ``dist=fixed|exponential``; for ``synthetic``:
+``kind`` (one of :data:`~simulations.traces.workloads.KINDS`), ``seed``, ``duration`` (default
+2 h), ``scale``.
 
 Examples: ``servegen_m_large:day=1,scale=0.5``, ``azure_llm_2023_code:scale=8``,
-``poisson:rate=20,duration=2h,dist=exponential``.
+``poisson:rate=20,duration=2h,dist=exponential``, ``synthetic:kind=onoff_mixed,seed=2``.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from simulations.traces.base import Trace
 from simulations.traces.requests import load_request_csv
 from simulations.traces.servegen import TokenSource, load_servegen
 from simulations.traces.synthetic import TOKEN_DISTS, PoissonTrace
+from simulations.traces.workloads import DEFAULT_DURATION_S, KINDS, MAX_DURATION_S, WorkloadTrace
 
 BUNDLED = {
     "azure_llm_2023_code": "azure_llm_2023_code.csv",
@@ -50,7 +55,7 @@ BUNDLED = {
 }
 TOKEN_FILE = "azure_llm_2023_conv.csv"
 OPTIONS = ("scale", "day", "days", "start", "end", "seed", "jitter", "tokens", "rate", "duration", "prompt",
-           "output", "dist")
+           "output", "dist", "kind")
 DAY_S = 86400.0
 
 
@@ -96,6 +101,8 @@ def load_trace(spec: str) -> Trace:
                                     dist=opts.choice("dist", "fixed", TOKEN_DISTS),
                                     seed=opts.integer("seed", 1))
         return trace
+    if req.target == "synthetic":
+        return _workload(req, opts)
     path = _resolve_path(req.target)
     kind = _sniff(path)
     scale = opts.number("scale", 1.0, positive=True)
@@ -112,6 +119,21 @@ def load_trace(spec: str) -> Trace:
     return sg.sliced(start, end)
 
 
+def _workload(req: TraceRequest, opts: _Options) -> Trace:
+    allowed = ("kind", "seed", "duration", "scale")
+    for k in req.options:
+        if k not in allowed:
+            raise SimulationInputError.one("--trace", 0, k,
+                                           f"not an option of synthetic; expected {', '.join(allowed)}")
+    if "kind" not in req.options:
+        raise SimulationInputError.one("--trace", 0, "kind", f"is required; expected one of {', '.join(KINDS)}")
+    duration = opts.duration("duration", DEFAULT_DURATION_S)
+    if not 0 < duration <= MAX_DURATION_S:
+        raise opts._fail("duration", "expected a duration above 0 and at most 31 days")
+    return WorkloadTrace(kind=opts.choice("kind", "", KINDS), duration_s=duration, seed=opts.integer("seed", 1),
+                         scale=opts.number("scale", 1.0, positive=True))
+
+
 def _resolve_path(target: str) -> Path:
     p = Path(target)
     if p.exists():
@@ -125,7 +147,7 @@ def _resolve_path(target: str) -> Path:
     if (traces_dir() / target).exists():
         return traces_dir() / target
     raise SimulationInputError.one(target, 0, "file", "no such file; expected a path or one of "
-                                   f"{', '.join(list(BUNDLED) + ['poisson'])}")
+                                   f"{', '.join(list(BUNDLED) + ['poisson', 'synthetic'])}")
 
 
 def _sniff(path: Path) -> str:

@@ -125,7 +125,7 @@ def test_dry_run_invalid_spec_exits_2(tmp_path: Path) -> None:
     csv = write_csv(tmp_path, "timestamp,metric,pod,value\n0,queue_depth,a,1\n")
     code, _, err = run("dry-run", str(bad), str(csv))
     assert code == 2
-    assert "spec.metrics[0].type: expected one of QueueDepth, GPUUtilization, Prometheus, TokenThroughput, KVCacheUsage, Latency, got 'Queue'" in err
+    assert "spec.metrics[0].type: expected one of QueueDepth, GPUUtilization, Prometheus, TokenThroughput, KVCacheUsage, Latency, Concurrency, got 'Queue'" in err
 
 
 def test_dry_run_plot_into_missing_folder_exits_2_and_prints_nothing_partial(tmp_path: Path, scaler: Path) -> None:

@@ -140,7 +140,7 @@ def test_a_crd_installed_later_is_scaled_without_a_restart(api: ApiServer, loop:
     assert out.failures == {"FailedGetScale": "cannot read the scale of Rollout/llm: the API server does not "
                                               "serve argoproj.io/v1alpha1 (is its CustomResourceDefinition installed?)"}
 
-    api.serve(ROLLOUT)  # Argo Rollouts installed; its scale's selector is at status.selector
+    api.register_type(ROLLOUT)  # Argo Rollouts installed; its scale's selector is at status.selector
     api.create("argoproj.io", "rollouts", {"metadata": {"name": "llm", "namespace": NS}, "spec": {"replicas": 1},
                                            "status": {"replicas": 1, "selector": "app=llm"}})
     [pod] = api.add_pods(NS, {"app": "llm"}, prefix="llm")

@@ -106,8 +106,12 @@ TOL = Tolerance(0.1, 0.1)
     pytest.param(4, pods(4), 8.0, 1.0, 8, "ceil(min(8.000, 2) x 4 ready) = 8", id="ratio-capped-at-2"),
     # 2 ready, 2 loading: ceil(2 x 1.5) = 3 <= 4: the loading ones are capacity on its way
     pytest.param(4, pods(4, loading=[2, 3]), 1.5, 1.0, 4,
-                 "ceil(1.500 x 2 ready) = 3; loading replicas are capacity on its way: keep current",
+                 "ceil(1.500 x 2 ready) = 3; 2 replicas still loading, the guard waits for them: keep current",
                  id="loading-replicas-count"),
+    # 4 ready, 2 loading at ratio 2: ceil(4 x 2) = 8 > 6, but one guard step per load time: hold at 6
+    pytest.param(6, pods(6, loading=[4, 5]), 2.5, 1.0, 6,
+                 "ceil(2.000 x 4 ready) = 8; 2 replicas still loading, the guard waits for them: keep current",
+                 id="silent-while-loading"),
     # 1 ready, 3 stuck: ceil(1 x 1.5) = 2 < 4: broken SLO never scales down
     pytest.param(4, pods(4, stuck=[1, 2, 3]), 1.5, 1.0, 4,
                  "ceil(1.500 x 1 ready) = 2; never below current while above target: keep current",

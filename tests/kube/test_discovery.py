@@ -79,7 +79,7 @@ def test_a_crd_installed_later_is_found_on_the_next_miss(apiserver: ApiServer, k
     mapper = RESTMapper(kube, ttl=300, miss_refresh=10, clock=clock)
     with pytest.raises(UnknownKind):
         mapper.mapping("argoproj.io/v1alpha1", "Rollout")
-    apiserver.serve(ROLLOUT)
+    apiserver.register_type(ROLLOUT)
     clock.now += 5
     with pytest.raises(UnknownKind):  # within miss_refresh: the cached answer, no GET
         mapper.mapping("argoproj.io/v1alpha1", "Rollout")
@@ -136,7 +136,7 @@ def test_a_kind_without_scale_is_refused_before_any_request_for_it(apiserver: Ap
 def test_a_core_kind_is_not_scaled(apiserver: ApiServer, kube: KubeClient) -> None:
     """The core group's only kind with /scale is the deprecated ReplicationController: refused
     with a message, never a request to a made-up URL (``/apis//v1/...``)."""
-    apiserver.serve(ResourceType("", "v1", "replicationcontrollers", "ReplicationController", True, True))
+    apiserver.register_type(ResourceType("", "v1", "replicationcontrollers", "ReplicationController", True, True))
     scales = KubeScaleClient(kube)
     with pytest.raises(NoScaleSubresource, match="kind Pod in v1 has no scale subresource"):
         scales.get_scale("ns", ScaleTargetRef("v1", "Pod", "p"))

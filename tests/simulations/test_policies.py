@@ -150,10 +150,8 @@ def test_keda_queue_is_an_external_average_value(default_scenario: Scenario) -> 
 def test_ours_uses_the_scenario_scaler(default_scenario: Scenario) -> None:
     p = ours(default_scenario)
     assert p.spec == default_scenario.ours and p.delay_s == default_scenario.metrics_delay_s
-    # queue 6 per pod against a target of 2 on 4 pods: ceil(3 x 4) = 12
-    target = default_scenario.ours.metrics[0].target.average_value
-    assert target == 2
-    assert p.decide(view(15.0, 4, metrics=snapshot([6] * 4, [100] * 4, [50] * 4))) == 12
+    # the default ours leads with prompt tokens against 10,000 a replica (square-root staffed)
+    assert default_scenario.ours.metrics[0].target.average_value == 10_000
 
 
 def test_core_policies_hold_without_metrics(default_scenario: Scenario) -> None:

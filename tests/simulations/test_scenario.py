@@ -17,7 +17,7 @@ def test_default_scenario() -> None:
     assert (m.slots, m.prefill_s_per_token, m.startup_s) == (48, 0.0001, 90.0)
     assert m.step_time(1) == pytest.approx(0.01233) and m.step_time(48) == pytest.approx(0.02784)
     assert (sc.slo.latency, sc.slo.threshold_s, sc.slo.scaled_factor) == ("ttft", 2.0, 5.0)
-    assert (m.kv_cache_tokens, m.routing) == (120_000, "leastRequest")
+    assert (m.kv_cache_tokens, m.routing) == (120_000, "prefillAware")
     assert sc.ours.max_replicas == 64 and sc.ours.startup_seconds == 90
     assert (sc.hpa_util.target_utilization, sc.hpa_util.sync_s) == (60.0, 15)
     assert sc.keda_queue.polling_s == 30

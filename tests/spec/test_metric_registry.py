@@ -44,6 +44,7 @@ def test_every_signal_source_has_every_signal() -> None:
     ("TokenThroughput", "prompt_tokens_rate", True),  # signal omitted in code: the first choice
     ("KVCacheUsage", "kv_cache_usage", True),
     ("Latency", "ttft_seconds", False),
+    ("Concurrency", "running_requests", True),
 ])
 def test_a_spec_built_from_a_string_takes_its_definition(type_: str, key: str, per_pod: bool) -> None:
     m = MetricSpec(type=type_, target=MetricTarget(value=10), name="tokens", query="sum(tokens)")
@@ -53,7 +54,7 @@ def test_a_spec_built_from_a_string_takes_its_definition(type_: str, key: str, p
 
 def test_fixed_keys_are_the_built_in_ones() -> None:
     assert {"queue_depth", "gpu_utilization", "prompt_tokens_rate", "generation_tokens_rate",
-                          "kv_cache_usage", "ttft_seconds", "queue_time_seconds"} == FIXED_KEYS
+                          "kv_cache_usage", "ttft_seconds", "queue_time_seconds", "running_requests"} == FIXED_KEYS
 
 
 @pytest.mark.parametrize("type_, signal, key, signals", [
@@ -78,6 +79,8 @@ def test_a_signal_picks_the_key_and_the_series(type_: str, signal: str, key: str
     ("ours", "ttft_seconds_sum_rate", "inference_time_to_first_token_seconds_sum", True),
     ("vllm", "ttft_seconds_count_rate", "vllm:time_to_first_token_seconds_count", True),
     ("vllm", "queue_time_seconds_sum_rate", "vllm:request_queue_time_seconds_sum", True),
+    ("ours", "running_requests", "inference_running_requests", False),
+    ("vllm", "running_requests", "vllm:num_requests_running", False),
 ])
 def test_work_signals_read_the_servers_names(exporter: str, signal: str, metric: str, counter: bool) -> None:
     spec = {s.value: v for s, v in series_of((exporter,)).items()}[signal]
