@@ -15,9 +15,10 @@ A spec without ``behavior`` takes this default behavior (HPA v2's), never HPA's 
 (tests/deploy/test_crd.py holds the two together): int32 bounds, at most 16 metrics and
 8 policies a direction, the CRD's string lengths, DNS-1123 names, no unknown fields,
 targets of at least 0.001. Files are read by :mod:`autoscaler.safe_yaml` (duplicate
-keys and alias bombs refused with their line). One difference is deliberate: a file may
-scale any kind with a ``/scale`` subresource, the CRD only Deployments and StatefulSets
-(the controller's RBAC).
+keys and alias bombs refused with their line). Both accept any kind
+(``scaleTargetRef.apiVersion`` ``v1`` or ``GROUP/VERSION``, ``kind`` a Kind name): whether
+it has a ``/scale`` is the API server's to say (discovery, :mod:`autoscaler.kube.discovery`),
+and RBAC grants the kinds a cluster uses (deploy/components/).
 """
 from __future__ import annotations
 
@@ -62,6 +63,15 @@ MIN_TARGET = 0.001
 #: A namespace is a DNS-1123 label (63 characters); an object's name a DNS-1123 subdomain.
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: A scaleTargetRef's apiVersion: ``v1`` (the core group) or ``GROUP/VERSION``, the group a
+#: DNS-1123 subdomain (``leaderworkerset.x-k8s.io``), the version a DNS-1035 label (``v1alpha1``).
+API_VERSION_PATTERN = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                                 r"[a-z]([-a-z0-9]*[a-z0-9])?")
+MAX_API_VERSION_LENGTH = 253 + 1 + 63
+#: A Kind: a letter, then letters, digits and '-', at most 63 (the API server requires the
+#: lowercased kind to be a DNS-1035 label): ``LeaderWorkerSet``, ``Rollout``.
+KIND_PATTERN = re.compile(r"[A-Za-z]([-A-Za-z0-9]*[A-Za-z0-9])?")
+MAX_KIND_LENGTH = 63
 #: Top-level fields of a GPUScaler object (``status`` as `kubectl get -o yaml` shows it).
 TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
 
@@ -350,9 +360,17 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     if ref_obj is not None:
         rp = f"{path}.scaleTargetRef"
         r.unknown(ref_obj, rp, ("apiVersion", "kind", "name"))
-        api_version = r.string(ref_obj, "apiVersion", rp, "apps/v1")
+        api_version: str | None = r.string(ref_obj, "apiVersion", rp, "apps/v1")
         kind = r.string(ref_obj, "kind", rp, None)
         name = r.string(ref_obj, "name", rp, None)
+        if api_version is not None and not _is_name(api_version, API_VERSION_PATTERN, MAX_API_VERSION_LENGTH):
+            r.error(f"{rp}.apiVersion", f"expected 'v1' or GROUP/VERSION (e.g. 'apps/v1', "
+                                        f"'leaderworkerset.x-k8s.io/v1'), got {_cut(api_version)}")
+            api_version = None
+        if kind is not None and not _is_name(kind, KIND_PATTERN, MAX_KIND_LENGTH):
+            r.error(f"{rp}.kind", f"expected a Kind name (a letter, then letters, digits or '-'; at most "
+                                  f"{MAX_KIND_LENGTH} characters, e.g. 'LeaderWorkerSet'), got {_cut(kind)}")
+            kind = None
         if name is not None and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
             r.error(f"{rp}.name", f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; "
                                   f"at most {MAX_NAME_LENGTH} characters), got {_cut(name)}")

@@ -4,15 +4,22 @@ Why only ``/scale`` (as the HPA does): it is the one interface every scalable wo
 shares, and RBAC can grant ``deployments/scale`` without write access to the whole
 Deployment (deploy/rbac/controller.yaml grants exactly that).
 
-apps/v1 Deployments and StatefulSets go through the typed ``AppsV1Api``; any other
-resource that exposes ``/scale`` (a CRD with a scale subresource, apps/v1 ReplicaSets)
-goes through ``CustomObjectsApi``'s generic scale calls, with group and version taken
-from ``apiVersion`` and the plural from ``plurals`` or, by default, the lowercase kind
-plus "s" (``InferencePool`` → ``inferencepools``). PATCHes are JSON merge patches:
+apps/v1 Deployments and StatefulSets go through the typed ``AppsV1Api`` (every API
+server has them). Any other kind is resolved by API discovery
+(:class:`~autoscaler.kube.discovery.RESTMapper`, as client-go's RESTMapper): its plural
+(``LeaderWorkerSet`` in ``leaderworkerset.x-k8s.io/v1`` → ``leaderworkersets``) and
+whether it has a ``/scale`` at all; then ``CustomObjectsApi``'s generic scale calls
+(the core group's one scalable kind, the deprecated ReplicationController, is not
+supported). A kind without ``/scale`` raises
+:class:`~autoscaler.kube.discovery.NoScaleSubresource` ("kind Service in v1 has no scale
+subresource"), which the loop reports as ``AbleToScale=False`` reason ``FailedGetScale``
+with an Event, as any failed read. PATCHes are JSON merge patches:
 the generated client would otherwise send a strategic merge patch, which the API
 server refuses (415) for custom resources. Scales are read as plain JSON
 (:mod:`autoscaler.kube.raw`): one read per scaler per poll, and a ``V1Scale`` model
-cost more CPU than the four fields we keep.
+cost more CPU than the four fields we keep. The target's pods are those matching the
+scale's ``status.selector`` (a LeaderWorkerSet reports the selector of all its pods,
+leaders and workers, there).
 
 :class:`ScaleTargetCache` saves that read for the two kinds almost every scaler
 targets: it watches Deployments and StatefulSets (one generic
@@ -36,6 +43,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.kube.client import KubeClient
+from autoscaler.kube.discovery import NoScaleSubresource, ResourceMapping, RESTMapper
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.informer import Informers, Resource
 from autoscaler.kube.raw import call_json
@@ -48,15 +56,15 @@ MERGE_PATCH = "application/merge-patch+json"
 class KubeScaleClient:
     """:class:`autoscaler.kube.types.ScaleClient` over the API server.
 
-    ``plurals`` maps ``(apiVersion, kind)`` to the resource plural where "lowercase
-    kind + s" is wrong (``("example.com/v1", "Policy"): "policies"``).
+    ``mapper`` resolves kinds other than Deployment and StatefulSet (default: a
+    :class:`RESTMapper` of its own, with discovery cached for 5 minutes).
     """
 
-    def __init__(self, client: KubeClient, plurals: Mapping[tuple[str, str], str] | None = None):
+    def __init__(self, client: KubeClient, mapper: RESTMapper | None = None):
         self._client = client
         self._apps = k8s.AppsV1Api(client.api_client)
         self._custom = k8s.CustomObjectsApi(client.api_client)
-        self._plurals = dict(plurals or {})
+        self.mapper = mapper or RESTMapper(client)
 
     def get_scale(self, namespace: str, ref: ScaleTargetRef) -> Scale:
         raw: Mapping[str, Any]
@@ -65,9 +73,9 @@ class KubeScaleClient:
         elif (ref.api_version, ref.kind) == ("apps/v1", "StatefulSet"):
             raw = call_json(self._client, self._apps.read_namespaced_stateful_set_scale, ref.name, namespace)
         else:
-            group, version, plural = self._resource(ref)
+            m = self._resource(ref)
             raw = call_json(self._client, self._custom.get_namespaced_custom_object_scale,
-                            group, version, namespace, plural, ref.name)
+                            m.group, m.version, namespace, m.plural, ref.name)
         return _to_scale(namespace, ref.name, raw)
 
     def set_replicas(self, namespace: str, ref: ScaleTargetRef, replicas: int) -> None:
@@ -79,16 +87,23 @@ class KubeScaleClient:
             self._client.call(self._apps.patch_namespaced_stateful_set_scale, ref.name, namespace, body,
                               _content_type=MERGE_PATCH)
         else:
-            group, version, plural = self._resource(ref)
-            self._client.call(self._custom.patch_namespaced_custom_object_scale,
-                              group, version, namespace, plural, ref.name, body, _content_type=MERGE_PATCH)
+            m = self._resource(ref)
+            self._client.call(self._custom.patch_namespaced_custom_object_scale, m.group, m.version, namespace,
+                              m.plural, ref.name, body, _content_type=MERGE_PATCH)
 
-    def _resource(self, ref: ScaleTargetRef) -> tuple[str, str, str]:
-        group, _, version = ref.api_version.rpartition("/")
-        if not version:
-            raise KubeError(f"scaleTargetRef.apiVersion {ref.api_version!r} is not GROUP/VERSION")
-        plural = self._plurals.get((ref.api_version, ref.kind), ref.kind.lower() + "s")
-        return group, version, plural
+    def _resource(self, ref: ScaleTargetRef) -> ResourceMapping:
+        """The target's resource from discovery; a kind we cannot scale raises :class:`NoScaleSubresource`."""
+        m = self.mapper.mapping(ref.api_version, ref.kind)
+        if not m.scalable:
+            raise NoScaleSubresource(f"kind {ref.kind} in {ref.api_version} has no scale subresource "
+                                     f"({m.plural}/scale is not served)", 404, "NoScaleSubresource")
+        if not m.namespaced:
+            raise NoScaleSubresource(f"kind {ref.kind} in {ref.api_version} is cluster-scoped; "
+                                     "a GPUScaler scales a target in its own namespace", 0, "ClusterScoped")
+        if not m.group:  # the core group's one scalable kind, ReplicationController (deprecated)
+            raise NoScaleSubresource(f"kind {ref.kind} in v1: the core group's scale subresource is not "
+                                     "supported (use a Deployment)", 0, "Unsupported")
+        return m
 
 
 class ScaleTargetCache:

@@ -50,6 +50,8 @@ class ResourceType:
     kind: str
     status_subresource: bool = False
     scale_subresource: bool = False
+    #: A CRD's ``scale.labelSelectorPath``: where its ``/scale`` finds ``status.selector``.
+    selector_path: str = "status.selector"
 
     @property
     def api_version(self) -> str:
@@ -70,6 +72,13 @@ RESOURCE_TYPES = (
     ResourceType("gpuautoscaler.io", "v1alpha1", "gpuscalers", "GPUScaler", True),
     # A custom workload exposing /scale, for the generic scale path.
     ResourceType("serving.example.com", "v1", "inferencepools", "InferencePool", True, True),
+    # LeaderWorkerSet (kubernetes-sigs/lws, api/leaderworkerset/v1/leaderworkerset_types.go): its CRD serves
+    # /scale with specpath=.spec.replicas, statuspath=.status.replicas, selectorpath=.status.hpaPodSelector
+    # (the leader pods only), as multi-node inference runs.
+    ResourceType("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "LeaderWorkerSet", True, True,
+                 "status.hpaPodSelector"),
+    # A custom kind without /scale: a GPUScaler naming it gets a condition, not a crash.
+    ResourceType("serving.example.com", "v1", "modelcaches", "ModelCache", True),
 )
 
 
@@ -579,8 +588,11 @@ class ApiServer:
         selector = obj["spec"].get("selector")
         if isinstance(selector, dict):  # apps/v1: a LabelSelector; a CRD keeps the string in status
             selector = selector_string(selector.get("matchLabels", {}))
-        else:
-            selector = obj.get("status", {}).get("selector", "")
+        else:  # a CRD: the string at its labelSelectorPath, "" when unset (as the API server)
+            selector = obj
+            rt = next(t for t in self.types.values() if (t.api_version, t.kind) == (obj["apiVersion"], obj["kind"]))
+            for part in rt.selector_path.split("."):
+                selector = selector.get(part, "") if isinstance(selector, dict) else ""
         meta = obj["metadata"]
         return {"apiVersion": "autoscaling/v1", "kind": "Scale",
                 "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
@@ -726,9 +738,6 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         agent = self.headers.get("User-Agent", "")
-        if self.command == "GET" and (doc := emulator._discovery.document(url.path)) is not None:
-            self._send(200, doc)  # kubectl's discovery (/api, /apis, /apis/GROUP/VERSION, /version)
-            return
         m = _PATH.match(url.path)
         group = (m["group"] or "") if m else ""
         rt = emulator.types.get((group, m["plural"])) if m else None
@@ -757,6 +766,14 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.status:
                 raise ApiError(fault.status, _REASONS.get(fault.status, "Failure"), f"injected fault {fault.status}",
                                {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None)
+            if m is None and self.command == "GET" and (doc := emulator._discovery.document(url.path)) is not None:
+                # Discovery (/api, /apis, /apis/GROUP/VERSION, /version), for kubectl and the controller's
+                # RESTMapper: logged as a "get" with no resource (non-resource URLs need no RBAC rule), and
+                # subject to faults like any request.
+                verb = "get"
+                record(200)
+                self._send(200, doc)
+                return
             if rt is None or (m and m["version"] and m["version"] != rt.version):
                 raise ApiError(404, "NotFound", f"the server could not find the requested resource ({url.path})")
             content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()

@@ -13,7 +13,11 @@ engineer would apply. It implements only what deploy/ uses, and refuses the rest
   binding subjects that name a ServiceAccount of the same build (as kustomize
   5.5 does; subjects naming other ServiceAccounts are left alone);
 - ``labels`` with ``pairs`` and ``includeSelectors: false`` (metadata.labels only);
-- ``images`` with ``name``, ``newName``, ``newTag``, ``digest``.
+- ``images`` with ``name``, ``newName``, ``newTag``, ``digest``;
+- ``components``: directories whose kustomization.yaml is ``kind: Component``, their
+  ``resources`` added to the including build before its transformers run (what
+  deploy/components/ use); a Component listed under ``resources`` is refused, as
+  kustomize refuses it.
 
 When kubectl is installed, tests/deploy/test_kustomize.py checks that this and
 `kubectl kustomize` agree on deploy/.
@@ -29,7 +33,8 @@ import yaml
 Obj = dict[str, Any]
 
 SUPPORTED_FIELDS = frozenset(
-    {"apiVersion", "kind", "resources", "namespace", "labels", "images", "configMapGenerator", "generatorOptions"}
+    {"apiVersion", "kind", "resources", "components", "namespace", "labels", "images", "configMapGenerator",
+     "generatorOptions"}
 )
 
 # Kinds without a namespace (the ones deploy/ can contain; extend when adding one).
@@ -81,11 +86,18 @@ def _render(root: Path, visited: tuple[Path, ...]) -> list[Obj]:
     for entry in spec.get("resources", []):
         target = (root / entry).resolve()
         if target.is_dir():
+            if _kind(target) == "Component":
+                raise KustomizeError(f"{path}: {entry!r} is a Component: list it under components, not resources")
             objs.extend(_render(target, visited + (root,)))
         elif target.is_file():
             objs.extend(doc for doc in yaml.safe_load_all(target.read_text()) if doc)
         else:
             raise KustomizeError(f"{path}: resource {entry!r} does not exist")
+    for entry in spec.get("components", []):
+        target = (root / entry).resolve()
+        if not target.is_dir() or _kind(target) != "Component":
+            raise KustomizeError(f"{path}: component {entry!r} is not a directory with a kind: Component kustomization")
+        objs.extend(_render(target, visited + (root,)))
     objs.extend(_generate_configmaps(root, spec))
 
     if "namespace" in spec:
@@ -103,6 +115,12 @@ def _render(root: Path, visited: tuple[Path, ...]) -> list[Obj]:
     if duplicates:
         raise KustomizeError(f"{path}: duplicate objects {sorted(duplicates)}")
     return objs
+
+
+def _kind(root: Path) -> str:
+    path = root / "kustomization.yaml"
+    spec = yaml.safe_load(path.read_text()) if path.is_file() else None
+    return str((spec or {}).get("kind") or "Kustomization")
 
 
 def _generate_configmaps(root: Path, spec: Obj) -> list[Obj]:

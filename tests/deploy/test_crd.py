@@ -299,9 +299,9 @@ INVALID = [
     ("paused-string", _with("spec.paused", "yes"), "is not of type 'boolean'", True),
     ("too-many-policies", _with("spec.behavior", {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}] * 9}}),
      "is too long", True),
-    # Stricter than the file parser on purpose: in a cluster the controller's RBAC can
-    # scale only Deployments and StatefulSets.
-    ("replicaset-target", _with("spec.scaleTargetRef.kind", "ReplicaSet"), "is not one of ['Deployment', 'StatefulSet']", False),
+    # Any kind with a scale subresource (discovery decides, in the cluster), but a well-formed one.
+    ("target-kind-not-a-kind", _with("spec.scaleTargetRef.kind", "leader worker set"), "does not match", True),
+    ("target-api-version-two-slashes", _with("spec.scaleTargetRef.apiVersion", "x/y/v1"), "does not match", True),
 ]
 
 
@@ -461,6 +461,11 @@ EDGES: list[tuple[str, list[Any]]] = [
                         GPU | {"target": {"averageUtilization": 100.5}}, PROM, PROM | {"name": "n" * 253},
                         PROM | {"name": "n" * 254}, PROM | {"query": "q" * 4096}, PROM | {"query": "q" * 4097},
                         PROM | {"name": "a,b"}, PROM | {"target": {"value": 0.0005}}]),
+    ("spec.scaleTargetRef.apiVersion", ["apps/v1", "v1", "leaderworkerset.x-k8s.io/v1", "argoproj.io/v1alpha1",
+                                        "Apps/v1", "apps/V1", "apps/", "/v1", "apps/1", "a/b/v1", "a" * 253 + "/v1",
+                                        "a" * 254 + "/" + "v" * 63, "apps/" + "v" * 64, "", 1]),
+    ("spec.scaleTargetRef.kind", ["Deployment", "LeaderWorkerSet", "Rollout", "rollout", "K" * 63, "K" * 64,
+                                  "1Kind", "Kind-", "My Kind", "Kind.v1", ""]),
     ("spec.scaleTargetRef.name", ["llm", "a" * 253, "a" * 254, "LLM", "llm_1", "llm.v1", "-llm", ""]),
     ("metadata.name", ["llm", "a" * 253, "a" * 254, "LLM", "llm.v1", "llm_1"]),
     ("metadata.namespace", ["serving", "a" * 63, "a" * 64, "Serving", "a.b", "-a"]),
