@@ -296,3 +296,24 @@ class Informers(Generic[T]):
 
     def items(self) -> list[T]:
         return [obj for informer in self.informers.values() for obj in informer.items()]
+
+
+class WatchedCache:
+    """What a cache served from :class:`Informers` (``self._watched``) says of its
+    watches: start, stop, and whether every scope has been listed once (the
+    controller's ``/readyz``). The GPUScaler and pod caches share it."""
+
+    _watched: Informers[Any]
+
+    def start(self) -> None:
+        self._watched.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._watched.stop(timeout)
+
+    def synced(self) -> bool:
+        """Every watched scope has been listed at least once."""
+        return self._watched.synced()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return self._watched.wait_synced(timeout)

@@ -32,7 +32,7 @@ from kubernetes import client as k8s
 
 from autoscaler.core.types import PodState
 from autoscaler.kube.client import KubeClient
-from autoscaler.kube.informer import Informer, Informers, Key, Resource
+from autoscaler.kube.informer import Informer, Informers, Key, Resource, WatchedCache
 from autoscaler.kube.pods import KubePodLister, pod_labels, pod_state, refuse_empty
 from autoscaler.kube.selector import IN, Selector, parse_selector
 from autoscaler.kube.types import PodLister
@@ -96,7 +96,7 @@ def pods_resource(client: KubeClient) -> Resource:
     return Resource("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod)
 
 
-class PodCache:
+class PodCache(WatchedCache):
     """:class:`~autoscaler.kube.types.PodLister` served from list+watch.
 
     ``namespaces``: one informer per namespace, or one cluster-wide when None (the
@@ -117,19 +117,6 @@ class PodCache:
         self._watched = Informers(client, pods_resource(client), namespaces, cached_pod, on_change=self._index,
                                   watch_timeout_seconds=watch_timeout_seconds, stale_after=stale_after, clock=clock)
         self.informers: Mapping[str | None, Informer[CachedPod]] = self._watched.informers
-
-    def start(self) -> None:
-        self._watched.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._watched.stop(timeout)
-
-    def synced(self) -> bool:
-        """Every scope has been listed at least once."""
-        return self._watched.synced()
-
-    def wait_synced(self, timeout: float | None = None) -> bool:
-        return self._watched.wait_synced(timeout)
 
     def _index(self, type_: str, key: Key, old: CachedPod | None, new: CachedPod | None) -> None:
         namespace, name = key

@@ -29,7 +29,7 @@ from kubernetes import client as k8s
 
 from autoscaler.kube.client import KubeClient
 from autoscaler.kube.errors import Conflict, KubeError, NotFound
-from autoscaler.kube.informer import Informers, Key, Resource
+from autoscaler.kube.informer import Informers, Key, Resource, WatchedCache
 from autoscaler.kube.raw import call_json
 from autoscaler.kube.status import memory_from_status, memory_to_status
 from autoscaler.kube.types import ScalerEvent, ScalerObject
@@ -161,7 +161,7 @@ class KubeScalerStore:
         watched.stop(self._client.settings.read_timeout)
 
 
-class ScalerCache:
+class ScalerCache(WatchedCache):
     """A :class:`~autoscaler.kube.types.ScalerStore` whose list is served from a watch.
 
     Listing 1,000 GPUScalers every one-second tick would cost the API server (and us)
@@ -174,19 +174,6 @@ class ScalerCache:
     def __init__(self, store: KubeScalerStore, namespaces: Sequence[str] | None):
         self._store = store
         self._watched = store.informers(namespaces)
-
-    def start(self) -> None:
-        self._watched.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._watched.stop(timeout)
-
-    def synced(self) -> bool:
-        """Every watched scope has been listed once (the controller's ``/readyz``)."""
-        return self._watched.synced()
-
-    def wait_synced(self, timeout: float | None = None) -> bool:
-        return self._watched.wait_synced(timeout)
 
     def list_scalers(self, namespaces: Sequence[str] | None) -> list[ScalerObject]:
         if not self._watched.synced():
