@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from autoscaler.kube.client import KubeClient, connect
 from exporter.config import ExporterConfig
 from exporter.discovery import PodDiscovery, kubernetes_pod_lister
 from exporter.service import Exporter
-from tests.controller.harness import NODE, ControllerProcess, Workloads, write_kubeconfig
 from simulations.cluster.apiserver import ApiServer
 from simulations.cluster.nvml import FakeNvml
 from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from tests.controller.harness import NODE, ControllerProcess, Workloads, write_kubeconfig
 
 
 @dataclass
@@ -71,3 +72,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         exporter.stop()
         workloads.stop()
         api.stop()
+
+
+@pytest.fixture
+def api() -> Iterator[ApiServer]:
+    """A fresh API emulator for one test (the loop-level controller tests)."""
+    server = ApiServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def client(api: ApiServer) -> Iterator[KubeClient]:
+    """The official client's KubeClient on :func:`api`; closed after the test."""
+    c = connect(host=api.url)
+    yield c
+    c.close()

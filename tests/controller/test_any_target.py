@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.kube.client import KubeClient, connect
+from autoscaler.kube.client import KubeClient
 from autoscaler.kube.discovery import RESTMapper
 from autoscaler.kube.events import KubeEventSink
 from autoscaler.kube.pods import KubePodLister
@@ -30,22 +30,6 @@ INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 #: What the LWS controller writes at status.hpaPodSelector (the CRD's scale selectorpath): leaders only.
 LEADERS = f"{NAME}=llama,{INDEX}=0"
 ROLLOUT = ResourceType("argoproj.io", "v1alpha1", "rollouts", "Rollout", True, True)
-
-
-@pytest.fixture
-def api() -> Iterator[ApiServer]:
-    server = ApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def client(api: ApiServer) -> Iterator[KubeClient]:
-    c = connect(host=api.url)
-    yield c
-    c.close()
 
 
 @pytest.fixture

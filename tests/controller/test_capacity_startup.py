@@ -5,13 +5,11 @@ a new leader). Metrics come from the map-backed fake source; time is passed to `
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from autoscaler.kube.client import KubeClient, connect
+from autoscaler.kube.client import KubeClient
 from autoscaler.kube.events import KubeEventSink
 from autoscaler.kube.pods import KubePodLister
 from autoscaler.kube.scale import KubeScaleClient
@@ -26,22 +24,6 @@ from tests.controller.harness import scaler_doc
 
 NS = "serving"
 APP = {"app": "llm"}
-
-
-@pytest.fixture
-def api() -> Iterator[ApiServer]:
-    server = ApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def client(api: ApiServer) -> Iterator[KubeClient]:
-    c = connect(host=api.url)
-    yield c
-    c.close()
 
 
 class Controller:

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from autoscaler.cli import main
-from tests.controller.harness import write_kubeconfig
 from simulations.cluster.prometheus import free_port
+from tests.controller.harness import write_kubeconfig
 
 OK = ["--prometheus-url", "http://127.0.0.1:9090"]
 

@@ -7,13 +7,11 @@ Metrics come from the map-backed fake source; time is passed to ``tick``."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
-from autoscaler.kube.client import KubeClient, connect
+from autoscaler.kube.client import KubeClient
 from autoscaler.kube.events import KubeEventSink
 from autoscaler.kube.pods import KubePodLister
 from autoscaler.kube.scale import KubeScaleClient
@@ -32,22 +30,6 @@ OUT = "gpuautoscaler.io/paused-scale-out"
 #: No scale-down window and no tolerance: a poll's proposal is applied at once unless paused.
 BEHAVIOR = {"scaleDown": {"stabilizationWindowSeconds": 0, "tolerance": 0},
             "scaleUp": {"tolerance": 0}}
-
-
-@pytest.fixture
-def api() -> Iterator[ApiServer]:
-    server = ApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def client(api: ApiServer) -> Iterator[KubeClient]:
-    c = connect(host=api.url)
-    yield c
-    c.close()
 
 
 class Controller:
