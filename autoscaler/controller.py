@@ -20,6 +20,7 @@ SIGTERM (handled by the CLI) sets ``stop``: the loop stops, the lease is release
 successor takes over within one retry period, ~2 s, instead of a lease duration, 15 s)
 and :func:`run_controller` returns 0.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,7 @@ class ControllerSettings:
     prometheus_url: str
     kubeconfig: str | None = None
     leader_elect: bool = True
-    leader_election_namespace: str = field(
-        default_factory=lambda: os.environ.get("POD_NAMESPACE", "gpu-autoscaler"))
+    leader_election_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "gpu-autoscaler"))
     leader_election_id: str = "gpu-autoscaler"
     #: Seconds: client-go's defaults (15 / 10 / 2); tests shorten them.
     lease_duration: int = 15
@@ -84,8 +84,7 @@ class HttpEndpoints:
     ``127.0.0.1:0``, ``[::1]:9000``) is parsed and bound by :mod:`exporter.listen`, as the
     exporter's is: ``:PORT`` listens on IPv6 and IPv4 together."""
 
-    def __init__(self, address: str, telemetry: Telemetry, healthy: Callable[[], bool],
-                 ready: Callable[[], bool]):
+    def __init__(self, address: str, telemetry: Telemetry, healthy: Callable[[], bool], ready: Callable[[], bool]):
         host, port = parse_address(address)
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,32 +133,52 @@ class Controller:
         self.telemetry.leader.set(0)
         self.source = PrometheusSource(
             PrometheusSettings(settings.prometheus_url, timeout_seconds=settings.prometheus_timeout),
-            series_for(settings.signal_source))
+            series_for(settings.signal_source),
+        )
         self.cache = ScalerCache(KubeScalerStore(client, compact_memory=settings.compact_status), settings.namespaces)
         self.pods = PodCache(client, settings.namespaces)
         self.targets = ScaleTargetCache(client, settings.namespaces) if settings.watch_scale_targets else None
         self.loop = ControlLoop(
-            scalers=self.cache, scales=self.targets or KubeScaleClient(client), pods=self.pods,
-            events=KubeEventSink(client, instance=settings.identity,
-                                 on_error=lambda e: self.telemetry.errors.labels("emit_event").inc()),
-            metrics=self.source, telemetry=self.telemetry,
-            settings=LoopSettings(namespaces=settings.namespaces, dry_run=settings.dry_run,
-                                  workers=settings.workers, tick_seconds=settings.tick_seconds))
+            scalers=self.cache,
+            scales=self.targets or KubeScaleClient(client),
+            pods=self.pods,
+            events=KubeEventSink(
+                client, instance=settings.identity, on_error=lambda e: self.telemetry.errors.labels("emit_event").inc()
+            ),
+            metrics=self.source,
+            telemetry=self.telemetry,
+            settings=LoopSettings(
+                namespaces=settings.namespaces,
+                dry_run=settings.dry_run,
+                workers=settings.workers,
+                tick_seconds=settings.tick_seconds,
+            ),
+        )
         self.http = HttpEndpoints(settings.metrics_address, self.telemetry, self.healthy, self.cache.synced)
         self.elector: LeaderElector | None = None
         if settings.leader_elect:
-            self.elector = LeaderElector(client, LeaderElectionSettings(
-                namespace=settings.leader_election_namespace, lease_name=settings.leader_election_id,
-                identity=settings.identity, lease_duration=settings.lease_duration,
-                renew_deadline=settings.renew_deadline, retry_period=settings.retry_period),
-                on_started=self._lead, on_stopped=self._follow)
+            self.elector = LeaderElector(
+                client,
+                LeaderElectionSettings(
+                    namespace=settings.leader_election_namespace,
+                    lease_name=settings.leader_election_id,
+                    identity=settings.identity,
+                    lease_duration=settings.lease_duration,
+                    renew_deadline=settings.renew_deadline,
+                    retry_period=settings.retry_period,
+                ),
+                on_started=self._lead,
+                on_stopped=self._follow,
+            )
         self._term_stop: threading.Event | None = None
         self._term_thread: threading.Thread | None = None
 
     # -- leadership ----------------------------------------------------------------
     def _lead(self) -> None:
-        log.info("leading: the control loop starts", extra={"fields": {"identity": self.settings.identity,
-                                                                        "dry_run": self.settings.dry_run}})
+        log.info(
+            "leading: the control loop starts",
+            extra={"fields": {"identity": self.settings.identity, "dry_run": self.settings.dry_run}},
+        )
         self.telemetry.leader.set(1)
         stop = threading.Event()
         self._term_stop = stop
@@ -211,8 +230,9 @@ class Controller:
         self.client.close()
 
 
-def run_controller(settings: ControllerSettings, stop: threading.Event,
-                   on_started: Callable[[Controller], None] | None = None) -> int:
+def run_controller(
+    settings: ControllerSettings, stop: threading.Event, on_started: Callable[[Controller], None] | None = None
+) -> int:
     """Run until ``stop`` is set; returns the exit code (0). Raises ConfigError for an
     unusable cluster configuration and OSError when the HTTP port cannot be bound."""
     # The identity in the User-Agent lets an audit log (and the tests' emulator) tell the
@@ -224,10 +244,19 @@ def run_controller(settings: ControllerSettings, stop: threading.Event,
         client.close()
         raise
     controller.start()
-    log.info("controller started", extra={"fields": {
-        "identity": settings.identity, "metrics_port": controller.http.port, "dry_run": settings.dry_run,
-        "signal_source": settings.signal_source, "namespaces": settings.namespaces or "all",
-        "leader_elect": settings.leader_elect}})
+    log.info(
+        "controller started",
+        extra={
+            "fields": {
+                "identity": settings.identity,
+                "metrics_port": controller.http.port,
+                "dry_run": settings.dry_run,
+                "signal_source": settings.signal_source,
+                "namespaces": settings.namespaces or "all",
+                "leader_elect": settings.leader_elect,
+            }
+        },
+    )
     if on_started is not None:
         on_started(controller)
     try:

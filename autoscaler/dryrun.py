@@ -26,6 +26,7 @@ a time, each series' latest sample carried from one block to the next: what the 
 holds grows with the pods, the metrics and the stabilization window, not with the file.
 A 4-million-row recording (100 pods, 3.5 days at 15 s) replays in ~145 MB.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,8 +108,9 @@ class _Samples:
     before, so that ticks share one pod tuple across blocks too.
     """
 
-    def __init__(self, layout: _Layout, times: list[float], values: np.ndarray, stamps: np.ndarray,
-                 previous: bytes | None):
+    def __init__(
+        self, layout: _Layout, times: list[float], values: np.ndarray, stamps: np.ndarray, previous: bytes | None
+    ):
         self.times = times
         n = len(times)
         grid = np.asarray(times, dtype=float)
@@ -131,8 +133,9 @@ class _Samples:
             seen[pod] = seen[pod] | fresh if pod in seen else fresh
         pods = layout.pods
         matrix = np.array([seen[p] for p in pods]) if pods else np.zeros((0, n), dtype=bool)
-        ready = np.array([ready_of[p] if p in ready_of else np.ones(n, dtype=bool) for p in pods],
-                         dtype=bool).reshape(matrix.shape)
+        ready = np.array([ready_of[p] if p in ready_of else np.ones(n, dtype=bool) for p in pods], dtype=bool).reshape(
+            matrix.shape
+        )
         # The pod list changes rarely: ticks share one tuple until who is there, or who
         # is ready, changes (a tick then only compares two small byte strings).
         state = (matrix.astype(np.uint8) + (matrix & ready).astype(np.uint8)).T
@@ -170,8 +173,9 @@ class _Samples:
             names, values, stamps, complete = names_rows
             if complete[i]:
                 return Reading(per_pod=dict(zip(names, zip(values[i], stamps[i], strict=True), strict=True)))
-            return Reading(per_pod={pod: (v, t) for pod, v, t in zip(names, values[i], stamps[i], strict=True)
-                                    if t == t})
+            return Reading(
+                per_pod={pod: (v, t) for pod, v, t in zip(names, values[i], stamps[i], strict=True) if t == t}
+            )
         wide = self.wide.get(key)
         if wide is None or wide[1][i] != wide[1][i]:
             return Reading()
@@ -204,8 +208,7 @@ def _blocks(spec: GPUScalerSpec, recording: Recording) -> Iterator[_Samples]:
             rows_v = np.concatenate([rows_v, block.values])
         while pending is not None and (block is None or (rows_t.size and pending < rows_t[-1])):
             times: list[float] = []
-            while pending is not None and len(times) < TICKS_PER_BLOCK and \
-                    (block is None or pending < rows_t[-1]):
+            while pending is not None and len(times) < TICKS_PER_BLOCK and (block is None or pending < rows_t[-1]):
                 times.append(pending)
                 pending = next(grid, None)
             values, stamps = _resolve(rows_t, rows_s, rows_v, n, np.asarray(times), carry_t, carry_v)
@@ -218,8 +221,15 @@ def _blocks(spec: GPUScalerSpec, recording: Recording) -> Iterator[_Samples]:
     blocks.close()  # rows after the last tick (at the very end) are not needed
 
 
-def _resolve(rows_t: np.ndarray, rows_s: np.ndarray, rows_v: np.ndarray, n: int, grid: np.ndarray,
-             carry_t: np.ndarray, carry_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _resolve(
+    rows_t: np.ndarray,
+    rows_s: np.ndarray,
+    rows_v: np.ndarray,
+    n: int,
+    grid: np.ndarray,
+    carry_t: np.ndarray,
+    carry_v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each series' latest sample at or before each tick of ``grid``: its value and its
     time, ``(series, tick)`` arrays, from the rows (in time order) or else the carried
     sample; NaN before a series' first sample. A recorded NaN stays NaN.
@@ -241,11 +251,13 @@ def _resolve(rows_t: np.ndarray, rows_s: np.ndarray, rows_v: np.ndarray, n: int,
     return values, stamps
 
 
-def _observe_at(spec: GPUScalerSpec, data: _Samples, i: int, t: float, current: int,
-                pods: tuple[PodState, ...]) -> Observation:
+def _observe_at(
+    spec: GPUScalerSpec, data: _Samples, i: int, t: float, current: int, pods: tuple[PodState, ...]
+) -> Observation:
     """The one observe step at tick ``i``, against the recording's pods at that tick."""
-    return observe(spec, {m.key: data.reading(m.key, i) for m in spec.metrics}, current_replicas=current,
-                   pods=pods, now=t)
+    return observe(
+        spec, {m.key: data.reading(m.key, i) for m in spec.metrics}, current_replicas=current, pods=pods, now=t
+    )
 
 
 def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
@@ -260,8 +272,10 @@ def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
                 memory = record_scale(memory, spec, previous, current, t)
             previous = current
             if data.pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
-                pods = tuple(PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
-                             for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True))
+                pods = tuple(
+                    PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
+                    for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True)
+                )
             obs = _observe_at(spec, data, i, t, current, pods)
             decision = decide(spec, obs, memory, t)
             memory = decision.memory_if_not_applied
@@ -277,8 +291,10 @@ def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
             serial = max(1, len(data.pods_at[0]))
             replicas = [(f"replica-{i}", data.times[0] - spec.startup_seconds) for i in range(serial)]
         for i, t in enumerate(data.times):
-            pods = tuple(PodState(name=name, ready=t - created >= spec.startup_seconds, start_time=created)
-                         for name, created in replicas)
+            pods = tuple(
+                PodState(name=name, ready=t - created >= spec.startup_seconds, start_time=created)
+                for name, created in replicas
+            )
             ready = [p.name for p in pods if p.ready]
             recorded = tuple(PodState(name=name) for name in data.pods_at[i])
             metrics = dict(_observe_at(spec, data, i, t, len(replicas), recorded).metrics)

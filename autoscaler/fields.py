@@ -4,6 +4,7 @@ Shared by the GPUScaler spec (``autoscaler/spec.py``) and the simulator's scenar
 (``simulations/scenario.py``): the same words for the same mistakes everywhere, e.g.
 ``spec.maxReplicas: expected an integer, got a string ('ten')``.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,15 +58,39 @@ class FieldReader:
                 self.error(_join(path, key), f"unknown field (expected one of: {', '.join(known)})")
 
     @overload
-    def integer(self, obj: Mapping[str, Any], key: str, path: str, default: int, *,
-                minimum: int | None = ..., maximum: int | None = ...) -> int: ...
+    def integer(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: int,
+        *,
+        minimum: int | None = ...,
+        maximum: int | None = ...,
+    ) -> int: ...
 
     @overload
-    def integer(self, obj: Mapping[str, Any], key: str, path: str, default: None, *,
-                minimum: int | None = ..., maximum: int | None = ...) -> int | None: ...
+    def integer(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: None,
+        *,
+        minimum: int | None = ...,
+        maximum: int | None = ...,
+    ) -> int | None: ...
 
-    def integer(self, obj: Mapping[str, Any], key: str, path: str, default: int | None, *,
-                minimum: int | None = None, maximum: int | None = None) -> int | None:
+    def integer(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: int | None,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int | None:
         p = _join(path, key)
         if key not in obj or obj[key] is None:
             if default is None:
@@ -84,18 +109,42 @@ class FieldReader:
         return v
 
     @overload
-    def number(self, obj: Mapping[str, Any], key: str, path: str, default: float, *,
-               minimum: float | None = ..., exclusive_minimum: float | None = ...,
-               maximum: float | None = ...) -> float: ...
+    def number(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: float,
+        *,
+        minimum: float | None = ...,
+        exclusive_minimum: float | None = ...,
+        maximum: float | None = ...,
+    ) -> float: ...
 
     @overload
-    def number(self, obj: Mapping[str, Any], key: str, path: str, default: None, *,
-               minimum: float | None = ..., exclusive_minimum: float | None = ...,
-               maximum: float | None = ...) -> float | None: ...
+    def number(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: None,
+        *,
+        minimum: float | None = ...,
+        exclusive_minimum: float | None = ...,
+        maximum: float | None = ...,
+    ) -> float | None: ...
 
-    def number(self, obj: Mapping[str, Any], key: str, path: str, default: float | None, *,
-               minimum: float | None = None, exclusive_minimum: float | None = None,
-               maximum: float | None = None) -> float | None:
+    def number(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: float | None,
+        *,
+        minimum: float | None = None,
+        exclusive_minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float | None:
         p = _join(path, key)
         if key not in obj or obj[key] is None:
             return default
@@ -115,15 +164,18 @@ class FieldReader:
         return float(v)
 
     @overload
-    def string(self, obj: Mapping[str, Any], key: str, path: str, default: str,
-               choices: tuple[str, ...] | None = ...) -> str: ...
+    def string(
+        self, obj: Mapping[str, Any], key: str, path: str, default: str, choices: tuple[str, ...] | None = ...
+    ) -> str: ...
 
     @overload
-    def string(self, obj: Mapping[str, Any], key: str, path: str, default: None,
-               choices: tuple[str, ...] | None = ...) -> str | None: ...
+    def string(
+        self, obj: Mapping[str, Any], key: str, path: str, default: None, choices: tuple[str, ...] | None = ...
+    ) -> str | None: ...
 
-    def string(self, obj: Mapping[str, Any], key: str, path: str, default: str | None,
-               choices: tuple[str, ...] | None = None) -> str | None:
+    def string(
+        self, obj: Mapping[str, Any], key: str, path: str, default: str | None, choices: tuple[str, ...] | None = None
+    ) -> str | None:
         p = _join(path, key)
         if key not in obj or obj[key] is None:
             if default is None:

@@ -34,6 +34,7 @@ Scheduling: a scaler first seen at ``t0`` with interval ``i`` is due at
 spreads load without drifting, and scalers created together stay close enough to
 share a tick's batched queries.
 """
+
 from __future__ import annotations
 
 import logging
@@ -142,9 +143,19 @@ class Outcome:
 class ControlLoop:
     """Schedules and runs reconciles; owns the worker pool and the per-scaler state."""
 
-    def __init__(self, *, scalers: ScalerStore, scales: ScaleClient, pods: PodLister, events: EventSink,
-                 metrics: MetricSource, telemetry: Telemetry, settings: LoopSettings = LoopSettings(),
-                 rng: random.Random | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        *,
+        scalers: ScalerStore,
+        scales: ScaleClient,
+        pods: PodLister,
+        events: EventSink,
+        metrics: MetricSource,
+        telemetry: Telemetry,
+        settings: LoopSettings = LoopSettings(),
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings = settings
         self.scalers, self.scales, self.pods, self.events = scalers, scales, pods, events
         self.metrics = metrics
@@ -190,8 +201,9 @@ class ControlLoop:
                 self.telemetry.forget(*self._names.pop(uid))
         if not due:
             return []
-        needed = {s for _, st in due if isinstance(st.parsed, GPUScalerSpec)
-                  for m in st.parsed.metrics for s in signals_of(m)}
+        needed = {
+            s for _, st in due if isinstance(st.parsed, GPUScalerSpec) for m in st.parsed.metrics for s in signals_of(m)
+        }
         snapshots: dict[Signal, SignalSnapshot] = {}
         if needed:
             snapshots = self.metrics.fetch_signals(needed, {obj.namespace for obj, _ in due})
@@ -214,8 +226,9 @@ class ControlLoop:
         _, not_done = wait(pending, timeout=timeout)
         return not not_done
 
-    def _run_one(self, obj: ScalerObject, state: ScalerState, snapshots: Mapping[Signal, SignalSnapshot],
-                 now: float) -> Outcome:
+    def _run_one(
+        self, obj: ScalerObject, state: ScalerState, snapshots: Mapping[Signal, SignalSnapshot], now: float
+    ) -> Outcome:
         started = time.perf_counter()
         try:
             return self.reconcile(obj, state, snapshots, now)
@@ -239,8 +252,10 @@ class ControlLoop:
         status_written: Mapping[str, Any] | None = None
         try:
             status = {k: v for k, v in obj.status.items() if k != "conditions"}
-            status.update(observedGeneration=obj.generation,
-                          conditions=merge_conditions((cond,), obj.status.get("conditions"), now))
+            status.update(
+                observedGeneration=obj.generation,
+                conditions=merge_conditions((cond,), obj.status.get("conditions"), now),
+            )
             self.scalers.write_status(obj, status)
             status_written = status
         except Exception as e:  # the API failing too: the Event and the log still say it
@@ -258,11 +273,11 @@ class ControlLoop:
         if state is not None and state.generation == obj.generation:
             return state
         parsed = _parse(obj)
-        interval = float(parsed.polling_interval_seconds) if isinstance(parsed, GPUScalerSpec) \
-            else INVALID_SPEC_INTERVAL
+        interval = (
+            float(parsed.polling_interval_seconds) if isinstance(parsed, GPUScalerSpec) else INVALID_SPEC_INTERVAL
+        )
         if state is None:
-            state = ScalerState(anchor=now, interval=interval, next_due=now, generation=obj.generation,
-                                parsed=parsed)
+            state = ScalerState(anchor=now, interval=interval, next_due=now, generation=obj.generation, parsed=parsed)
             self._states[obj.uid] = state
             self._names[obj.uid] = (obj.namespace, obj.name)
         else:  # edited: poll now, on a grid anchored now
@@ -273,8 +288,9 @@ class ControlLoop:
     def _schedule_next(self, state: ScalerState, now: float) -> None:
         # The next grid point after now (skipping any missed while we were slow).
         cycle = math.floor((now - state.anchor) / state.interval + 0.5) + 1
-        state.next_due = state.anchor + cycle * state.interval \
-            + self._rng.uniform(0, self.settings.jitter * state.interval)
+        state.next_due = (
+            state.anchor + cycle * state.interval + self._rng.uniform(0, self.settings.jitter * state.interval)
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Tick every ``tick_seconds`` until ``stop`` is set."""
@@ -299,8 +315,9 @@ class ControlLoop:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # -- one scaler -------------------------------------------------------------------
-    def reconcile(self, obj: ScalerObject, state: ScalerState, snapshots: Mapping[Signal, SignalSnapshot],
-                  now: float) -> Outcome:
+    def reconcile(
+        self, obj: ScalerObject, state: ScalerState, snapshots: Mapping[Signal, SignalSnapshot], now: float
+    ) -> Outcome:
         """One poll of one scaler (see the module docstring for the steps)."""
         if state.failures is None:
             state.failures = failures_in_status(obj.status)
@@ -325,10 +342,10 @@ class ControlLoop:
             message = f"cannot read the scale of {ref.kind}/{ref.name}: {e}"
             self.telemetry.errors.labels("get_scale").inc()
             cond = Condition("AbleToScale", "False", FAILED_GET_SCALE, message)
-            self.telemetry.record(ScalerView(obj.namespace, obj.name, None, None, spec.min_replicas,
-                                             spec.max_replicas, False))
-            return self._finish(obj, state, None, memory, (cond, *pause_conditions), {FAILED_GET_SCALE: message},
-                                now)
+            self.telemetry.record(
+                ScalerView(obj.namespace, obj.name, None, None, spec.min_replicas, spec.max_replicas, False)
+            )
+            return self._finish(obj, state, None, memory, (cond, *pause_conditions), {FAILED_GET_SCALE: message}, now)
 
         obs = self._observe(obj, spec, scale, snapshots, now)
         startups = measure_startups(obs.pods, memory, state.measured)
@@ -349,8 +366,10 @@ class ControlLoop:
         applied = False
         if decision.desired_replicas != decision.current_replicas and not self.settings.dry_run:
             # Timing for benchmarks/reaction.py: the poll's tick time and when the decision was made.
-            log.debug("scaling", extra={"fields": {"namespace": obj.namespace, "scaler": obj.name,
-                                                   "tick": now, "decided": time.time()}})
+            log.debug(
+                "scaling",
+                extra={"fields": {"namespace": obj.namespace, "scaler": obj.name, "tick": now, "decided": time.time()}},
+            )
             try:
                 self.scales.set_replicas(obj.namespace, ref, decision.desired_replicas)
                 applied = True
@@ -364,18 +383,28 @@ class ControlLoop:
         if applied:
             direction = "up" if decision.desired_replicas > decision.current_replicas else "down"
             self.telemetry.scale_events.labels(obj.namespace, obj.name, direction).inc()
-            self._emit(obj, "Normal", "SuccessfulRescale",
-                       f"New size: {decision.desired_replicas}; reason: {decision.reason}")
-        self.telemetry.record(ScalerView(
-            obj.namespace, obj.name, scale.replicas, decision.desired_replicas, spec.min_replicas,
-            spec.max_replicas, metrics_available=not invalid,
-            metrics=tuple(MetricView(p.key, p.usage, p.target) for p in decision.proposals),
-            unschedulable_replicas=len(unschedulable_pods(obs.pods))))
+            self._emit(
+                obj, "Normal", "SuccessfulRescale", f"New size: {decision.desired_replicas}; reason: {decision.reason}"
+            )
+        self.telemetry.record(
+            ScalerView(
+                obj.namespace,
+                obj.name,
+                scale.replicas,
+                decision.desired_replicas,
+                spec.min_replicas,
+                spec.max_replicas,
+                metrics_available=not invalid,
+                metrics=tuple(MetricView(p.key, p.usage, p.target) for p in decision.proposals),
+                unschedulable_replicas=len(unschedulable_pods(obs.pods)),
+            )
+        )
         log.info("decision", extra={"fields": decision_fields(obj, decision, applied, self.settings.dry_run)})
         return self._finish(obj, state, decision, memory, tuple(conditions), failures, now, applied=applied)
 
-    def _announce_pauses(self, obj: ScalerObject, state: ScalerState,
-                         pauses: tuple[Pause, ...]) -> tuple[Condition, ...]:
+    def _announce_pauses(
+        self, obj: ScalerObject, state: ScalerState, pauses: tuple[Pause, ...]
+    ) -> tuple[Condition, ...]:
         """The ``Paused`` condition, and a Normal Event (and a log line) when a pause starts
         or ends, e.g. ``ScaleInPaused: scale-in is paused (never below the current count):
         annotation gpuautoscaler.io/paused-scale-in='true'`` and later ``ScaleInResumed``.
@@ -396,8 +425,11 @@ class ControlLoop:
             self._emit(obj, "Normal", resumed, words)
         state.pauses = frozenset(active)
         if pauses:
-            return (Condition(PAUSED, "True", ",".join(active),
-                              "; ".join(f"{PAUSE_WORDS[p.reason]}: {p.source}" for p in pauses)),)
+            return (
+                Condition(
+                    PAUSED, "True", ",".join(active), "; ".join(f"{PAUSE_WORDS[p.reason]}: {p.source}" for p in pauses)
+                ),
+            )
         if before or any(c.get("type") == PAUSED for c in previous):
             return (Condition(PAUSED, "False", "NotPaused", "neither direction is paused"),)
         return ()
@@ -409,11 +441,20 @@ class ControlLoop:
         for s in obs.startups:
             self.telemetry.replica_startup.labels(obj.namespace, obj.name).observe(s.seconds)
         if obs.pods:
-            state.measured = {key for p in obs.pods if p.created is not None
-                              and ((key := (p.name, p.created)) in state.measured or p.name in new)}
+            state.measured = {
+                key
+                for p in obs.pods
+                if p.created is not None and ((key := (p.name, p.created)) in state.measured or p.name in new)
+            }
 
-    def _observe(self, obj: ScalerObject, spec: GPUScalerSpec, scale: Scale,
-                 snapshots: Mapping[Signal, SignalSnapshot], now: float) -> Observation:
+    def _observe(
+        self,
+        obj: ScalerObject,
+        spec: GPUScalerSpec,
+        scale: Scale,
+        snapshots: Mapping[Signal, SignalSnapshot],
+        now: float,
+    ) -> Observation:
         """Read each metric (the tick's snapshot joined to this target's pods, or its
         custom query) and hand the readings to the one observe step."""
         pods: tuple[PodState, ...] = ()
@@ -430,12 +471,22 @@ class ControlLoop:
                 readings[m.key] = Reading(error=pods_error)
             else:
                 readings[m.key] = read_metric(m, snapshots, self.metrics, obj.namespace, names)
-        return observe(spec, readings, current_replicas=scale.replicas, pods=pods, now=now,
-                       status_replicas=scale.status_replicas)
+        return observe(
+            spec, readings, current_replicas=scale.replicas, pods=pods, now=now, status_replicas=scale.status_replicas
+        )
 
-    def _finish(self, obj: ScalerObject, state: ScalerState, decision: Decision | None, memory: Memory,
-                conditions: tuple[Condition, ...], failures: dict[str, str], now: float, *,
-                applied: bool = False) -> Outcome:
+    def _finish(
+        self,
+        obj: ScalerObject,
+        state: ScalerState,
+        decision: Decision | None,
+        memory: Memory,
+        conditions: tuple[Condition, ...],
+        failures: dict[str, str],
+        now: float,
+        *,
+        applied: bool = False,
+    ) -> Outcome:
         """Write status; announce failure reasons that are new since the last poll."""
         previous = obj.status.get("conditions")
         if decision is not None:
@@ -443,8 +494,11 @@ class ControlLoop:
         else:
             # No decision this poll: keep the last numbers and the memory, update conditions.
             status = {k: v for k, v in obj.status.items() if k not in ("conditions", "memory")}
-            status.update(observedGeneration=obj.generation, memory=memory_to_status(memory),
-                          conditions=merge_conditions(conditions, previous, now))
+            status.update(
+                observedGeneration=obj.generation,
+                memory=memory_to_status(memory),
+                conditions=merge_conditions(conditions, previous, now),
+            )
         try:
             self.scalers.write_status(obj, status)
             status_ok = True
@@ -455,15 +509,17 @@ class ControlLoop:
         before = state.failures or frozenset()
         for reason, message in failures.items():
             if reason not in before:
-                log.warning(message, extra={"fields": {"namespace": obj.namespace, "scaler": obj.name,
-                                                       "reason": reason}})
+                log.warning(
+                    message, extra={"fields": {"namespace": obj.namespace, "scaler": obj.name, "reason": reason}}
+                )
                 self._emit(obj, "Warning", reason, message)
         for reason in before - failures.keys():
-            log.info(f"{reason} cleared", extra={"fields": {"namespace": obj.namespace, "scaler": obj.name,
-                                                            "reason": reason}})
+            log.info(
+                f"{reason} cleared",
+                extra={"fields": {"namespace": obj.namespace, "scaler": obj.name, "reason": reason}},
+            )
         state.failures = frozenset(failures)
-        return Outcome(obj.namespace, obj.name, decision, applied, dict(failures),
-                       status if status_ok else None)
+        return Outcome(obj.namespace, obj.name, decision, applied, dict(failures), status if status_ok else None)
 
     def _emit(self, obj: ScalerObject, type_: str, reason: str, message: str) -> None:
         try:
@@ -520,10 +576,17 @@ def pauses_in_status(status: Mapping[str, Any]) -> frozenset[str]:
 def decision_fields(obj: ScalerObject, d: Decision, applied: bool, dry_run: bool) -> dict[str, Any]:
     """The one log line per decision: enough to replay the reasoning without the code."""
     return {
-        "namespace": obj.namespace, "scaler": obj.name,
-        "current_replicas": d.current_replicas, "desired_replicas": d.desired_replicas,
-        "action": d.action, "reason_code": d.reason_code, "reason": d.reason,
-        "applied": applied, "dry_run": dry_run,
-        "metrics": {p.key: {"value": p.usage, "target": p.target, **({"error": p.error} if p.error else {})}
-                    for p in d.proposals},
+        "namespace": obj.namespace,
+        "scaler": obj.name,
+        "current_replicas": d.current_replicas,
+        "desired_replicas": d.desired_replicas,
+        "action": d.action,
+        "reason_code": d.reason_code,
+        "reason": d.reason,
+        "applied": applied,
+        "dry_run": dry_run,
+        "metrics": {
+            p.key: {"value": p.usage, "target": p.target, **({"error": p.error} if p.error else {})}
+            for p in d.proposals
+        },
     }

@@ -5,6 +5,7 @@ reason in words; ``--output json`` writes JSON Lines with at least ``timestamp``
 ``current_replicas``, ``desired_replicas``, ``action``, ``reason`` and ``metrics``
 (key -> {value, target}).
 """
+
 from __future__ import annotations
 
 import csv
@@ -75,8 +76,10 @@ def write_table(ticks: Iterable[Tick], out: TextIO, *, changes_only: bool = Fals
 
 def _table_row(tick: Tick) -> str:
     d = tick.decision
-    return (f"{format_time(tick.timestamp):<20}  {d.current_replicas:>7}  {d.desired_replicas:>7}  "
-            f"{d.action:<10}  {d.reason_code}: {d.reason}\n")
+    return (
+        f"{format_time(tick.timestamp):<20}  {d.current_replicas:>7}  {d.desired_replicas:>7}  "
+        f"{d.action:<10}  {d.reason_code}: {d.reason}\n"
+    )
 
 
 class PlotPoint(NamedTuple):
@@ -119,10 +122,12 @@ def plot(spec: GPUScalerSpec, ticks: Sequence[Tick | PlotPoint], path: str, titl
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
     ax = axes[-1, 0]
-    ax.step(minutes, [t.current_replicas for t in points], where="post", color="tab:gray", lw=2,
-            label="current replicas")
-    ax.step(minutes, [t.desired_replicas for t in points], where="post", color="tab:green", lw=1.4,
-            label="desired replicas")
+    ax.step(
+        minutes, [t.current_replicas for t in points], where="post", color="tab:gray", lw=2, label="current replicas"
+    )
+    ax.step(
+        minutes, [t.desired_replicas for t in points], where="post", color="tab:green", lw=1.4, label="desired replicas"
+    )
     ax.axhline(spec.max_replicas, color="black", ls=":", lw=1, label=f"max {spec.max_replicas}")
     ax.set_ylabel("replicas")
     ax.set_xlabel("minutes since the start of the recording")

@@ -12,6 +12,7 @@ node (as root, ``--plot /dev/sda``) or a directory is refused with
 the writer can produce (``.png``, ``.svg``, ``.pdf`` for plots; ``.csv`` for a
 recording), so ``plot.jpeg`` is not silently written as PNG.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,10 @@ def check_output(path: str, extensions: tuple[str, ...]) -> None:
     in one of ``extensions`` (case-insensitive)."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in extensions:
-        raise OutputRefused(f"{path}: expected a file name ending in {', '.join(extensions)}, got "
-                            + (f"{ext!r}" if ext else "no extension"))
+        raise OutputRefused(
+            f"{path}: expected a file name ending in {', '.join(extensions)}, got "
+            + (f"{ext!r}" if ext else "no extension")
+        )
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -45,8 +48,9 @@ def check_output(path: str, extensions: tuple[str, ...]) -> None:
     except OSError as e:
         raise OutputRefused(f"{path}: cannot check the output file: {e.strerror or e}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise OutputRefused(f"{path}: exists and is {_kind(st.st_mode)}; expected a regular file or nothing "
-                            "(left untouched)")
+        raise OutputRefused(
+            f"{path}: exists and is {_kind(st.st_mode)}; expected a regular file or nothing (left untouched)"
+        )
 
 
 def _kind(mode: int) -> str:

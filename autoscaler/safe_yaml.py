@@ -18,6 +18,7 @@ And one reading as kubectl's: ``averageValue: 1e3`` is the number 1000 (YAML 1.2
 JSON), where PyYAML's YAML 1.1 rules read it as the string ``'1e3'``.
 Bytes that are not UTF-8 are refused by :func:`decode` with their line.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,7 +58,8 @@ class _Loader(yaml.SafeLoader):
         digits = sum(c.isdigit() for c in str(node.value))
         if digits > MAX_INTEGER_DIGITS:
             raise yaml.constructor.ConstructorError(
-                None, None, f"an integer of {digits} digits is too large", node.start_mark)
+                None, None, f"an integer of {digits} digits is too large", node.start_mark
+            )
         value: int = super().construct_yaml_int(node)
         return value
 
@@ -76,7 +78,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = data[: e.start].count(b"\n") + 1
         raise YAMLProblem(line, f"not UTF-8 text (byte 0x{data[e.start]:02x})") from None
 
 
@@ -122,8 +124,9 @@ def _check(root: yaml.Node) -> None:
             children = _children(node)
             total = 1 + sum(size[id(c)] for c in children)
             if total > MAX_EXPANDED_NODES:
-                raise YAMLProblem(node.start_mark.line + 1,
-                                  f"aliases expand this document past {MAX_EXPANDED_NODES:,} nodes; refused")
+                raise YAMLProblem(
+                    node.start_mark.line + 1, f"aliases expand this document past {MAX_EXPANDED_NODES:,} nodes; refused"
+                )
             size[key] = total
             continue
         if key in size:
@@ -153,6 +156,8 @@ def _duplicates(node: yaml.MappingNode) -> None:
         name = (k.tag, k.value)
         line = k.start_mark.line + 1
         if name in first_line:
-            raise YAMLProblem(line, f"duplicate key {k.value!r} (first on line {first_line[name]}); refused, "
-                                    "as the API server refuses it")
+            raise YAMLProblem(
+                line,
+                f"duplicate key {k.value!r} (first on line {first_line[name]}); refused, as the API server refuses it",
+            )
         first_line[name] = line

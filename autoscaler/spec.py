@@ -20,6 +20,7 @@ keys and alias bombs refused with their line). Both accept any kind
 it has a ``/scale`` is the API server's to say (discovery, :mod:`autoscaler.kube.discovery`),
 and RBAC grants the kinds a cluster uses (deploy/components/).
 """
+
 from __future__ import annotations
 
 import re
@@ -65,8 +66,10 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 #: A scaleTargetRef's apiVersion: ``v1`` (the core group) or ``GROUP/VERSION``, the group a
 #: DNS-1123 subdomain (``leaderworkerset.x-k8s.io``), the version a DNS-1035 label (``v1alpha1``).
-API_VERSION_PATTERN = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                                 r"[a-z]([-a-z0-9]*[a-z0-9])?")
+API_VERSION_PATTERN = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[a-z]([-a-z0-9]*[a-z0-9])?"
+)
 MAX_API_VERSION_LENGTH = 253 + 1 + 63
 #: A Kind: a letter, then letters, digits and '-', at most 63 (the API server requires the
 #: lowercased kind to be a DNS-1035 label): ``LeaderWorkerSet``, ``Rollout``.
@@ -245,8 +248,9 @@ def _parse_target(r: FieldReader, raw: Any, path: str, definition: MetricDefinit
     r.unknown(obj, path, TARGET_KINDS)
     given = [k for k in TARGET_KINDS if obj.get(k) is not None]
     if len(given) != 1:
-        r.error(path, f"expected exactly one of {', '.join(TARGET_KINDS)}"
-                + (f"; got {', '.join(given)}" if given else ""))
+        r.error(
+            path, f"expected exactly one of {', '.join(TARGET_KINDS)}" + (f"; got {', '.join(given)}" if given else "")
+        )
         return None
     key = given[0]
     amount = r.number(obj, key, path, None, minimum=MIN_TARGET)
@@ -261,8 +265,13 @@ def _parse_target(r: FieldReader, raw: Any, path: str, definition: MetricDefinit
     if key == "averageUtilization" and amount > 100:
         r.error(f"{path}.{key}", f"expected a percent in (0, 100], got {amount:g}")
         return None
-    return MetricTarget(**{{"averageValue": "average_value", "averageUtilization": "average_utilization",
-                            "value": "value"}[key]: amount})
+    return MetricTarget(
+        **{
+            {"averageValue": "average_value", "averageUtilization": "average_utilization", "value": "value"}[
+                key
+            ]: amount
+        }
+    )
 
 
 #: Every type's own fields: one given to a type that lacks it is named as such.
@@ -302,8 +311,9 @@ def _parse_rules(r: FieldReader, raw: Any, path: str, default: ScalingRules) -> 
     if obj is None:
         return default
     r.unknown(obj, path, ("stabilizationWindowSeconds", "tolerance", "cooldownSeconds", "selectPolicy", "policies"))
-    window = r.integer(obj, "stabilizationWindowSeconds", path, default.stabilization_window_seconds,
-                       minimum=0, maximum=3600)
+    window = r.integer(
+        obj, "stabilizationWindowSeconds", path, default.stabilization_window_seconds, minimum=0, maximum=3600
+    )
     tolerance = r.number(obj, "tolerance", path, default.tolerance, minimum=0)
     cooldown = r.integer(obj, "cooldownSeconds", path, default.cooldown_seconds, minimum=0, maximum=INT32_MAX)
     select = r.string(obj, "selectPolicy", path, default.select_policy, choices=SELECT_POLICIES)
@@ -352,9 +362,23 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     obj = r.mapping(raw, path)
     if obj is None:
         return None
-    r.unknown(obj, path, ("scaleTargetRef", "minReplicas", "maxReplicas", "pollingIntervalSeconds",
-                          "startupSeconds", "metrics", "behavior", "fallback", "paused",
-                          "pausedScaleIn", "pausedScaleOut"))
+    r.unknown(
+        obj,
+        path,
+        (
+            "scaleTargetRef",
+            "minReplicas",
+            "maxReplicas",
+            "pollingIntervalSeconds",
+            "startupSeconds",
+            "metrics",
+            "behavior",
+            "fallback",
+            "paused",
+            "pausedScaleIn",
+            "pausedScaleOut",
+        ),
+    )
     ref = None
     ref_obj = r.mapping(obj.get("scaleTargetRef"), f"{path}.scaleTargetRef")
     if ref_obj is not None:
@@ -364,16 +388,25 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         kind = r.string(ref_obj, "kind", rp, None)
         name = r.string(ref_obj, "name", rp, None)
         if api_version is not None and not _is_name(api_version, API_VERSION_PATTERN, MAX_API_VERSION_LENGTH):
-            r.error(f"{rp}.apiVersion", f"expected 'v1' or GROUP/VERSION (e.g. 'apps/v1', "
-                                        f"'leaderworkerset.x-k8s.io/v1'), got {_cut(api_version)}")
+            r.error(
+                f"{rp}.apiVersion",
+                f"expected 'v1' or GROUP/VERSION (e.g. 'apps/v1', "
+                f"'leaderworkerset.x-k8s.io/v1'), got {_cut(api_version)}",
+            )
             api_version = None
         if kind is not None and not _is_name(kind, KIND_PATTERN, MAX_KIND_LENGTH):
-            r.error(f"{rp}.kind", f"expected a Kind name (a letter, then letters, digits or '-'; at most "
-                                  f"{MAX_KIND_LENGTH} characters, e.g. 'LeaderWorkerSet'), got {_cut(kind)}")
+            r.error(
+                f"{rp}.kind",
+                f"expected a Kind name (a letter, then letters, digits or '-'; at most "
+                f"{MAX_KIND_LENGTH} characters, e.g. 'LeaderWorkerSet'), got {_cut(kind)}",
+            )
             kind = None
         if name is not None and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
-            r.error(f"{rp}.name", f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; "
-                                  f"at most {MAX_NAME_LENGTH} characters), got {_cut(name)}")
+            r.error(
+                f"{rp}.name",
+                f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; "
+                f"at most {MAX_NAME_LENGTH} characters), got {_cut(name)}",
+            )
             name = None
         if api_version and kind and name:
             ref = ScaleTargetRef(api_version, kind, name)
@@ -384,8 +417,10 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     polling = r.integer(obj, "pollingIntervalSeconds", path, 15, minimum=1, maximum=3600)
     startup_auto = obj.get("startupSeconds") == STARTUP_AUTO
     if isinstance(obj.get("startupSeconds"), str) and not startup_auto:
-        r.error(f"{path}.startupSeconds", f"expected an integer >= 0 or {STARTUP_AUTO!r}, "
-                                          f"got {describe_value(obj['startupSeconds'])}")
+        r.error(
+            f"{path}.startupSeconds",
+            f"expected an integer >= 0 or {STARTUP_AUTO!r}, got {describe_value(obj['startupSeconds'])}",
+        )
         startup = None
     elif startup_auto:
         startup = DEFAULT_STARTUP_SECONDS
@@ -394,8 +429,11 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
     metrics: list[MetricSpec] = []
     raw_metrics = obj.get("metrics")
     if not isinstance(raw_metrics, list) or not raw_metrics:
-        r.error(f"{path}.metrics", "expected a non-empty list of metrics"
-                + ("" if raw_metrics is None else f", got {describe_value(raw_metrics)}"))
+        r.error(
+            f"{path}.metrics",
+            "expected a non-empty list of metrics"
+            + ("" if raw_metrics is None else f", got {describe_value(raw_metrics)}"),
+        )
     elif len(raw_metrics) > MAX_METRICS:
         r.error(f"{path}.metrics", f"expected at most {MAX_METRICS} metrics, got {len(raw_metrics)}")
     else:
@@ -511,8 +549,15 @@ def apply_pause_annotations(spec: GPUScalerSpec, annotations: Mapping[str, str])
             pauses.append(Pause(reason, " and ".join(sources)))
     if all(flags[attr] == getattr(spec, attr) for attr in flags):
         return Paused(spec, tuple(pauses))
-    return Paused(replace(spec, paused=flags["paused"], paused_scale_in=flags["paused_scale_in"],
-                          paused_scale_out=flags["paused_scale_out"]), tuple(pauses))
+    return Paused(
+        replace(
+            spec,
+            paused=flags["paused"],
+            paused_scale_in=flags["paused_scale_in"],
+            paused_scale_out=flags["paused_scale_out"],
+        ),
+        tuple(pauses),
+    )
 
 
 def _is_name(text: str, pattern: re.Pattern[str], max_length: int) -> bool:
@@ -554,12 +599,18 @@ def parse_scaler(doc: Any, source: str = "<document>") -> GPUScaler:
     if meta is not None:
         name = r.string(meta, "name", "metadata", None) or ""
         if name and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
-            r.error("metadata.name", f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; at most "
-                                     f"{MAX_NAME_LENGTH} characters), got {_cut(name)}")
+            r.error(
+                "metadata.name",
+                f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; at most "
+                f"{MAX_NAME_LENGTH} characters), got {_cut(name)}",
+            )
         namespace = r.string(meta, "namespace", "metadata", "default") or "default"
         if not _is_name(namespace, DNS_LABEL, 63):
-            r.error("metadata.namespace", f"expected a DNS-1123 label (lower-case letters, digits, '-'; at most 63 "
-                                          f"characters), got {_cut(namespace)}")
+            r.error(
+                "metadata.namespace",
+                f"expected a DNS-1123 label (lower-case letters, digits, '-'; at most 63 "
+                f"characters), got {_cut(namespace)}",
+            )
         gen = meta.get("generation")
         generation = gen if isinstance(gen, int) and not isinstance(gen, bool) else 0
     spec = _parse_spec(r, obj.get("spec"), "spec")

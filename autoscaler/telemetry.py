@@ -17,6 +17,7 @@ free GPU), 0 when there are none, absent when the pods could not be read.
 replica's creation to Ready, observed once, when the controller first sees it Ready
 (:mod:`autoscaler.core.startup`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,11 +41,37 @@ RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 #: ``gpu_autoscaler_errors_total`` kinds, one per step that can fail.
 #: Creation to Ready of one replica: a cached image and a small model load in ~20 s, an
 #: 8B LLM in ~2 min, a 70B download over a slow link in 10-30 min.
-STARTUP_BUCKETS = (5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0,
-                   1200.0, 1800.0, 3600.0)
+STARTUP_BUCKETS = (
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    45.0,
+    60.0,
+    90.0,
+    120.0,
+    180.0,
+    240.0,
+    300.0,
+    450.0,
+    600.0,
+    900.0,
+    1200.0,
+    1800.0,
+    3600.0,
+)
 
-ERROR_KINDS = ("list_scalers", "invalid_spec", "get_scale", "list_pods", "get_metrics", "rescale",
-               "write_status", "emit_event", "internal")
+ERROR_KINDS = (
+    "list_scalers",
+    "invalid_spec",
+    "get_scale",
+    "list_pods",
+    "get_metrics",
+    "rescale",
+    "write_status",
+    "emit_event",
+    "internal",
+)
 
 
 @dataclass(frozen=True)
@@ -84,20 +111,28 @@ class _ScalerCollector(Collector):
                 ("min_replicas", "The scaler's minReplicas."),
                 ("max_replicas", "The scaler's maxReplicas."),
                 ("metrics_available", "1 when every metric of the scaler returned data at the last poll, else 0."),
-                ("unschedulable_replicas", "Pods of the scale target that no node can take (PodScheduled False, "
-                                           "reason Unschedulable: no free GPU) at the last poll."),
+                (
+                    "unschedulable_replicas",
+                    "Pods of the scale target that no node can take (PodScheduled False, "
+                    "reason Unschedulable: no free GPU) at the last poll.",
+                ),
             )
         }
-        value = GaugeMetricFamily("gpu_autoscaler_metric_value",
-                                  "A metric's value at the last poll (absent when unavailable).",
-                                  labels=labels + ["metric"])
-        target = GaugeMetricFamily("gpu_autoscaler_metric_target", "A metric's target.",
-                                   labels=labels + ["metric"])
+        value = GaugeMetricFamily(
+            "gpu_autoscaler_metric_value",
+            "A metric's value at the last poll (absent when unavailable).",
+            labels=labels + ["metric"],
+        )
+        target = GaugeMetricFamily("gpu_autoscaler_metric_target", "A metric's target.", labels=labels + ["metric"])
         for v in views:
             lv = [v.namespace, v.scaler]
-            for name, number in (("current_replicas", v.current_replicas), ("desired_replicas", v.desired_replicas),
-                                 ("min_replicas", v.min_replicas), ("max_replicas", v.max_replicas),
-                                 ("unschedulable_replicas", v.unschedulable_replicas)):
+            for name, number in (
+                ("current_replicas", v.current_replicas),
+                ("desired_replicas", v.desired_replicas),
+                ("min_replicas", v.min_replicas),
+                ("max_replicas", v.max_replicas),
+                ("unschedulable_replicas", v.unschedulable_replicas),
+            ):
                 if number is not None:
                     families[name].add_metric(lv, number)
             families["metrics_available"].add_metric(lv, 1.0 if v.metrics_available else 0.0)
@@ -117,20 +152,33 @@ class Telemetry:
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
         self._views: dict[tuple[str, str], ScalerView] = {}
-        self.scale_events = Counter("gpu_autoscaler_scale_events", "Applied scale changes.",
-                                    ["namespace", "scaler", "direction"], registry=self.registry)
-        self.errors = Counter("gpu_autoscaler_errors", "Failures by the step that failed.", ["kind"],
-                              registry=self.registry)
+        self.scale_events = Counter(
+            "gpu_autoscaler_scale_events",
+            "Applied scale changes.",
+            ["namespace", "scaler", "direction"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "gpu_autoscaler_errors", "Failures by the step that failed.", ["kind"], registry=self.registry
+        )
         for kind in ERROR_KINDS:
             self.errors.labels(kind)  # present at 0 from the start, so rate() works at once
-        self.reconcile_duration = Histogram("gpu_autoscaler_reconcile_duration_seconds",
-                                            "Time to reconcile one scaler.", buckets=RECONCILE_BUCKETS,
-                                            registry=self.registry)
-        self.replica_startup = Histogram("gpu_autoscaler_replica_startup_seconds",
-                                         "Creation to Ready of each new replica of the scale target, measured.",
-                                         ["namespace", "scaler"], buckets=STARTUP_BUCKETS, registry=self.registry)
-        self.leader = Gauge("gpu_autoscaler_leader", "1 while this process holds the leader lease.",
-                            registry=self.registry)
+        self.reconcile_duration = Histogram(
+            "gpu_autoscaler_reconcile_duration_seconds",
+            "Time to reconcile one scaler.",
+            buckets=RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self.replica_startup = Histogram(
+            "gpu_autoscaler_replica_startup_seconds",
+            "Creation to Ready of each new replica of the scale target, measured.",
+            ["namespace", "scaler"],
+            buckets=STARTUP_BUCKETS,
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "gpu_autoscaler_leader", "1 while this process holds the leader lease.", registry=self.registry
+        )
         self.registry.register(_ScalerCollector(self))
 
     def record(self, view: ScalerView) -> None:
@@ -168,8 +216,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": round(record.created, 3),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                    + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -26,6 +26,7 @@ Every reader raises :class:`TimeFormatError` (a ``ValueError``) whose message sa
 was expected and what was given; callers add the file, line and field.
 Pure: standard library only, no clock (``now`` is passed in).
 """
+
 from __future__ import annotations
 
 import math
@@ -84,7 +85,8 @@ def parse_time(text: str) -> float:
         dt = datetime.fromisoformat(iso)
     except ValueError:
         raise TimeFormatError(
-            f"expected Unix seconds or an RFC 3339 time such as 2026-11-29T06:00:00Z, got {_short(t)}") from None
+            f"expected Unix seconds or an RFC 3339 time such as 2026-11-29T06:00:00Z, got {_short(t)}"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     try:
@@ -123,8 +125,9 @@ def parse_duration(text: str) -> float:
     ``2d`` -> 172800, ``250ms`` -> 0.25, ``30`` -> 30."""
     m = _DURATION.fullmatch(text)
     if m is None or m.group(2) not in UNITS:
-        raise TimeFormatError(f"expected a duration such as 30, 15s, 90m, 6h or 2d (units: ms, s, m, h, d), "
-                              f"got {_short(text)}")
+        raise TimeFormatError(
+            f"expected a duration such as 30, 15s, 90m, 6h or 2d (units: ms, s, m, h, d), got {_short(text)}"
+        )
     seconds = float(m.group(1)) * UNITS[m.group(2)]
     if seconds > MAX_DURATION_SECONDS:
         raise TimeFormatError(f"expected a duration of at most 100 years, got {_short(text)}")

@@ -31,6 +31,7 @@ Targets (issue 12): 1,000 steady scalers in <= 0.5 s of CPU per loop; 10,000
 (``--scalers 10000``) reconciled within one 15 s interval on one core; Prometheus
 queries independent of the scaler count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,22 +73,39 @@ def serve(scalers: int) -> None:
             api.add_deployment(ns, name, PODS_PER_DEPLOYMENT)
             for i in range(PODS_PER_DEPLOYMENT):
                 pod = _pod_name(name, i)
-                api.create("", "pods", {
-                    "metadata": {"name": pod, "namespace": ns, "labels": {"app": name}},
-                    "spec": {"containers": [{"name": "server", "image": "vllm:1"}], "nodeName": "gpu-node-1"},
-                    "status": {"phase": "Running", "startTime": started, "conditions": [
-                        {"type": "Ready", "status": "True", "lastTransitionTime": started}]}})
+                api.create(
+                    "",
+                    "pods",
+                    {
+                        "metadata": {"name": pod, "namespace": ns, "labels": {"app": name}},
+                        "spec": {"containers": [{"name": "server", "image": "vllm:1"}], "nodeName": "gpu-node-1"},
+                        "status": {
+                            "phase": "Running",
+                            "startTime": started,
+                            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": started}],
+                        },
+                    },
+                )
                 # 4 waiting a pod on a target of 4, 70 % SM on a target of 70: every scaler holds.
                 exposition.set("inference_queue_depth", {"namespace": ns, "pod": pod}, 4)
                 exposition.set("gpu_sm_active_ratio", {"namespace": ns, "pod": pod, "gpu": "0"}, 0.70)
-            api.add_gpuscaler({
-                "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                         "maxReplicas": 16, "pollingIntervalSeconds": 15, "startupSeconds": 0,
-                         "metrics": [{"type": "QueueDepth", "target": {"averageValue": 4}},
-                                     {"type": "GPUUtilization", "signal": "smActive",
-                                      "target": {"averageUtilization": 70}}]}})
+            api.add_gpuscaler(
+                {
+                    "apiVersion": "gpuautoscaler.io/v1alpha1",
+                    "kind": "GPUScaler",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {
+                        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                        "maxReplicas": 16,
+                        "pollingIntervalSeconds": 15,
+                        "startupSeconds": 0,
+                        "metrics": [
+                            {"type": "QueueDepth", "target": {"averageValue": 4}},
+                            {"type": "GPUUtilization", "signal": "smActive", "target": {"averageUtilization": 70}},
+                        ],
+                    },
+                }
+            )
     api.start()
     exposition.start()
     print(json.dumps({"api": api.url, "exporter": exposition.target}), flush=True)
@@ -133,6 +151,7 @@ class _Timed:
                 with self._lock:
                     key = f"{self._name}.{attr}"
                     self._parts[key] = self._parts.get(key, 0.0) + time.thread_time() - started
+
         return timed
 
 
@@ -146,12 +165,17 @@ def _watch_cpu() -> float:
     return total
 
 
-def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False,
-            modes: tuple[str, ...] = MODES) -> dict[str, list[LoopFigures]]:
+def measure(
+    scalers: int, loops: int, workers: int, pod_lists: bool = False, modes: tuple[str, ...] = MODES
+) -> dict[str, list[LoopFigures]]:
     from simulations.cluster.prometheus import PrometheusServer, ScrapeJob
 
-    child = subprocess.Popen([sys.executable, "-m", "benchmarks.controller", "--serve", str(scalers)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.controller", "--serve", str(scalers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None and child.stdin is not None
     stdin, stdout = child.stdin, child.stdout
     addresses = json.loads(stdout.readline())
@@ -166,18 +190,22 @@ def measure(scalers: int, loops: int, workers: int, pod_lists: bool = False,
 
     try:
         expected = scalers * PODS_PER_DEPLOYMENT
-        prometheus.wait_for("count(inference_queue_depth)", timeout=120,
-                            predicate=lambda r: int(float(r[0]["value"][1])) == expected)
-        return {mode: _measure_mode(mode, addresses["api"], prometheus.url, loops, workers, pod_lists, calls)
-                for mode in modes}
+        prometheus.wait_for(
+            "count(inference_queue_depth)", timeout=120, predicate=lambda r: int(float(r[0]["value"][1])) == expected
+        )
+        return {
+            mode: _measure_mode(mode, addresses["api"], prometheus.url, loops, workers, pod_lists, calls)
+            for mode in modes
+        }
     finally:
         prometheus.cleanup()
         stdin.close()
         child.wait(timeout=30)
 
 
-def _measure_mode(mode: str, api: str, prometheus_url: str, loops: int, workers: int, pod_lists: bool,
-                  calls: Any) -> list[LoopFigures]:
+def _measure_mode(
+    mode: str, api: str, prometheus_url: str, loops: int, workers: int, pod_lists: bool, calls: Any
+) -> list[LoopFigures]:
     from autoscaler.kube.client import ClientSettings, connect
     from autoscaler.kube.events import KubeEventSink
     from autoscaler.kube.podcache import PodCache
@@ -202,17 +230,24 @@ def _measure_mode(mode: str, api: str, prometheus_url: str, loops: int, workers:
         pod_cache.start()
     if targets is not None:
         targets.start()
-    if not (cache.wait_synced(120) and (pod_lists or pod_cache.wait_synced(120))
-            and (targets is None or targets.wait_synced(120))):
+    if not (
+        cache.wait_synced(120)
+        and (pod_lists or pod_cache.wait_synced(120))
+        and (targets is None or targets.wait_synced(120))
+    ):
         raise RuntimeError("the watches did not sync within 120 s")
     source = PrometheusSource(PrometheusSettings(prometheus_url, timeout_seconds=30))
     parts: dict[str, float] = {}
     lock = threading.Lock()
-    loop = ControlLoop(scalers=_Timed(cache, "status", parts, lock),
-                       scales=_Timed(scales, "scale", parts, lock),
-                       pods=_Timed(pods, "pods", parts, lock),
-                       events=KubeEventSink(client), metrics=_Timed(source, "prometheus", parts, lock),
-                       telemetry=Telemetry(), settings=LoopSettings(workers=workers, jitter=0.0))
+    loop = ControlLoop(
+        scalers=_Timed(cache, "status", parts, lock),
+        scales=_Timed(scales, "scale", parts, lock),
+        pods=_Timed(pods, "pods", parts, lock),
+        events=KubeEventSink(client),
+        metrics=_Timed(source, "prometheus", parts, lock),
+        telemetry=Telemetry(),
+        settings=LoopSettings(workers=workers, jitter=0.0),
+    )
     figures = []
     now = time.time()
     calls()  # forget the lists and watches of the start
@@ -224,8 +259,17 @@ def _measure_mode(mode: str, api: str, prometheus_url: str, loops: int, workers:
             wall = time.perf_counter() - wall0
             time.sleep(1.0)  # idle: the watch delivers our status writes back; its CPU counts too
             parts["watch"] = _watch_cpu() - watch0
-            figures.append(LoopFigures(time.process_time() - cpu0, wall, source.queries - q0, len(outcomes),
-                                       sum(1 for o in outcomes if o.failures), dict(parts), calls()))
+            figures.append(
+                LoopFigures(
+                    time.process_time() - cpu0,
+                    wall,
+                    source.queries - q0,
+                    len(outcomes),
+                    sum(1 for o in outcomes if o.failures),
+                    dict(parts),
+                    calls(),
+                )
+            )
             now += 15.0  # every scaler due again
     finally:
         loop.close()
@@ -243,38 +287,56 @@ def main() -> None:
     parser.add_argument("--scalers", type=int, default=NAMESPACES * PER_NAMESPACE)
     parser.add_argument("--loops", type=int, default=3)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--pod-lists", action="store_true",
-                        help="one pod LIST per scaler per loop (the former way) instead of the pod cache")
+    parser.add_argument(
+        "--pod-lists",
+        action="store_true",
+        help="one pod LIST per scaler per loop (the former way) instead of the pod cache",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return
     import logging
+
     logging.basicConfig(level=logging.ERROR)
-    print(f"{args.scalers} GPUScalers, {args.scalers} Deployments, {args.scalers * PODS_PER_DEPLOYMENT} pods, "
-          f"{args.workers} workers, {os.cpu_count()} CPUs, pods from "
-          f"{'a LIST per scaler' if args.pod_lists else 'the pod cache'}")
+    print(
+        f"{args.scalers} GPUScalers, {args.scalers} Deployments, {args.scalers * PODS_PER_DEPLOYMENT} pods, "
+        f"{args.workers} workers, {os.cpu_count()} CPUs, pods from "
+        f"{'a LIST per scaler' if args.pod_lists else 'the pod cache'}"
+    )
     results = measure(args.scalers, args.loops, args.workers, args.pod_lists)
-    names = {"pods.list_pods": "list pods", "status.write_status": "write status",
-             "scale.get_scale": "get scale", "prometheus.fetch_signals": "Prometheus", "watch": "watches"}
+    names = {
+        "pods.list_pods": "list pods",
+        "status.write_status": "write status",
+        "scale.get_scale": "get scale",
+        "prometheus.fetch_signals": "Prometheus",
+        "watch": "watches",
+    }
     steady_cpu: dict[str, float] = {}
     for mode, figures in results.items():
         print(f"-- {mode}")
         for i, f in enumerate(figures, 1):
             verbs = ", ".join(f"{v} {n}" for v, n in sorted(f.calls.items())) or "none"
-            print(f"loop {i}: {f.cpu_seconds:.2f} s CPU, {f.wall_seconds:.2f} s wall, {f.queries} Prometheus queries, "
-                  f"{f.reconciled} scalers reconciled, {f.failures} with failures; API calls: {verbs}")
-            shown = ", ".join(f"{names[k]} {v:.2f} s" for k, v in sorted(f.parts.items(), key=lambda kv: -kv[1])
-                              if k in names)
+            print(
+                f"loop {i}: {f.cpu_seconds:.2f} s CPU, {f.wall_seconds:.2f} s wall, {f.queries} Prometheus queries, "
+                f"{f.reconciled} scalers reconciled, {f.failures} with failures; API calls: {verbs}"
+            )
+            shown = ", ".join(
+                f"{names[k]} {v:.2f} s" for k, v in sorted(f.parts.items(), key=lambda kv: -kv[1]) if k in names
+            )
             print(f"        CPU in calls: {shown}; the rest is the loop, decide and status building")
         steady = figures[1:] or figures
         steady_cpu[mode] = sum(f.cpu_seconds for f in steady) / len(steady)
-        print(f"steady state ({mode}): {steady_cpu[mode]:.2f} s of CPU per loop, "
-              f"{steady[-1].wall_seconds:.2f} s wall, {steady[-1].queries} Prometheus queries per loop")
+        print(
+            f"steady state ({mode}): {steady_cpu[mode]:.2f} s of CPU per loop, "
+            f"{steady[-1].wall_seconds:.2f} s wall, {steady[-1].queries} Prometheus queries per loop"
+        )
     if "baseline" in steady_cpu and "current" in steady_cpu:
-        print(f"current / baseline CPU per steady loop: {steady_cpu['current'] / steady_cpu['baseline']:.2f} "
-              f"(target for 1,000 scalers: <= 0.5 s; 10,000 within a 15 s interval on one core)")
+        print(
+            f"current / baseline CPU per steady loop: {steady_cpu['current'] / steady_cpu['baseline']:.2f} "
+            f"(target for 1,000 scalers: <= 0.5 s; 10,000 within a 15 s interval on one core)"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ read as ratios that do not depend on how busy the machine is:
    half of the file (memory should not grow with the file); the baseline is one plain
    pass over the file in Python (read, split each line). Targets: <= 30 s, <= 500 MB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,13 +37,18 @@ LARGE_PODS = 100
 LARGE_TICKS = 7 * 24 * 3600 // 2 // 15  # 3.5 days: 20,160
 
 SCALER = {
-    "apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler",
+    "apiVersion": "gpuautoscaler.io/v1alpha1",
+    "kind": "GPUScaler",
     "metadata": {"name": "bench", "namespace": "bench"},
     "spec": {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "bench"},
-        "minReplicas": 1, "maxReplicas": 16, "pollingIntervalSeconds": 15,
-        "metrics": [{"type": "QueueDepth", "target": {"averageValue": 4}},
-                    {"type": "GPUUtilization", "signal": "smActive", "target": {"averageUtilization": 70}}],
+        "minReplicas": 1,
+        "maxReplicas": 16,
+        "pollingIntervalSeconds": 15,
+        "metrics": [
+            {"type": "QueueDepth", "target": {"averageValue": 4}},
+            {"type": "GPUUtilization", "signal": "smActive", "target": {"averageUtilization": 70}},
+        ],
     },
 }
 
@@ -105,8 +111,10 @@ def week() -> None:
     print(f"  check pass         {check_s:6.2f} s CPU   {1e6 * check_s / ticks:6.1f} us/tick")
     print(f"  replay             {replay_s:6.2f} s CPU   {1e6 * replay_s / ticks:6.1f} us/tick   target <= 1 s")
     print(f"  core alone         {core_s:6.2f} s CPU   {1e6 * core_s / ticks:6.1f} us/tick   (baseline)")
-    print(f"  replay / core      {replay_s / core_s:6.2f} x   (check + replay) / core "
-          f"{(check_s + replay_s) / core_s:.2f} x")
+    print(
+        f"  replay / core      {replay_s / core_s:6.2f} x   (check + replay) / core "
+        f"{(check_s + replay_s) / core_s:.2f} x"
+    )
 
 
 def _plain_pass(path: str) -> float:
@@ -120,11 +128,14 @@ def _plain_pass(path: str) -> float:
 
 def _dry_run(scaler: str, path: str) -> tuple[float, float, float]:
     """Wall s, CPU s and peak RSS (MB) of ``gpu-autoscaler dry-run`` in a child process."""
-    code = ("import sys; from autoscaler.cli import main; "
-            "sys.argv = ['gpu-autoscaler', 'dry-run', sys.argv[1], sys.argv[2]]; main()")
+    code = (
+        "import sys; from autoscaler.cli import main; "
+        "sys.argv = ['gpu-autoscaler', 'dry-run', sys.argv[1], sys.argv[2]]; main()"
+    )
     w0 = time.perf_counter()
-    with subprocess.Popen([sys.executable, "-c", code, scaler, path], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", code, scaler, path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ) as proc:
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU and peak RSS
         wall = time.perf_counter() - w0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -147,12 +158,17 @@ def large() -> None:
         plain = _plain_pass(full)
         h_wall, h_cpu, h_rss = _dry_run(scaler, half)
         wall, cpu, rss = _dry_run(scaler, full)
-    print(f"large: {LARGE_PODS} pods x 2 metrics x 3.5 days at 15 s: {rows:,} CSV rows, {size:,.0f} MB, "
-          f"{LARGE_TICKS:,} ticks")
-    print(f"  dry-run (CLI)      {wall:6.1f} s wall  {cpu:6.1f} s CPU  peak RSS {rss:5.0f} MB   "
-          f"target <= 30 s, <= 500 MB")
-    print(f"  first half         {h_wall:6.1f} s wall  {h_cpu:6.1f} s CPU  peak RSS {h_rss:5.0f} MB   "
-          f"({half_rows:,} rows)")
+    print(
+        f"large: {LARGE_PODS} pods x 2 metrics x 3.5 days at 15 s: {rows:,} CSV rows, {size:,.0f} MB, "
+        f"{LARGE_TICKS:,} ticks"
+    )
+    print(
+        f"  dry-run (CLI)      {wall:6.1f} s wall  {cpu:6.1f} s CPU  peak RSS {rss:5.0f} MB   target <= 30 s, <= 500 MB"
+    )
+    print(
+        f"  first half         {h_wall:6.1f} s wall  {h_cpu:6.1f} s CPU  peak RSS {h_rss:5.0f} MB   "
+        f"({half_rows:,} rows)"
+    )
     print(f"  plain pass         {plain:6.1f} s CPU (read and split every line: baseline)")
     print(f"  dry-run / plain    {cpu / plain:6.2f} x CPU")
 

@@ -43,8 +43,8 @@ TARGET_MS_PER_GPU = 1.0
 
 def _serve_fakes(conn: Connection, socket_path: str) -> None:
     """Child process: a fake kubelet and 16 model servers; scrapes the exporter on request."""
-    from tests.fakes.kubelet import FakeKubelet, gpu_pod
     from simulations.cluster.model_servers import ModelServer
+    from tests.fakes.kubelet import FakeKubelet, gpu_pod
 
     kubelet = FakeKubelet(Path(socket_path)).start()
     kubelet.pods = [gpu_pod("serving", f"llm-{i}", f"GPU-bench-{i:02d}", container="server") for i in range(GPUS)]
@@ -70,7 +70,9 @@ def _recv(conn: Connection, child: Any, timeout: float = 60.0) -> Any:
     """The child's next message; exits with a message rather than hanging if it died."""
     if not conn.poll(timeout):
         child.kill()
-        sys.exit(f"benchmarks.exporter: the fake servers' process sent nothing in {timeout:g}s (exit code {child.exitcode})")
+        sys.exit(
+            f"benchmarks.exporter: the fake servers' process sent nothing in {timeout:g}s (exit code {child.exitcode})"
+        )
     return conn.recv()
 
 
@@ -116,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from simulations.cluster.nvml import FakeGpu, FakeNvml
     except ImportError:
-        sys.exit("benchmarks.exporter uses the test fakes: run it from the repository root (python -m benchmarks.exporter)")
+        sys.exit(
+            "benchmarks.exporter uses the test fakes: run it from the repository root (python -m benchmarks.exporter)"
+        )
     from exporter.config import ExporterConfig
     from exporter.service import Exporter
     from exporter.targets import parse_target

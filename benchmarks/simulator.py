@@ -6,6 +6,7 @@ The issue's yardstick: one day at 1 s steps with a fleet of up to 64 replicas in
 peak is 63 replicas) under "ours" with the default scenario (at most 64 replicas), trace
 generation included. ``--trace servegen_m_large:day=1,scale=0.5`` is 12 million.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,10 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     span = trace.end_s - trace.start_s
     steps = span / scenario.simulation.step_s
     print(f"trace     {args.trace}: {r.requests:,} requests over {span / 3600:.1f} h")
-    print(f"scenario  {scenario.name}: {scenario.simulation.step_s:g} s steps, at most {scenario.max_replicas} "
-          f"replicas (policy {args.policy}: up to {r.max_replicas}, {r.gpu_hours:,.0f} GPU-hours)")
-    print(f"time      {wall:.2f} s wall, {cpu:.2f} s CPU ({steps / wall:,.0f} steps/s, "
-          f"{r.requests / wall / 1e6:.2f} M requests/s); the oracle's plan took a further pass")
+    print(
+        f"scenario  {scenario.name}: {scenario.simulation.step_s:g} s steps, at most {scenario.max_replicas} "
+        f"replicas (policy {args.policy}: up to {r.max_replicas}, {r.gpu_hours:,.0f} GPU-hours)"
+    )
+    print(
+        f"time      {wall:.2f} s wall, {cpu:.2f} s CPU ({steps / wall:,.0f} steps/s, "
+        f"{r.requests / wall / 1e6:.2f} M requests/s); the oracle's plan took a further pass"
+    )
 
 
 if __name__ == "__main__":

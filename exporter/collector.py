@@ -128,9 +128,7 @@ def queue_families(snap: Snapshot) -> Iterator[Metric]:
     kv_cache = GaugeMetricFamily(
         "inference_kv_cache_usage_ratio", "Share of the pod's KV cache in use, 0..1.", labels=QUEUE_LABELS
     )
-    histograms = [
-        (HistogramMetricFamily(name, doc, labels=QUEUE_LABELS), attr) for name, doc, attr in QUEUE_HISTOGRAMS
-    ]
+    histograms = [(HistogramMetricFamily(name, doc, labels=QUEUE_LABELS), attr) for name, doc, attr in QUEUE_HISTOGRAMS]
     for q in snap.queues:
         labels = [snap.node, q.namespace, q.pod]
         if q.queue_depth is not None:

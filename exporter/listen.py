@@ -9,6 +9,7 @@ Addresses: ``:8080`` is every interface, IPv6 and IPv4 together (one dual-stack 
 ``IPV6_V6ONLY=0``; IPv4 alone where the host has no IPv6); ``127.0.0.1:0`` a free port
 on loopback; ``[::1]:9000`` IPv6 loopback; a name is resolved and its first address used.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -66,8 +67,9 @@ def listening_socket(host: str, port: int, *, backlog: int = 128) -> socket.sock
     return _listen(family, host, port, backlog)
 
 
-def _listen(family: socket.AddressFamily, host: str, port: int, backlog: int, *,
-            dual_stack: bool = False) -> socket.socket:
+def _listen(
+    family: socket.AddressFamily, host: str, port: int, backlog: int, *, dual_stack: bool = False
+) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while old sockets linger

@@ -192,7 +192,7 @@ def read_targets_file(path: Path) -> tuple[QueueTarget, ...]:
     except OSError as exc:
         raise ConfigError(f"targets file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        bad = path.read_bytes()[:exc.start].count(b"\n") + 1
+        bad = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError(f"targets file {path}, line {bad}: not UTF-8 text") from None
     out = []
     for number, line in enumerate(lines, start=1):

@@ -14,6 +14,7 @@ for 100 minutes, in Contract 3 form:
 
 Run: python scripts/make_example_recording.py > deploy/examples/llm-ramp.csv
 """
+
 from __future__ import annotations
 
 import random

@@ -4,6 +4,7 @@ Thin: parse, call :func:`simulations.compare.compare`, print; bad traces or scen
 with ``FILE:LINE: field: what is wrong``; a plot path that is not a regular file, in a missing
 folder or with an extension other than .png, .svg, .pdf exits 2, a failed write exits 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,21 +22,44 @@ LONG_RUN_S = 6 * 3600.0
 
 
 @click.command("simulate")
-@click.option("--trace", "trace_spec", required=True, metavar="TRACE",
-              help="A per-request CSV or ServeGen file, or a bundled name (azure_llm_2023_code, azure_llm_2023_conv, "
-                   "servegen_m_large, servegen_m_large_10min, poisson), with options after a colon: "
-                   "e.g. servegen_m_large:day=1,scale=0.5. See docs/simulation.md.")
-@click.option("--scenario", "scenario_spec", default="default", show_default=True, metavar="SCENARIO",
-              help="A scenario YAML file, or the name of a bundled one.")
-@click.option("--policy", "policy", default="all", show_default=True,
-              help=f"all, or a comma-separated list of: {', '.join(POLICY_NAMES)}.")
+@click.option(
+    "--trace",
+    "trace_spec",
+    required=True,
+    metavar="TRACE",
+    help="A per-request CSV or ServeGen file, or a bundled name (azure_llm_2023_code, azure_llm_2023_conv, "
+    "servegen_m_large, servegen_m_large_10min, poisson), with options after a colon: "
+    "e.g. servegen_m_large:day=1,scale=0.5. See docs/simulation.md.",
+)
+@click.option(
+    "--scenario",
+    "scenario_spec",
+    default="default",
+    show_default=True,
+    metavar="SCENARIO",
+    help="A scenario YAML file, or the name of a bundled one.",
+)
+@click.option(
+    "--policy",
+    "policy",
+    default="all",
+    show_default=True,
+    help=f"all, or a comma-separated list of: {', '.join(POLICY_NAMES)}.",
+)
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a PNG of load, replicas and latency over time.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress on stderr (default: on for traces longer than 6 hours).")
-def simulate(trace_spec: str, scenario_spec: str, policy: str, output: str, plot_path: str | None,
-             progress: bool | None) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a PNG of load, replicas and latency over time.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress on stderr (default: on for traces longer than 6 hours)."
+)
+def simulate(
+    trace_spec: str, scenario_spec: str, policy: str, output: str, plot_path: str | None, progress: bool | None
+) -> None:
     """Compare autoscaling policies on a request trace (DESIGN.md Contract 5)."""
     try:
         names = parse_policies(policy)
@@ -57,6 +81,7 @@ def simulate(trace_spec: str, scenario_spec: str, policy: str, output: str, plot
     if plot_path:
         from autoscaler.safe_output import PLOT_EXTENSIONS, OutputRefused, replacing
         from simulations.plot import plot
+
         try:  # only over a regular file or nothing, and as the extension says (.png, .svg, .pdf)
             with replacing(plot_path, PLOT_EXTENSIONS) as tmp:
                 plot(result, tmp)

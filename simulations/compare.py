@@ -2,6 +2,7 @@
 
 This is the library call behind ``gpu-autoscaler simulate`` and the report script.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,14 +45,20 @@ def parse_policies(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"unknown policy {', '.join(unknown) or repr(text)}; expected all or a comma-separated "
-                         f"list of {', '.join(known)}")
+        raise ValueError(
+            f"unknown policy {', '.join(unknown) or repr(text)}; expected all or a comma-separated "
+            f"list of {', '.join(known)}"
+        )
     return names
 
 
-def compare(trace_spec: str, scenario_spec: str, policies: tuple[str, ...] | None = None,
-            progress: Progress | None = None,
-            on_trace: Callable[[Trace, Scenario], None] | None = None) -> Comparison:
+def compare(
+    trace_spec: str,
+    scenario_spec: str,
+    policies: tuple[str, ...] | None = None,
+    progress: Progress | None = None,
+    on_trace: Callable[[Trace, Scenario], None] | None = None,
+) -> Comparison:
     """Load the inputs (raising :class:`SimulationInputError` on bad ones) and run each policy."""
     scenario = load_scenario(scenario_spec)
     trace = load_trace(trace_spec)
@@ -68,16 +75,36 @@ def format_table(c: Comparison) -> str:
     """The comparison as a fixed-width text table (also valid Markdown)."""
     slo = c.scenario.slo
     lat = "TTFT" if slo.latency == "ttft" else "latency"
-    head = ["policy", f"SLO met ({lat} <= {slo.threshold_s:g} s)",
-            f"scaled SLO met ({lat} <= max({slo.threshold_s:g} s, {slo.scaled_factor:g} x unloaded))",
-            f"p50 {lat}", f"p95 {lat}", f"p99 {lat}", "GPU-hours", "scale actions/h", "max replicas", "time at max",
-            "requests"]
+    head = [
+        "policy",
+        f"SLO met ({lat} <= {slo.threshold_s:g} s)",
+        f"scaled SLO met ({lat} <= max({slo.threshold_s:g} s, {slo.scaled_factor:g} x unloaded))",
+        f"p50 {lat}",
+        f"p95 {lat}",
+        f"p99 {lat}",
+        "GPU-hours",
+        "scale actions/h",
+        "max replicas",
+        "time at max",
+        "requests",
+    ]
     rows = []
     for r in c.results:
-        rows.append([r.policy, _pct(r.slo_attainment), _pct(r.slo_attainment_scaled), _secs(r.p50_latency_s),
-                     _secs(r.p95_latency_s), _secs(r.p99_latency_s), f"{r.gpu_hours:,.1f}",
-                     f"{r.scale_actions_per_hour:.1f}", str(r.max_replicas), _duration(r.time_at_max_replicas_s),
-                     f"{r.requests:,}"])
+        rows.append(
+            [
+                r.policy,
+                _pct(r.slo_attainment),
+                _pct(r.slo_attainment_scaled),
+                _secs(r.p50_latency_s),
+                _secs(r.p95_latency_s),
+                _secs(r.p99_latency_s),
+                f"{r.gpu_hours:,.1f}",
+                f"{r.scale_actions_per_hour:.1f}",
+                str(r.max_replicas),
+                _duration(r.time_at_max_replicas_s),
+                f"{r.requests:,}",
+            ]
+        )
     return _markdown(head, rows, right=[False] + [True] * (len(head) - 1))
 
 
@@ -88,14 +115,33 @@ def format_goal_table(c: Comparison) -> str:
     lat = "TTFT" if slo.latency == "ttft" else "latency"
     verdicts = judge_all([Scores.of(r) for r in c.results])
     oracle = next((r for r in c.results if r.policy == ORACLE), None)
-    head = ["policy", f"SLO met ({lat} <= {slo.threshold_s:g} s)", f"scaled SLO met (k = {slo.scaled_factor:g})",
-            f"p95 {lat}", "GPU-hours", "x oracle", "scale actions/h", "max replicas", "verdict"]
+    head = [
+        "policy",
+        f"SLO met ({lat} <= {slo.threshold_s:g} s)",
+        f"scaled SLO met (k = {slo.scaled_factor:g})",
+        f"p95 {lat}",
+        "GPU-hours",
+        "x oracle",
+        "scale actions/h",
+        "max replicas",
+        "verdict",
+    ]
     rows = []
     for r in c.results:
         ratio = "-" if oracle is None or oracle.gpu_hours <= 0 else f"{r.gpu_hours / oracle.gpu_hours:.2f}x"
-        rows.append([r.policy, _pct(r.slo_attainment), _pct(r.slo_attainment_scaled), _secs(r.p95_latency_s),
-                     f"{r.gpu_hours:,.1f}", ratio, f"{r.scale_actions_per_hour:.1f}", str(r.max_replicas),
-                     verdicts[r.policy].text() if verdicts else "-"])
+        rows.append(
+            [
+                r.policy,
+                _pct(r.slo_attainment),
+                _pct(r.slo_attainment_scaled),
+                _secs(r.p95_latency_s),
+                f"{r.gpu_hours:,.1f}",
+                ratio,
+                f"{r.scale_actions_per_hour:.1f}",
+                str(r.max_replicas),
+                verdicts[r.policy].text() if verdicts else "-",
+            ]
+        )
     return _markdown(head, rows, right=[False] + [True] * (len(head) - 2) + [False])
 
 

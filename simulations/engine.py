@@ -11,6 +11,7 @@ recovers from a cold start. After the trace ends the run continues without arriv
 (at most ``drainSeconds``) until the queued requests finish; GPU-hours, scale actions
 and time at the maximum count only the trace's span.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,13 +47,21 @@ def check_span(trace: Trace, scenario: Scenario, source: str = "--trace") -> Non
     steps = (span + scenario.simulation.drain_s) / scenario.simulation.step_s
     if not math.isfinite(span) or span > MAX_SPAN_S:
         raise SimulationInputError.one(
-            source, 0, "span", f"the trace spans {span / 86400:,.1f} days ({trace.describe()}); expected at most "
-            f"{MAX_SPAN_S / 86400:g} days: simulate a slice (day=N, days=A-B or start=/end=)")
+            source,
+            0,
+            "span",
+            f"the trace spans {span / 86400:,.1f} days ({trace.describe()}); expected at most "
+            f"{MAX_SPAN_S / 86400:g} days: simulate a slice (day=N, days=A-B or start=/end=)",
+        )
     if steps > MAX_STEPS:
         raise SimulationInputError.one(
-            source, 0, "span", f"{span:,.0f} s plus {scenario.simulation.drain_s:g} s of drain at "
+            source,
+            0,
+            "span",
+            f"{span:,.0f} s plus {scenario.simulation.drain_s:g} s of drain at "
             f"{scenario.simulation.step_s:g} s steps is {steps:,.0f} steps; expected at most {MAX_STEPS:,}: "
-            "simulate a slice or use longer steps (simulation.stepSeconds)")
+            "simulate a slice or use longer steps (simulation.stepSeconds)",
+        )
 
 
 def plot_bin_s(span_s: float) -> float:
@@ -63,8 +72,9 @@ def plot_bin_s(span_s: float) -> float:
     return 3600.0
 
 
-def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
-             progress: Progress | None = None) -> PolicyResult:
+def simulate(
+    trace: Trace, scenario: Scenario, policy: Policy, plan: Plan, progress: Progress | None = None
+) -> PolicyResult:
     check_span(trace, scenario)
     sim = scenario.simulation
     dt = sim.step_s
@@ -73,8 +83,17 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
     fleet = Fleet(scenario.model, _initial(policy, scenario, plan), t0, dt, sim.seed)
     queue = FrontQueue(trace, dt, sim.max_groups_per_step)
     slo = scenario.slo
-    rec = Recorder(t0, t_stop, dt, horizon, slo.latency, slo.threshold_s, plot_bin_s(t_stop - t0),
-                   scaled_factor=slo.scaled_factor, one_decode_step_s=scenario.model.step_time(1.0))
+    rec = Recorder(
+        t0,
+        t_stop,
+        dt,
+        horizon,
+        slo.latency,
+        slo.threshold_s,
+        plot_bin_s(t_stop - t0),
+        scaled_factor=slo.scaled_factor,
+        one_decode_step_s=scenario.model.step_time(1.0),
+    )
     interval, delay = policy.interval_s, policy.delay_s
     next_poll = t0 + interval
     next_snap = next_poll - delay
@@ -93,8 +112,12 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
         rec.admitted(fleet.admit(t, t_end, queue))
         # The exact integral of the number in system over the step, from the fleet's books:
         # those there at its start, plus arrivals from their arrival, less completions after theirs.
-        rec.tick(fleet.target, fleet.held, queue.waiting,
-                 at_start * dt + queue.arrival_credit(t_end) - fleet.completion_credit())
+        rec.tick(
+            fleet.target,
+            fleet.held,
+            queue.waiting,
+            at_start * dt + queue.arrival_credit(t_end) - fleet.completion_credit(),
+        )
         if policy.every_step:
             policy.observe(t_end, fleet.in_system(queue, at_step_end=True), fleet.n_ready)
         while next_snap <= t_end + 1e-9:
@@ -105,8 +128,15 @@ def simulate(trace: Trace, scenario: Scenario, policy: Policy, plan: Plan,
                 snaps.popleft()
             seen = snaps.popleft()[1] if snaps and snaps[0][0] <= next_poll + 1e-9 else None
             serial, ready, start = fleet.pods()
-            view = FleetView(now=t_end, current_replicas=fleet.target, ready_replicas=fleet.n_ready,
-                             pod_serial=serial, pod_ready=ready, pod_start=start, metrics=seen)
+            view = FleetView(
+                now=t_end,
+                current_replicas=fleet.target,
+                ready_replicas=fleet.n_ready,
+                pod_serial=serial,
+                pod_ready=ready,
+                pod_start=start,
+                metrics=seen,
+            )
             desired = policy.decide(view)
             if desired != fleet.target:
                 if t_end <= t_stop:
@@ -130,7 +160,7 @@ def _initial(policy: Policy, scenario: Scenario, plan: Plan) -> int:
 
 
 def _still_queued(q: FrontQueue) -> tuple[np.ndarray, np.ndarray]:
-    c = q.count[q.head:].copy()
+    c = q.count[q.head :].copy()
     if c.shape[0]:
         c[0] -= q.head_used
-    return q.time[q.head:], c
+    return q.time[q.head :], c

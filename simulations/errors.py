@@ -4,6 +4,7 @@ Traces and scenarios are validated once, at the edge; every problem found is kep
 just the first), each naming the file, the line (0 when the problem is the file as a
 whole) and the field, so the CLI can print them and exit 2 without a traceback.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -40,6 +40,7 @@ requests, prompt and generation token counters, KV-cache use, plain GPU utilizat
 (prefill is compute-bound; decode's SM activity grows with batch occupancy), and the
 ``_sum``/``_count`` counters of time to first token and queue time.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -64,8 +65,9 @@ from simulations.replica_metrics import (
 from simulations.scenario import PREFILL_AWARE, ModelServer
 
 GONE, LOADING, READY, DRAINING = 0, 1, 2, 3
-FAST_SHARE = 0.5        # the direct path while arrivals need at most this share of free slots
-RING_S = 3600.0         # a request's slot is released through a ring this long (>> any service time)
+FAST_SHARE = 0.5  # the direct path while arrivals need at most this share of free slots
+RING_S = 3600.0  # a request's slot is released through a ring this long (>> any service time)
+
 
 class Admitted(NamedTuple):
     """Requests admitted in one step, one row per piece of a queue row (times in seconds).
@@ -76,12 +78,12 @@ class Admitted(NamedTuple):
     """
 
     arrival: np.ndarray
-    start: np.ndarray        # slot taken
+    start: np.ndarray  # slot taken
     prefill_end: np.ndarray
-    unit: np.ndarray         # prefill time of one request of the row
+    unit: np.ndarray  # prefill time of one request of the row
     finish: np.ndarray
-    size: np.ndarray         # requests the row stands for
-    output: np.ndarray       # output tokens of one request of the row
+    size: np.ndarray  # requests the row stands for
+    output: np.ndarray  # output tokens of one request of the row
 
 
 def latencies(a: Admitted) -> tuple[np.ndarray, np.ndarray]:
@@ -95,14 +97,14 @@ class Snapshot:
     """What the exporter and the model servers would report at ``time``, per ready replica."""
 
     time: float
-    serial: np.ndarray       # pod serial numbers of the ready replicas
-    queue: np.ndarray        # waiting requests per pod
-    running: np.ndarray      # requests in flight per pod (past prefill queueing)
+    serial: np.ndarray  # pod serial numbers of the ready replicas
+    queue: np.ndarray  # waiting requests per pod
+    running: np.ndarray  # requests in flight per pod (past prefill queueing)
     utilization: np.ndarray  # NVML plain utilization, percent
-    sm_active: np.ndarray    # SM activity, percent
-    queue_total: float       # front queue + every replica's waiting requests
+    sm_active: np.ndarray  # SM activity, percent
+    queue_total: float  # front queue + every replica's waiting requests
     running_total: float
-    in_system: float         # every request arrived and not finished
+    in_system: float  # every request arrived and not finished
     #: DESIGN.md Contract 2's series by name, each one value per ready pod (aligned with ``serial``):
     #: what a real model server and the exporter report, with the same meaning
     #: (the names: :data:`simulations.replica_metrics.SERIES`)
@@ -115,32 +117,32 @@ class Fleet:
         self.slots = float(model.slots)
         self.origin = now
         self.step_s = step_s
-        self.step_index = -1            # index of the current step
+        self.step_index = -1  # index of the current step
         cap = max(16, 2 * ready_replicas)
         self.state = np.zeros(cap, dtype=np.int8)
         self.ready_at = np.zeros(cap)
         self.created = np.zeros(cap)
         self.serial = np.zeros(cap, dtype=np.int64)
-        self.occupied = np.zeros(cap)          # slots held, per replica (released at the start of the step after)
-        self.prefill_free_at = np.zeros(cap)   # when each replica's prefill engine is next free
+        self.occupied = np.zeros(cap)  # slots held, per replica (released at the start of the step after)
+        self.prefill_free_at = np.zeros(cap)  # when each replica's prefill engine is next free
         self.ring_steps = int(math.ceil(RING_S / step_s)) + 2
-        self.ring = np.zeros((self.ring_steps, cap))   # slots released per (step, replica)
+        self.ring = np.zeros((self.ring_steps, cap))  # slots released per (step, replica)
         #: per step, sum over the requests finishing in it of count * (step end - finish):
         #: what the step's start-of-step count overstates of the time they spent in the system
         self.ring_credit = np.zeros(self.ring_steps)
-        self.overlong = 0                            # requests whose service outlasted the ring (clamped)
+        self.overlong = 0  # requests whose service outlasted the ring (clamped)
         self.next_serial = 0
         self.n_loading = self.n_ready = self.n_draining = 0
         self.next_ready_time = math.inf
         self.admitted_total = 0.0
-        self.completed = 0.0            # requests finished before the current step
+        self.completed = 0.0  # requests finished before the current step
         self.rng = np.random.default_rng([seed, 0xF1EE7])
         # requests in flight, one row per admitted piece; recent steps wait in _pending
         self._flight = InFlight.empty()
         self._pending: list[tuple[np.ndarray, ...]] = []
-        self._finished = WorkCounters.zeros(cap)   # work of the rows dropped from _flight, per replica
-        self._done: list[InFlight] = []             # rows dropped from _flight, not yet in _finished
-        self._ready_index: np.ndarray | None = None          # ready replicas' indices, cached
+        self._finished = WorkCounters.zeros(cap)  # work of the rows dropped from _flight, per replica
+        self._done: list[InFlight] = []  # rows dropped from _flight, not yet in _finished
+        self._ready_index: np.ndarray | None = None  # ready replicas' indices, cached
         self.add(ready_replicas, now, ready=True)
 
     # ------------------------------------------------------------------ replicas
@@ -183,7 +185,7 @@ class Fleet:
             self._grow(k - free.shape[0])
             free = np.flatnonzero(self.state == GONE)
         idx = free[:k]
-        self._running()              # a reused index's finished rows count for the pod that had it
+        self._running()  # a reused index's finished rows count for the pod that had it
         self._count_done()
         self._finished.reset(idx)
         self.state[idx] = READY if ready else LOADING
@@ -291,8 +293,17 @@ class Fleet:
                 return direct
         return self._admit_scarce(t, t_end, q, hi, ready, free)
 
-    def _admit_direct(self, t: float, q: FrontQueue, head: int, hi: int, count: np.ndarray, ready: np.ndarray,
-                      free: np.ndarray, demand: float) -> Admitted | None:
+    def _admit_direct(
+        self,
+        t: float,
+        q: FrontQueue,
+        head: int,
+        hi: int,
+        count: np.ndarray,
+        ready: np.ndarray,
+        free: np.ndarray,
+        demand: float,
+    ) -> Admitted | None:
         """Power of two choices for each queue row; None if some replica would overflow."""
         if float(free.min()) < 1.0:
             has_room = free >= 1.0
@@ -317,8 +328,9 @@ class Fleet:
         q.head, q.head_used, q.waiting = hi, 0.0, 0.0
         return out
 
-    def _admit_scarce(self, t: float, t_end: float, q: FrontQueue, hi: int, ready: np.ndarray,
-                      free: np.ndarray) -> Admitted | None:
+    def _admit_scarce(
+        self, t: float, t_end: float, q: FrontQueue, hi: int, ready: np.ndarray, free: np.ndarray
+    ) -> Admitted | None:
         """Queued requests take slots in FIFO order, each the earliest slot free."""
         demand_cum = np.cumsum(q.demand_counts(hi))
         demand = float(demand_cum[-1])
@@ -334,8 +346,16 @@ class Fleet:
         q.waiting = float(q.demand_counts(hi).sum()) if hi > q.head else 0.0
         return got
 
-    def _admit_events(self, t: float, t_end: float, q: FrontQueue, hi: int, demand_cum: np.ndarray,
-                      ready: np.ndarray, free: np.ndarray) -> Admitted | None:
+    def _admit_events(
+        self,
+        t: float,
+        t_end: float,
+        q: FrontQueue,
+        hi: int,
+        demand_cum: np.ndarray,
+        ready: np.ndarray,
+        free: np.ndarray,
+    ) -> Admitted | None:
         """Slots are scarce: an exact FIFO multi-server queue over the step, event by event.
 
         The slots free now (ordered least occupied first, one level at a time, as a
@@ -353,8 +373,9 @@ class Fleet:
         flight = self._running()
         ending = (flight.finish >= t) & (flight.finish < t_end)
         ending &= self.state[flight.replica] == READY
-        for finish, replica, count in zip(flight.finish[ending].tolist(), flight.replica[ending].tolist(),
-                                          flight.size[ending].tolist(), strict=False):
+        for finish, replica, count in zip(
+            flight.finish[ending].tolist(), flight.replica[ending].tolist(), flight.size[ending].tolist(), strict=False
+        ):
             heap.append((finish, 0.0, replica, count))
         heapq.heapify(heap)
         head = q.head
@@ -382,8 +403,7 @@ class Fleet:
             prefill_end = (start if start > engine_free else engine_free) + unit * take
             prefill_free_at[replica] = prefill_end
             occupied[replica] += take
-            finish = (prefill_end - unit * (take - 1.0) * 0.5
-                      + outputs[i] * model.step_time(float(occupied[replica])))
+            finish = prefill_end - unit * (take - 1.0) * 0.5 + outputs[i] * model.step_time(float(occupied[replica]))
             rows.append((arrival, start, prefill_end, unit, finish, take, replica, prompts[i], outputs[i]))
             if finish < t_end:
                 heapq.heappush(heap, (finish, 0.0, replica, take))
@@ -401,8 +421,14 @@ class Fleet:
         q.consume(demand_cum, admitted)
         return Admitted(arrival_a, start_a, end_a, unit_a, finish_a, count_a, output_a)
 
-    def _match(self, q: FrontQueue, demand_cum: np.ndarray, slot_replica: np.ndarray, slot_count: np.ndarray,
-               slot_time: np.ndarray) -> Admitted:
+    def _match(
+        self,
+        q: FrontQueue,
+        demand_cum: np.ndarray,
+        slot_replica: np.ndarray,
+        slot_count: np.ndarray,
+        slot_time: np.ndarray,
+    ) -> Admitted:
         """The k-th queued request (in arrival order) takes the k-th slot (in free-time order)."""
         head = q.head
         slot_cum = np.cumsum(slot_count)
@@ -419,8 +445,16 @@ class Fleet:
         q.consume(demand_cum, k)
         return got
 
-    def _start(self, replica: np.ndarray, start: np.ndarray, count: np.ndarray, arrival: np.ndarray,
-               prompt: np.ndarray, output: np.ndarray, total: float) -> Admitted:
+    def _start(
+        self,
+        replica: np.ndarray,
+        start: np.ndarray,
+        count: np.ndarray,
+        arrival: np.ndarray,
+        prompt: np.ndarray,
+        output: np.ndarray,
+        total: float,
+    ) -> Admitted:
         """Prefill, decode and book the slots of requests taking slots at ``start``."""
         unit = prompt * self.model.prefill_s_per_token
         work = unit * count
@@ -433,11 +467,20 @@ class Fleet:
         self._book(finish, replica, count, work, end, arrival, prompt, output, total)
         return Admitted(arrival, start, end, unit, finish, count, output)
 
-    def _book(self, finish: np.ndarray, replica: np.ndarray, count: np.ndarray, work: np.ndarray,
-              prefill_end: np.ndarray, arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray,
-              total: float) -> None:
+    def _book(
+        self,
+        finish: np.ndarray,
+        replica: np.ndarray,
+        count: np.ndarray,
+        work: np.ndarray,
+        prefill_end: np.ndarray,
+        arrival: np.ndarray,
+        prompt: np.ndarray,
+        output: np.ndarray,
+        total: float,
+    ) -> None:
         """Schedule the slots' release (the ring) and keep the rows for snapshots."""
-        step = ((finish - self.origin) / self.step_s).astype(np.int64)   # finish > origin: truncation is floor
+        step = ((finish - self.origin) / self.step_s).astype(np.int64)  # finish > origin: truncation is floor
         if float(finish.max()) >= self.origin + (self.step_index + self.ring_steps - 1) * self.step_s:
             late = step - self.step_index >= self.ring_steps - 1
             self.overlong += int(late.sum())
@@ -478,7 +521,7 @@ class Fleet:
         span = float(offset.max() - offset.min()) + 1.0
         shift = np.cumsum(run_start) * span
         run_max = np.maximum.accumulate(offset + shift) - shift
-        np.maximum(run_max, offset, out=run_max)     # no rounding below start + work
+        np.maximum(run_max, offset, out=run_max)  # no rounding below start + work
         end_sorted = cum_work + run_max
         np.maximum.at(self.prefill_free_at, by_replica, end_sorted)
         end = np.empty(n)
@@ -492,7 +535,8 @@ class Fleet:
             parts = self._pending
             self._pending = []
             finish, replica, count, work, prefill_end, arrival, prompt, output = (
-                np.concatenate([p[i] for p in parts]) for i in range(8))
+                np.concatenate([p[i] for p in parts]) for i in range(8)
+            )
             new = InFlight(finish, replica, count, prefill_end - work, prefill_end, arrival, prompt, output)
             self._flight = InFlight(*(np.concatenate((a, b)) for a, b in zip(self._flight, new, strict=True)))
         now = self.origin + self.step_index * self.step_s
@@ -510,8 +554,9 @@ class Fleet:
         a replica's reuse needs them, not every step)."""
         if self._done:
             parts, self._done = self._done, []
-            self._finished.add(InFlight(*(np.concatenate(col) for col in zip(*parts, strict=True))),
-                               self.occupied.shape[0])
+            self._finished.add(
+                InFlight(*(np.concatenate(col) for col in zip(*parts, strict=True))), self.occupied.shape[0]
+            )
 
     # ------------------------------------------------------------------ metrics
 
@@ -532,20 +577,35 @@ class Fleet:
         prefill_busy = np.minimum(1.0, np.bincount(replica, weights=busy, minlength=n_rep)[ready] / self.step_s)
         decode_sm = self.model.sm_active_full_batch * np.minimum(1.0, running / self.slots)
         active = in_flight_now[ready] > 0
-        sm = np.where(active, 100.0 * np.minimum(1.0, prefill_busy * self.model.sm_active_prefill
-                                                 + (1.0 - prefill_busy) * decode_sm), 0.0)
+        sm = np.where(
+            active,
+            100.0 * np.minimum(1.0, prefill_busy * self.model.sm_active_prefill + (1.0 - prefill_busy) * decode_sm),
+            0.0,
+        )
         utilization = np.where(active, 100.0, 0.0)
         queue = waiting_prefill[ready] + share
         in_flight = float(in_flight_now.sum())
         waiting_total = float(waiting_prefill.sum())
-        series = {QUEUE_DEPTH: queue, RUNNING_REQUESTS: running,
-                  GPU_UTILIZATION: utilization / 100.0, GPU_SM_ACTIVE: sm / 100.0}
+        series = {
+            QUEUE_DEPTH: queue,
+            RUNNING_REQUESTS: running,
+            GPU_UTILIZATION: utilization / 100.0,
+            GPU_SM_ACTIVE: sm / 100.0,
+        }
         self._count_done()
         series.update(work_series(flight, self._finished, live, t, ready, self.model.kv_cache_tokens))
-        return Snapshot(time=t, serial=self.serial[ready].copy(), queue=queue, running=running,
-                        utilization=utilization, sm_active=sm,
-                        queue_total=q.waiting + waiting_total, running_total=in_flight - waiting_total,
-                        in_system=q.waiting + in_flight, series=MappingProxyType(series))
+        return Snapshot(
+            time=t,
+            serial=self.serial[ready].copy(),
+            queue=queue,
+            running=running,
+            utilization=utilization,
+            sm_active=sm,
+            queue_total=q.waiting + waiting_total,
+            running_total=in_flight - waiting_total,
+            in_system=q.waiting + in_flight,
+            series=MappingProxyType(series),
+        )
 
     def pods(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(serial, ready, start_time) of the Deployment's pods (loading and ready; not draining)."""

@@ -5,6 +5,7 @@ pointer: requests before ``head`` have been admitted, and the head row may be pa
 admitted (``head_used`` of its ``count``), which is how a group of identical requests is
 split between slots.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ class FrontQueue:
         self.rows_loaded = 0
         #: requests that arrived before the last step's end and are not admitted yet
         self.waiting = 0.0
-        self._seen = 0      # rows already counted by :meth:`arrival_credit`
+        self._seen = 0  # rows already counted by :meth:`arrival_credit`
 
     def ensure(self, t_end: float) -> None:
         """Load chunks until every arrival before ``t_end`` is in the buffer."""
@@ -75,8 +76,8 @@ class FrontQueue:
     def demand_counts(self, hi: int) -> np.ndarray:
         """Requests per row from the head to ``hi`` (the head row less what was admitted of it)."""
         if not self.head_used:
-            return self.count[self.head:hi]
-        c = self.count[self.head:hi].copy()
+            return self.count[self.head : hi]
+        c = self.count[self.head : hi].copy()
         if c.shape[0]:
             c[0] -= self.head_used
         return c

@@ -16,6 +16,7 @@ The bar, for one result against the same trace's static peak, oracle and baselin
 
 The oracle is the limit the others are measured against, so it gets no verdict.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -46,8 +47,8 @@ class Scores:
     """What the goal reads of one policy's result."""
 
     policy: str
-    slo: float              # fixed SLO met, 0..1
-    slo_scaled: float       # scaled SLO met, 0..1
+    slo: float  # fixed SLO met, 0..1
+    slo_scaled: float  # scaled SLO met, 0..1
     gpu_hours: float
     actions_per_hour: float
 
@@ -86,14 +87,17 @@ def slo_bar(static_peak: float, goal: Goal = GOAL) -> float:
     return min(goal.slo_floor, static_peak - goal.slo_points_below_static_peak / 100)
 
 
-def judge(subject: Scores, static_peak: Scores, oracle: Scores, baselines: Sequence[Scores],
-          goal: Goal = GOAL) -> Verdict:
+def judge(
+    subject: Scores, static_peak: Scores, oracle: Scores, baselines: Sequence[Scores], goal: Goal = GOAL
+) -> Verdict:
     """The subject's verdict on one trace; ``baselines`` may include the subject (it is skipped)."""
     if subject.policy == oracle.policy:
         return Verdict(subject.policy, (), reference=True)
     out: list[Shortfall] = []
-    for criterion, name, mine, peak in (("slo", "fixed SLO", subject.slo, static_peak.slo),
-                                        ("slo_scaled", "scaled SLO", subject.slo_scaled, static_peak.slo_scaled)):
+    for criterion, name, mine, peak in (
+        ("slo", "fixed SLO", subject.slo, static_peak.slo),
+        ("slo_scaled", "scaled SLO", subject.slo_scaled, static_peak.slo_scaled),
+    ):
         short = slo_bar(peak, goal) - mine
         if short > 0:
             out.append(Shortfall(criterion, f"{name} -{_points(short)} pts"))
@@ -106,13 +110,19 @@ def judge(subject: Scores, static_peak: Scores, oracle: Scores, baselines: Seque
     for b in baselines:
         if b.policy == subject.policy or b.gpu_hours >= subject.gpu_hours:
             continue
-        gains = [f"{name} +{_points(theirs - mine)} pts" for name, theirs, mine in
-                 (("fixed SLO", b.slo, subject.slo), ("scaled SLO", b.slo_scaled, subject.slo_scaled))
-                 if theirs > mine]
+        gains = [
+            f"{name} +{_points(theirs - mine)} pts"
+            for name, theirs, mine in (
+                ("fixed SLO", b.slo, subject.slo),
+                ("scaled SLO", b.slo_scaled, subject.slo_scaled),
+            )
+            if theirs > mine
+        ]
         if gains:
             cheaper = 100 * (1 - b.gpu_hours / subject.gpu_hours)
-            out.append(Shortfall("dominated", f"{b.policy} better on both ({', '.join(gains)}, {cheaper:.0f} % "
-                                              "fewer GPU-h)"))
+            out.append(
+                Shortfall("dominated", f"{b.policy} better on both ({', '.join(gains)}, {cheaper:.0f} % fewer GPU-h)")
+            )
     return Verdict(subject.policy, tuple(out))
 
 

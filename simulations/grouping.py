@@ -10,6 +10,7 @@ queueing stays per request; only the members' tokens and arrival times are tied.
 with at most ``N`` arrivals are untouched, so low-rate traces are simulated exactly.
 docs/simulation.md compares grouped and exact runs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,7 @@ def group_arrivals(a: Arrivals, origin: float, step_s: float, max_groups_per_ste
     per_bin = np.bincount(b)
     if per_bin.max() <= max_groups_per_step:
         return a
-    w = np.maximum(1, -(-per_bin // max_groups_per_step))            # ceil(n_b / N)
+    w = np.maximum(1, -(-per_bin // max_groups_per_step))  # ceil(n_b / N)
     bin_first = np.cumsum(per_bin) - per_bin
     groups_in_bin = -(-per_bin // w)
     group_base = np.cumsum(groups_in_bin) - groups_in_bin

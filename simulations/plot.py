@@ -6,6 +6,7 @@ while the request rate stays flat (a 4,000-token swell at 30 req/s is 120k token
 replicas of prefill at the default 10k tokens/s). Longer traces skip it, since it would
 mean generating the trace a second time (a ServeGen fortnight: 71 million requests).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,7 +56,7 @@ def plot(c: Comparison, path: str | Path, title: str | None = None) -> None:
         n = min(x.shape[0], s.replicas.shape[0])
         axes[1].step(x[:n], s.replicas[:n], where="mid", lw=1.0, color=policy_entry(r.policy).color, label=r.policy)
         lat = np.where(np.isfinite(s.latency_p95), s.latency_p95, np.nan)
-        axes[2].plot(x[:lat.shape[0]], lat, lw=0.8, color=policy_entry(r.policy).color, label=r.policy)
+        axes[2].plot(x[: lat.shape[0]], lat, lw=0.8, color=policy_entry(r.policy).color, label=r.policy)
     axes[1].set_ylabel("replicas")
     axes[1].legend(loc="upper left", fontsize=8, ncol=3)
     lab = "TTFT" if c.scenario.slo.latency == "ttft" else "latency"

@@ -10,6 +10,7 @@ Erlang B recurrence ``B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1))`` and
 ``C = c B(c) / (c - a (1 - B(c)))``, which stays finite for thousands of servers
 (the factorial form overflows near c = 170).
 """
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ turns that into what a model server's ``/metrics`` would say at a given time: to
 counters that only grow, the KV cache held, and the ``_sum``/``_count`` counters of
 time to first token and queue time, per pod.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,13 +15,13 @@ from typing import NamedTuple
 import numpy as np
 
 # The per-pod series a snapshot carries, by their DESIGN.md Contract 2 names.
-QUEUE_DEPTH = "inference_queue_depth"                    # waiting requests
-RUNNING_REQUESTS = "inference_running_requests"          # requests in flight past their wait
-PROMPT_TOKENS = "inference_prompt_tokens_total"          # counter: prompt tokens prefilled so far
+QUEUE_DEPTH = "inference_queue_depth"  # waiting requests
+RUNNING_REQUESTS = "inference_running_requests"  # requests in flight past their wait
+PROMPT_TOKENS = "inference_prompt_tokens_total"  # counter: prompt tokens prefilled so far
 GENERATION_TOKENS = "inference_generation_tokens_total"  # counter: output tokens decoded so far
-KV_CACHE_USAGE = "inference_kv_cache_usage_ratio"        # KV tokens held / model.kvCacheTokens, 0..1
-GPU_UTILIZATION = "gpu_utilization_ratio"                # NVML plain utilization, 0..1
-GPU_SM_ACTIVE = "gpu_sm_active_ratio"                    # GPM SM activity, 0..1
+KV_CACHE_USAGE = "inference_kv_cache_usage_ratio"  # KV tokens held / model.kvCacheTokens, 0..1
+GPU_UTILIZATION = "gpu_utilization_ratio"  # NVML plain utilization, 0..1
+GPU_SM_ACTIVE = "gpu_sm_active_ratio"  # GPM SM activity, 0..1
 # Counters as a server's histograms expose them (``_sum`` and ``_count``; vLLM's
 # ``vllm:time_to_first_token_seconds`` and ``vllm:request_queue_time_seconds``), so a
 # policy takes ``rate(_sum) / rate(_count)`` over its window: the recent mean, per pod.
@@ -28,12 +29,24 @@ TTFT_SUM = "inference_time_to_first_token_seconds_sum"
 TTFT_COUNT = "inference_time_to_first_token_seconds_count"
 QUEUE_TIME_SUM = "inference_queue_time_seconds_sum"
 QUEUE_TIME_COUNT = "inference_queue_time_seconds_count"
-SERIES = (QUEUE_DEPTH, RUNNING_REQUESTS, PROMPT_TOKENS, GENERATION_TOKENS, KV_CACHE_USAGE, GPU_UTILIZATION,
-          GPU_SM_ACTIVE, TTFT_SUM, TTFT_COUNT, QUEUE_TIME_SUM, QUEUE_TIME_COUNT)
+SERIES = (
+    QUEUE_DEPTH,
+    RUNNING_REQUESTS,
+    PROMPT_TOKENS,
+    GENERATION_TOKENS,
+    KV_CACHE_USAGE,
+    GPU_UTILIZATION,
+    GPU_SM_ACTIVE,
+    TTFT_SUM,
+    TTFT_COUNT,
+    QUEUE_TIME_SUM,
+    QUEUE_TIME_COUNT,
+)
 
 
-def work_series(flight: InFlight, finished: WorkCounters, live: np.ndarray, t: float, ready: np.ndarray,
-                kv_cache_tokens: float) -> dict[str, np.ndarray]:
+def work_series(
+    flight: InFlight, finished: WorkCounters, live: np.ndarray, t: float, ready: np.ndarray, kv_cache_tokens: float
+) -> dict[str, np.ndarray]:
     """The token counters, KV-cache use and first-token/queue-time counters at ``t``, per ready pod.
 
     A prompt's tokens count as its prefill runs (linearly over the row's prefill), its
@@ -79,11 +92,11 @@ class InFlight(NamedTuple):
 
     finish: np.ndarray
     replica: np.ndarray
-    size: np.ndarray             # requests the row stands for
+    size: np.ndarray  # requests the row stands for
     prefill_start: np.ndarray
     prefill_end: np.ndarray
     arrival: np.ndarray
-    prompt: np.ndarray           # tokens of one request of the row
+    prompt: np.ndarray  # tokens of one request of the row
     output: np.ndarray
 
     @property
@@ -114,16 +127,28 @@ class WorkCounters:
         return WorkCounters(*(np.zeros(n) for _ in range(5)))
 
     @staticmethod
-    def of(rows: InFlight, out: np.ndarray, prompt_done: np.ndarray, output_done: np.ndarray, ttft: np.ndarray,
-           queue_time: np.ndarray, n: int) -> WorkCounters:
+    def of(
+        rows: InFlight,
+        out: np.ndarray,
+        prompt_done: np.ndarray,
+        output_done: np.ndarray,
+        ttft: np.ndarray,
+        queue_time: np.ndarray,
+        n: int,
+    ) -> WorkCounters:
         def per_replica(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
             if mask is None:
                 return np.bincount(rows.replica, weights=weights, minlength=n)
             return np.bincount(rows.replica[mask], weights=weights[mask], minlength=n)
 
         first = rows.size
-        return WorkCounters(per_replica(prompt_done), per_replica(output_done), per_replica(first, out),
-                             per_replica(ttft * first, out), per_replica(queue_time * first, out))
+        return WorkCounters(
+            per_replica(prompt_done),
+            per_replica(output_done),
+            per_replica(first, out),
+            per_replica(ttft * first, out),
+            per_replica(queue_time * first, out),
+        )
 
     def add(self, done: InFlight, n: int) -> None:
         """Finished rows: all their work counts."""
@@ -143,7 +168,7 @@ class WorkCounters:
         for name in _COUNTER_FIELDS:
             old = getattr(self, name)
             new = np.zeros(n)
-            new[:old.shape[0]] = old
+            new[: old.shape[0]] = old
             setattr(self, name, new)
 
     def reset(self, idx: np.ndarray) -> None:

@@ -20,6 +20,7 @@ Options: ``--scenario S`` (e.g. while tuning ours), ``--only NAME,...``, ``--set
 (print only), ``--doc FILE`` / ``--readme FILE`` (write elsewhere; the images go to
 ``img/`` beside the doc), ``--json FILE`` (the Contract 5 objects too), ``--jobs N``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,22 +64,26 @@ class Case:
 
 CASES = (
     Case("azure_code", "azure_llm_2023_code:scale=3", "Azure LLM 2023, code, rate x3 (57 min)", DEVELOPMENT),
-    Case("azure_conv", "azure_llm_2023_conv:scale=16", "Azure LLM 2023, conversation, rate x16 (58 min)",
-         DEVELOPMENT),
+    Case("azure_conv", "azure_llm_2023_conv:scale=16", "Azure LLM 2023, conversation, rate x16 (58 min)", DEVELOPMENT),
     Case("servegen_day1", "servegen_m_large:day=1,scale=0.3", "ServeGen m-large, day 1, rate x0.3", EVALUATION),
-    Case("servegen_fortnight", "servegen_m_large:days=1-14,scale=0.3", "ServeGen m-large, 14 days, rate x0.3",
-         EVALUATION, routings=(LEAST_REQUEST,)),
+    Case(
+        "servegen_fortnight",
+        "servegen_m_large:days=1-14,scale=0.3",
+        "ServeGen m-large, 14 days, rate x0.3",
+        EVALUATION,
+        routings=(LEAST_REQUEST,),
+    ),
     Case("mooncake", "mooncake_synthetic.csv", "Mooncake synthetic, long prompts (17 min)", EVALUATION),
-    Case("onoff_mixed", "synthetic:kind=onoff_mixed", "Generated: mixed on/off, heavy-tailed prompts (2 h)",
-         EVALUATION),
+    Case(
+        "onoff_mixed", "synthetic:kind=onoff_mixed", "Generated: mixed on/off, heavy-tailed prompts (2 h)", EVALUATION
+    ),
     Case("long_prompt_swell", "synthetic:kind=long_prompt_swell", "Generated: long-prompt swell (2 h)", EVALUATION),
-    Case("reasoning_swell", "synthetic:kind=reasoning_swell", "Generated: reasoning, long outputs (2 h)",
-         EVALUATION),
+    Case("reasoning_swell", "synthetic:kind=reasoning_swell", "Generated: reasoning, long outputs (2 h)", EVALUATION),
     Case("chat_step", "synthetic:kind=chat_step", "Generated: chat with rate steps (2 h)", EVALUATION),
-    Case("long_prompt_onoff", "synthetic:kind=long_prompt_onoff", "Generated: long-prompt bursts (2 h)",
-         EVALUATION),
-    Case("short_bursts", "synthetic:kind=short_bursts", "Generated: bursts shorter than a model load (2 h)",
-         EVALUATION),
+    Case("long_prompt_onoff", "synthetic:kind=long_prompt_onoff", "Generated: long-prompt bursts (2 h)", EVALUATION),
+    Case(
+        "short_bursts", "synthetic:kind=short_bursts", "Generated: bursts shorter than a model load (2 h)", EVALUATION
+    ),
 )
 
 
@@ -102,7 +107,7 @@ Results = dict[tuple[str, str], Comparison]
 def run_all(cases: tuple[Case, ...], scenario_spec: str, routings: tuple[str, ...], jobs: int) -> Results:
     """Every policy on every case under every routing asked for (and the case allows)."""
     tasks = [(c, rt, p) for c in cases for rt in routings if rt in c.routings for p in policy_names()]
-    tasks.sort(key=lambda t: 0 if "days=" in t[0].trace else 1)   # the long ones first
+    tasks.sort(key=lambda t: 0 if "days=" in t[0].trace else 1)  # the long ones first
     out: dict[tuple[str, str], dict[str, PolicyResult]] = {}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_run, c, scenario_spec, rt, p) for c, rt, p in tasks]
@@ -117,12 +122,18 @@ def run_all(cases: tuple[Case, ...], scenario_spec: str, routings: tuple[str, ..
         for rt in routings:
             if (c.name, rt) in out:
                 trace = traces.setdefault(c.name, load_trace(c.trace))
-                results[(c.name, rt)] = Comparison(c.trace, scenario_spec, trace, with_routing(base, rt),
-                                                   [out[(c.name, rt)][p] for p in policy_names()])
+                results[(c.name, rt)] = Comparison(
+                    c.trace,
+                    scenario_spec,
+                    trace,
+                    with_routing(base, rt),
+                    [out[(c.name, rt)][p] for p in policy_names()],
+                )
     return results
 
 
 # ---------------------------------------------------------------- the headline
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
@@ -130,9 +141,11 @@ def _pct(x: float) -> str:
 
 def headline_table(results: Results, cases: tuple[Case, ...], routing: str) -> str:
     """Ours against the goal on every trace, development first: SLO met (fixed, scaled), GPU-h, actions, verdict."""
-    rows = ["| set | trace | ours: SLO met, scaled | ours: GPU-h (x oracle), actions/h | static peak: SLO met, "
-            "scaled | oracle: SLO met, scaled, GPU-h | verdict for ours |",
-            "|:--|:--|--:|--:|--:|--:|:--|"]
+    rows = [
+        "| set | trace | ours: SLO met, scaled | ours: GPU-h (x oracle), actions/h | static peak: SLO met, "
+        "scaled | oracle: SLO met, scaled, GPU-h | verdict for ours |",
+        "|:--|:--|--:|--:|--:|--:|:--|",
+    ]
     for split in (DEVELOPMENT, EVALUATION):
         for case in cases:
             c = results.get((case.name, routing))
@@ -145,11 +158,13 @@ def headline_table(results: Results, cases: tuple[Case, ...], routing: str) -> s
             verdicts = judge_all([Scores.of(r) for r in c.results])
             verdict = verdicts[SUBJECT].text() if verdicts else "-"
             ratio = o.gpu_hours / orc.gpu_hours if orc.gpu_hours > 0 else float("inf")
-            rows.append(f"| {split} | {case.title} | {_pct(o.slo_attainment)}, {_pct(o.slo_attainment_scaled)} | "
-                        f"{o.gpu_hours:,.1f} ({ratio:.2f}x), {o.scale_actions_per_hour:.1f} | "
-                        f"{_pct(sp.slo_attainment)}, {_pct(sp.slo_attainment_scaled)} | "
-                        f"{_pct(orc.slo_attainment)}, {_pct(orc.slo_attainment_scaled)}, {orc.gpu_hours:,.1f} | "
-                        f"{verdict} |")
+            rows.append(
+                f"| {split} | {case.title} | {_pct(o.slo_attainment)}, {_pct(o.slo_attainment_scaled)} | "
+                f"{o.gpu_hours:,.1f} ({ratio:.2f}x), {o.scale_actions_per_hour:.1f} | "
+                f"{_pct(sp.slo_attainment)}, {_pct(sp.slo_attainment_scaled)} | "
+                f"{_pct(orc.slo_attainment)}, {_pct(orc.slo_attainment_scaled)}, {orc.gpu_hours:,.1f} | "
+                f"{verdict} |"
+            )
     return "\n".join(rows)
 
 
@@ -158,8 +173,10 @@ def routing_section(results: Results, cases: tuple[Case, ...], routing: str) -> 
     the ``leastRequest`` one, verbatim."""
     ran = [c for c in cases if (c.name, routing) in results]
     met = sum(1 for c in ran if _meets(results[(c.name, routing)]))
-    return (f"**Routing `{routing}`**: ours meets the goal on {met} of {len(ran)} traces.\n\n"
-            f"{headline_table(results, cases, routing)}")
+    return (
+        f"**Routing `{routing}`**: ours meets the goal on {met} of {len(ran)} traces.\n\n"
+        f"{headline_table(results, cases, routing)}"
+    )
 
 
 def headline_block(results: Results, cases: tuple[Case, ...], routings: tuple[str, ...]) -> str:
@@ -172,6 +189,7 @@ def _meets(c: Comparison) -> bool:
 
 
 # ---------------------------------------------------------------- the documents
+
 
 def _constant(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _: text
@@ -202,12 +220,16 @@ def case_block(results: Results, case: Case) -> str:
         if c is not None:
             parts.append(f"Routing `{rt}`:\n\n{format_goal_table(c)}")
     c0 = next(results[(case.name, rt)] for rt in ROUTINGS if (case.name, rt) in results)
-    return (f"`gpu-autoscaler simulate --trace {case.trace}` ({c0.trace.describe()}); {case.split} set.\n\n"
-            + "\n\n".join(parts) + f"\n\n![{case.title}](img/sim_{case.name}.png)")
+    return (
+        f"`gpu-autoscaler simulate --trace {case.trace}` ({c0.trace.describe()}); {case.split} set.\n\n"
+        + "\n\n".join(parts)
+        + f"\n\n![{case.title}](img/sim_{case.name}.png)"
+    )
 
 
-def update_docs(results: Results, cases: tuple[Case, ...], routings: tuple[str, ...], doc: Path,
-                readme: Path | None, headline: bool) -> None:
+def update_docs(
+    results: Results, cases: tuple[Case, ...], routings: tuple[str, ...], doc: Path, readme: Path | None, headline: bool
+) -> None:
     """Rewrite each case's block; with ``headline`` (every case ran), the headline and the README's summary,
     which is the headline's ``leastRequest`` section verbatim."""
     text = doc.read_text()
@@ -235,8 +257,9 @@ def select_cases(only: str, split: str) -> tuple[Case, ...]:
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in {c.name for c in CASES}]
     if unknown:
-        raise SimulationInputError.one("--only", 0, unknown[0], "unknown report trace; expected one of "
-                                       + ", ".join(c.name for c in CASES))
+        raise SimulationInputError.one(
+            "--only", 0, unknown[0], "unknown report trace; expected one of " + ", ".join(c.name for c in CASES)
+        )
     return tuple(c for c in CASES if (not names or c.name in names) and (not split or c.split == split))
 
 
@@ -245,8 +268,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--only", default="", help="comma-separated report traces, e.g. azure_code,azure_conv")
     ap.add_argument("--set", dest="split", default="", choices=["", DEVELOPMENT, EVALUATION])
-    ap.add_argument("--routing", type=_parse_routings, default=ROUTINGS, help="both (default), leastRequest or "
-                    "prefillAware")
+    ap.add_argument(
+        "--routing", type=_parse_routings, default=ROUTINGS, help="both (default), leastRequest or prefillAware"
+    )
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--doc", type=Path, default=DOC)
     ap.add_argument("--readme", type=Path, default=None, help="default: README.md when --doc is the default")
@@ -257,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cases = select_cases(args.only, args.split)
         load_scenario(args.scenario)
-        for case in cases:      # bad input fails here, before any worker starts
+        for case in cases:  # bad input fails here, before any worker starts
             load_trace(case.trace)
     except SimulationInputError as e:
         for p in e.problems:
@@ -270,19 +294,30 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nrouting {rt}\n" + headline_table(results, cases, rt))
     if not args.no_docs:
         from simulations.plot import plot
+
         img = args.doc.parent / "img"
         img.mkdir(parents=True, exist_ok=True)
         for case in cases:
             shown = results.get((case.name, LEAST_REQUEST)) or results.get((case.name, PREFILL_AWARE))
             if shown is not None:
-                plot(shown, img / f"sim_{case.name}.png",
-                     title=f"{case.title} — {case.trace} ({case.split}; routing {shown.scenario.model.routing})")
+                plot(
+                    shown,
+                    img / f"sim_{case.name}.png",
+                    title=f"{case.title} — {case.trace} ({case.split}; routing {shown.scenario.model.routing})",
+                )
         readme = args.readme if args.readme is not None else (README if args.doc == DOC else None)
-        update_docs(results, cases, args.routing, args.doc, readme,
-                    headline=len(cases) == len(CASES) and LEAST_REQUEST in args.routing)
+        update_docs(
+            results,
+            cases,
+            args.routing,
+            args.doc,
+            readme,
+            headline=len(cases) == len(CASES) and LEAST_REQUEST in args.routing,
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({f"{n}/{rt}": c.to_json() for (n, rt), c in results.items()},
-                                              indent=1) + "\n")
+        Path(args.json).write_text(
+            json.dumps({f"{n}/{rt}": c.to_json() for (n, rt), c in results.items()}, indent=1) + "\n"
+        )
     print(f"\n{time.perf_counter() - t:.0f} s", file=sys.stderr)
 
 

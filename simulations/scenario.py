@@ -6,6 +6,7 @@ sourced default). It is parsed once into frozen dataclasses; every problem is re
 (``policies.ours.scaler``) as a whole Contract 1 document, validated by
 :func:`autoscaler.spec.parse_scaler` unchanged.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,8 +23,7 @@ LEAST_REQUEST, PREFILL_AWARE = "leastRequest", "prefillAware"
 #: How the load balancer picks a replica for a request (simulations/fleet.py, Admission).
 ROUTINGS = (LEAST_REQUEST, PREFILL_AWARE)
 #: Target-wide signals the simulator can answer for a ``type: Prometheus`` metric, by name.
-PROMETHEUS_SIGNALS = ("inference_queue_depth_total", "inference_running_requests_total",
-                      "inference_concurrency_total")
+PROMETHEUS_SIGNALS = ("inference_queue_depth_total", "inference_running_requests_total", "inference_concurrency_total")
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ class KedaQueue:
 class Kpa:
     """Knative Pod Autoscaler settings (Knative Serving defaults unless said otherwise)."""
 
-    container_concurrency: int = 0          # 0: the model's slots
-    target_utilization: float = 0.7         # container-concurrency-target-percentage 70
+    container_concurrency: int = 0  # 0: the model's slots
+    target_utilization: float = 0.7  # container-concurrency-target-percentage 70
     stable_window_s: float = 60.0
-    panic_window_s: float = 6.0             # panic-window-percentage 10 % of 60 s
-    panic_threshold: float = 2.0            # panic-threshold-percentage 200
+    panic_window_s: float = 6.0  # panic-window-percentage 10 % of 60 s
+    panic_threshold: float = 2.0  # panic-threshold-percentage 200
     max_scale_up_rate: float = 1000.0
     max_scale_down_rate: float = 2.0
     tick_s: int = 2
@@ -114,9 +114,9 @@ class Kpa:
 
 @dataclass(frozen=True)
 class Oracle:
-    target_occupancy: float = 0.8      # slots in use / slots
-    prefill_utilization: float = 0.6   # share of time a replica's prefill engine is busy
-    window_s: float = 2.0              # prefill load averaged over this window
+    target_occupancy: float = 0.8  # slots in use / slots
+    prefill_utilization: float = 0.6  # share of time a replica's prefill engine is busy
+    window_s: float = 2.0  # prefill load averaged over this window
     interval_s: int = 15
 
 
@@ -169,8 +169,20 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
     name = r.string(top, "name", "", Path(source).stem)
 
     m = r.mapping(top.get("model"), "model") or {}
-    r.unknown(m, "model", ("slots", "prefillSecondsPerToken", "decodeStepSeconds", "decodeStepSecondsPerSequence",
-                           "startupSeconds", "smActive", "kvCacheTokens", "routing"))
+    r.unknown(
+        m,
+        "model",
+        (
+            "slots",
+            "prefillSecondsPerToken",
+            "decodeStepSeconds",
+            "decodeStepSecondsPerSequence",
+            "startupSeconds",
+            "smActive",
+            "kvCacheTokens",
+            "routing",
+        ),
+    )
     d = ModelServer()
     sm = r.mapping(m.get("smActive"), "model.smActive") or {}
     r.unknown(sm, "model.smActive", ("prefill", "fullBatch"))
@@ -178,21 +190,21 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
         slots=r.integer(m, "slots", "model", d.slots, minimum=1, maximum=100_000),
         prefill_s_per_token=r.number(m, "prefillSecondsPerToken", "model", d.prefill_s_per_token, minimum=0),
         decode_step_s=r.number(m, "decodeStepSeconds", "model", d.decode_step_s, exclusive_minimum=0),
-        decode_step_s_per_seq=r.number(m, "decodeStepSecondsPerSequence", "model", d.decode_step_s_per_seq,
-                                       minimum=0),
+        decode_step_s_per_seq=r.number(m, "decodeStepSecondsPerSequence", "model", d.decode_step_s_per_seq, minimum=0),
         startup_s=r.number(m, "startupSeconds", "model", d.startup_s, minimum=0),
         sm_active_prefill=r.number(sm, "prefill", "model.smActive", d.sm_active_prefill, minimum=0, maximum=1),
-        sm_active_full_batch=r.number(sm, "fullBatch", "model.smActive", d.sm_active_full_batch, minimum=0,
-                                      maximum=1),
+        sm_active_full_batch=r.number(sm, "fullBatch", "model.smActive", d.sm_active_full_batch, minimum=0, maximum=1),
         kv_cache_tokens=r.number(m, "kvCacheTokens", "model", d.kv_cache_tokens, exclusive_minimum=0),
         routing=r.string(m, "routing", "model", d.routing, ROUTINGS),
     )
 
     s = r.mapping(top.get("slo"), "slo") or {}
     r.unknown(s, "slo", ("latency", "thresholdSeconds", "scaledFactor"))
-    slo = SLO(latency=r.string(s, "latency", "slo", "ttft", SLO_LATENCIES),
-              threshold_s=r.number(s, "thresholdSeconds", "slo", 2.0, exclusive_minimum=0),
-              scaled_factor=r.number(s, "scaledFactor", "slo", SLO().scaled_factor, minimum=1, maximum=1000))
+    slo = SLO(
+        latency=r.string(s, "latency", "slo", "ttft", SLO_LATENCIES),
+        threshold_s=r.number(s, "thresholdSeconds", "slo", 2.0, exclusive_minimum=0),
+        scaled_factor=r.number(s, "scaledFactor", "slo", SLO().scaled_factor, minimum=1, maximum=1000),
+    )
 
     mt = r.mapping(top.get("metrics"), "metrics") or {}
     r.unknown(mt, "metrics", ("delaySeconds",))
@@ -223,26 +235,43 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
 
     h = r.mapping(pol.get("hpa_util"), "policies.hpa_util") or {}
     r.unknown(h, "policies.hpa_util", ("targetUtilization", "syncSeconds"))
-    hpa = HpaUtil(target_utilization=r.number(h, "targetUtilization", "policies.hpa_util", 60.0,
-                                              exclusive_minimum=0, maximum=100),
-                  sync_s=r.integer(h, "syncSeconds", "policies.hpa_util", 15, minimum=1))
+    hpa = HpaUtil(
+        target_utilization=r.number(
+            h, "targetUtilization", "policies.hpa_util", 60.0, exclusive_minimum=0, maximum=100
+        ),
+        sync_s=r.integer(h, "syncSeconds", "policies.hpa_util", 15, minimum=1),
+    )
 
     k = r.mapping(pol.get("keda_queue"), "policies.keda_queue") or {}
     r.unknown(k, "policies.keda_queue", ("targetQueuePerReplica", "pollingSeconds"))
-    keda = KedaQueue(target_queue_per_replica=r.number(k, "targetQueuePerReplica", "policies.keda_queue", 5.0,
-                                                       exclusive_minimum=0),
-                     polling_s=r.integer(k, "pollingSeconds", "policies.keda_queue", 30, minimum=1))
+    keda = KedaQueue(
+        target_queue_per_replica=r.number(k, "targetQueuePerReplica", "policies.keda_queue", 5.0, exclusive_minimum=0),
+        polling_s=r.integer(k, "pollingSeconds", "policies.keda_queue", 30, minimum=1),
+    )
 
     kp = r.mapping(pol.get("kpa"), "policies.kpa") or {}
     kpath = "policies.kpa"
-    r.unknown(kp, kpath, ("containerConcurrency", "targetUtilization", "stableWindowSeconds", "panicWindowSeconds",
-                          "panicThreshold", "maxScaleUpRate", "maxScaleDownRate", "tickSeconds",
-                          "metricsDelaySeconds"))
+    r.unknown(
+        kp,
+        kpath,
+        (
+            "containerConcurrency",
+            "targetUtilization",
+            "stableWindowSeconds",
+            "panicWindowSeconds",
+            "panicThreshold",
+            "maxScaleUpRate",
+            "maxScaleDownRate",
+            "tickSeconds",
+            "metricsDelaySeconds",
+        ),
+    )
     dk = Kpa()
     kpa = Kpa(
         container_concurrency=r.integer(kp, "containerConcurrency", kpath, 0, minimum=0),
-        target_utilization=r.number(kp, "targetUtilization", kpath, dk.target_utilization, exclusive_minimum=0,
-                                    maximum=1),
+        target_utilization=r.number(
+            kp, "targetUtilization", kpath, dk.target_utilization, exclusive_minimum=0, maximum=1
+        ),
         stable_window_s=r.number(kp, "stableWindowSeconds", kpath, dk.stable_window_s, minimum=1, maximum=3600),
         panic_window_s=r.number(kp, "panicWindowSeconds", kpath, dk.panic_window_s, minimum=1, maximum=3600),
         panic_threshold=r.number(kp, "panicThreshold", kpath, dk.panic_threshold, exclusive_minimum=1),
@@ -256,10 +285,12 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
     r.unknown(o, "policies.oracle", ("targetOccupancy", "prefillUtilization", "windowSeconds", "intervalSeconds"))
     do = Oracle()
     oracle = Oracle(
-        target_occupancy=r.number(o, "targetOccupancy", "policies.oracle", do.target_occupancy, exclusive_minimum=0,
-                                  maximum=1),
-        prefill_utilization=r.number(o, "prefillUtilization", "policies.oracle", do.prefill_utilization,
-                                     exclusive_minimum=0, maximum=1),
+        target_occupancy=r.number(
+            o, "targetOccupancy", "policies.oracle", do.target_occupancy, exclusive_minimum=0, maximum=1
+        ),
+        prefill_utilization=r.number(
+            o, "prefillUtilization", "policies.oracle", do.prefill_utilization, exclusive_minimum=0, maximum=1
+        ),
         window_s=r.number(o, "windowSeconds", "policies.oracle", do.window_s, minimum=1),
         interval_s=r.integer(o, "intervalSeconds", "policies.oracle", 15, minimum=1),
     )
@@ -268,9 +299,21 @@ def parse_scenario(doc: Any, source: str = "<scenario>", lines: dict[str, int] |
     static = r.integer(sp, "replicas", "policies.static_peak", 0, minimum=0) or None
     r.raise_if_any()
     assert ours is not None
-    return Scenario(name=name, source=source, model=model, slo=slo, simulation=settings, metrics_delay_s=delay,
-                    ours=ours, hpa_util=hpa, keda_queue=keda, kpa=kpa, oracle=oracle, static_replicas=static,
-                    policy_settings=policy_settings)
+    return Scenario(
+        name=name,
+        source=source,
+        model=model,
+        slo=slo,
+        simulation=settings,
+        metrics_delay_s=delay,
+        ours=ours,
+        hpa_util=hpa,
+        keda_queue=keda,
+        kpa=kpa,
+        oracle=oracle,
+        static_replicas=static,
+        policy_settings=policy_settings,
+    )
 
 
 def _parse_ours(r: ScenarioReader, raw: Any, source: str) -> GPUScalerSpec | None:
@@ -290,6 +333,8 @@ def _parse_ours(r: ScenarioReader, raw: Any, source: str) -> GPUScalerSpec | Non
         return None
     for i, metric in enumerate(spec.metrics):
         if metric.type == "Prometheus" and metric.name not in PROMETHEUS_SIGNALS:
-            r.error(f"{base}.scaler.spec.metrics[{i}].name",
-                    f"the simulator cannot answer {metric.name!r}; expected one of {', '.join(PROMETHEUS_SIGNALS)}")
+            r.error(
+                f"{base}.scaler.spec.metrics[{i}].name",
+                f"the simulator cannot answer {metric.name!r}; expected one of {', '.join(PROMETHEUS_SIGNALS)}",
+            )
     return spec

@@ -14,6 +14,7 @@ batch 1; end to end: its prefill plus its output at batch 1) and ``k`` the scena
 
 Per-step fleet state is kept at step resolution and binned for plots at the end.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ from simulations.fleet import Admitted, latencies
 
 HIST_LO, HIST_HI, PER_DECADE = 1e-3, 1e5, 200
 HIST_EDGES = np.logspace(math.log10(HIST_LO), math.log10(HIST_HI), int(math.log10(HIST_HI / HIST_LO)) * PER_DECADE + 1)
-SERIES_EDGES = np.logspace(-2, 4, 6 * 8 + 1)   # coarse, for per-bin p95 in plots
+SERIES_EDGES = np.logspace(-2, 4, 6 * 8 + 1)  # coarse, for per-bin p95 in plots
 FLUSH_EVERY = 512
 
 
@@ -68,19 +69,29 @@ class Series:
 
     origin: float
     bin_s: float
-    arrivals: np.ndarray          # requests arriving in the bin
-    replicas: np.ndarray          # mean target replicas
-    gpus: np.ndarray              # mean GPUs held (loading + ready + draining)
-    waiting: np.ndarray           # mean front-queue length
-    latency_p95: np.ndarray       # p95 of the SLO latency of requests arriving in the bin
+    arrivals: np.ndarray  # requests arriving in the bin
+    replicas: np.ndarray  # mean target replicas
+    gpus: np.ndarray  # mean GPUs held (loading + ready + draining)
+    waiting: np.ndarray  # mean front-queue length
+    latency_p95: np.ndarray  # p95 of the SLO latency of requests arriving in the bin
     slo_attainment: np.ndarray
 
 
 class Recorder:
     """Collects what one run produced; :meth:`result` turns it into a :class:`PolicyResult`."""
 
-    def __init__(self, origin: float, end: float, step_s: float, horizon_s: float, slo_latency: str,
-                 threshold_s: float, bin_s: float, scaled_factor: float = 5.0, one_decode_step_s: float = 0.0):
+    def __init__(
+        self,
+        origin: float,
+        end: float,
+        step_s: float,
+        horizon_s: float,
+        slo_latency: str,
+        threshold_s: float,
+        bin_s: float,
+        scaled_factor: float = 5.0,
+        one_decode_step_s: float = 0.0,
+    ):
         self.origin = origin
         self.end = end
         self.step_s = step_s
@@ -136,8 +147,15 @@ class Recorder:
         decode = self.one_decode_step_s if self.slo_latency == "ttft" else a.output * self.one_decode_step_s
         self._add(a.arrival, ttft, e2e, a.size, a.start - a.arrival, a.unit + decode)
 
-    def _add(self, arrival: np.ndarray, ttft: np.ndarray, e2e: np.ndarray, count: np.ndarray,
-             wait: np.ndarray, unloaded: np.ndarray | float) -> None:
+    def _add(
+        self,
+        arrival: np.ndarray,
+        ttft: np.ndarray,
+        e2e: np.ndarray,
+        count: np.ndarray,
+        wait: np.ndarray,
+        unloaded: np.ndarray | float,
+    ) -> None:
         lat = ttft if self.slo_latency == "ttft" else e2e
         self.within_scaled += float(count[lat <= np.maximum(self.threshold, self.scaled_factor * unloaded)].sum())
         nb = HIST_EDGES.shape[0] + 1
@@ -160,18 +178,18 @@ class Recorder:
         if arrival.shape[0]:
             waited = now - arrival
             self.unserved += float(count.sum())
-            self._add(arrival, waited, waited, count, waited, 0.0)   # their tokens are not known here
+            self._add(arrival, waited, waited, count, waited, 0.0)  # their tokens are not known here
 
     def result(self, policy: str, max_replicas_bound: int) -> PolicyResult:
         self.flush()
         dt = self.step_s
         n_span = min(self.steps, int(round((self.end - self.origin) / dt)))
         held = self.held[:n_span].astype(float)
-        target = self.target[:self.steps].astype(float)
+        target = self.target[: self.steps].astype(float)
         hours = (self.end - self.origin) / 3600.0
         at_max = float((self.target[:n_span] >= max_replicas_bound).sum()) * dt
         sim_time = self.steps * dt
-        little_l = float(self.in_system[:self.steps].sum()) / sim_time if self.steps else 0.0
+        little_l = float(self.in_system[: self.steps].sum()) / sim_time if self.steps else 0.0
         lam = self.requests / sim_time if sim_time else 0.0
         mean_e2e = self.sum_e2e / self.requests if self.requests else math.nan
         return PolicyResult(
@@ -208,9 +226,16 @@ class Recorder:
         p95 = np.array([percentile(h, SERIES_EDGES, 0.95) if h.sum() else math.nan for h in self.series_hist])
         tot = self.arrivals_series
         att = np.where(tot > 0, self.within_series / np.where(tot > 0, tot, 1), np.nan)
-        return Series(origin=self.origin, bin_s=self.bin_s, arrivals=self.arrivals_series.copy(),
-                      replicas=binned(self.target), gpus=binned(self.held), waiting=binned(self.waiting),
-                      latency_p95=p95, slo_attainment=att)
+        return Series(
+            origin=self.origin,
+            bin_s=self.bin_s,
+            arrivals=self.arrivals_series.copy(),
+            replicas=binned(self.target),
+            gpus=binned(self.held),
+            waiting=binned(self.waiting),
+            latency_p95=p95,
+            slo_attainment=att,
+        )
 
 
 @dataclass(frozen=True)
@@ -232,8 +257,17 @@ class LittlesLaw:
         return abs(self.mean_in_system - lw) / lw
 
 
-CONTRACT_FIELDS = ("policy", "requests", "slo_attainment", "p50_latency_s", "p95_latency_s", "p99_latency_s",
-                   "gpu_hours", "scale_actions_per_hour", "max_replicas")
+CONTRACT_FIELDS = (
+    "policy",
+    "requests",
+    "slo_attainment",
+    "p50_latency_s",
+    "p95_latency_s",
+    "p99_latency_s",
+    "gpu_hours",
+    "scale_actions_per_hour",
+    "max_replicas",
+)
 
 
 @dataclass

@@ -5,6 +5,7 @@ reader validates the loaded values and asks :func:`line_of` for the line of a fi
 such as ``policies.ours.scaler.spec.metrics[0].target`` (the nearest enclosing field when
 the path itself is absent, e.g. a required key that is missing).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

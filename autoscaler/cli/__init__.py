@@ -1,6 +1,7 @@
 """The ``gpu-autoscaler`` command: thin. Each command parses its options, calls one
 library function and maps errors to exit codes (0 success, 1 runtime failure, 2 bad
 input with a message naming the file, the field and what was expected)."""
+
 from __future__ import annotations
 
 import click

@@ -5,6 +5,7 @@ that cannot be written (``> /dev/full``, a closed pipe).
 Exit codes (Contract 4): 0 success, 1 runtime failure, 2 bad input with a message
 naming the file or option, the field and what was expected — never a traceback.
 """
+
 from __future__ import annotations
 
 import errno
@@ -60,8 +61,7 @@ def check_url(option: str, url: str) -> str:
         elif any(c.isspace() or ord(c) < 32 for c in url):
             problem = "spaces or control characters"
     if problem is not None:
-        fail(f"{option}: expected an http:// or https:// URL such as http://127.0.0.1:9090, got {url!r} "
-             f"({problem})", 2)
+        fail(f"{option}: expected an http:// or https:// URL such as http://127.0.0.1:9090, got {url!r} ({problem})", 2)
     return url
 
 

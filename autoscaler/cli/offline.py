@@ -3,6 +3,7 @@
 Exit codes (Contract 4): 0 success, 1 runtime failure, 2 bad input with a message
 naming the file, the field and what was expected — never a traceback.
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,19 +23,31 @@ from autoscaler.safe_output import PLOT_EXTENSIONS, OutputRefused, check_output
 def validate(scaler_file: str) -> None:
     """Check a GPUScaler file; print OK or every error (exit 0 or 2)."""
     scaler = load_scaler_or_exit(scaler_file)
-    click.echo(f"OK: {scaler_file}: GPUScaler {scaler.namespace}/{scaler.name} "
-               f"({len(scaler.spec.metrics)} metric(s), "
-               f"replicas {scaler.spec.min_replicas}..{scaler.spec.max_replicas})")
+    click.echo(
+        f"OK: {scaler_file}: GPUScaler {scaler.namespace}/{scaler.name} "
+        f"({len(scaler.spec.metrics)} metric(s), "
+        f"replicas {scaler.spec.min_replicas}..{scaler.spec.max_replicas})"
+    )
 
 
 @click.command("dry-run")
 @click.argument("scaler_file", metavar="SCALER.yaml", type=click.Path(dir_okay=False))
 @click.argument("metrics_file", metavar="METRICS.csv", type=click.Path(dir_okay=False))
-@click.option("--output", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-              help="table for people; json (JSON Lines) or csv for programs")
-@click.option("--plot", "plot_file", metavar="FILE.png",
-              help="also write a plot of each metric against its target and the replicas (.png, .svg or .pdf; "
-                   "only over a regular file)")
+@click.option(
+    "--output",
+    "output",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table for people; json (JSON Lines) or csv for programs",
+)
+@click.option(
+    "--plot",
+    "plot_file",
+    metavar="FILE.png",
+    help="also write a plot of each metric against its target and the replicas (.png, .svg or .pdf; "
+    "only over a regular file)",
+)
 @click.option("--changes-only", is_flag=True, help="table: print only the ticks that scale (and the first/last)")
 def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | None, changes_only: bool) -> None:
     """Replay recorded metrics (Contract 3) through the decision core, one line per tick.
@@ -75,8 +88,11 @@ def dry_run(scaler_file: str, metrics_file: str, output: str, plot_file: str | N
         fail(str(e), 2)
     if output == "table":
         ups, downs = counts["scale_up"], counts["scale_down"]
-        mode = "open loop (recommendations against the recorded replicas)" if recording.open_loop \
+        mode = (
+            "open loop (recommendations against the recorded replicas)"
+            if recording.open_loop
             else "closed loop (the replay's decisions take effect)"
+        )
         click.echo(f"{sum(counts.values())} ticks, {ups} scale-up and {downs} scale-down decisions; {mode}")
     if plot_file:
         with output_file(plot_file, PLOT_EXTENSIONS, "the plot") as tmp:

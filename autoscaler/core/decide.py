@@ -30,6 +30,7 @@ With ``cooldownSeconds: 0`` the result equals the Kubernetes HPA's behavior path
 the same inputs (../shared/reference/hpa-algorithm.md), except for readiness, which we
 apply to every metric (see :mod:`autoscaler.core.proposal`).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -63,29 +64,63 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     memory = remember_startups(memory, obs.startups, now)
 
     if spec.paused:
-        return _finish(spec, obs, memory, now, Conclusion(
-            desired=current, code="Paused", words="scaling is paused (spec.paused or the paused annotation)",
-            conditions=(Condition("AbleToScale", "True", "Paused", "scaling is paused"),
-                        Condition("ScalingActive", "False", "Paused", "paused is true (spec or annotation)"))))
+        return _finish(
+            spec,
+            obs,
+            memory,
+            now,
+            Conclusion(
+                desired=current,
+                code="Paused",
+                words="scaling is paused (spec.paused or the paused annotation)",
+                conditions=(
+                    Condition("AbleToScale", "True", "Paused", "scaling is paused"),
+                    Condition("ScalingActive", "False", "Paused", "paused is true (spec or annotation)"),
+                ),
+            ),
+        )
     if current == 0 and spec.min_replicas != 0:
         disabled = "scaling is disabled since the replica count of the target is zero"
-        return _finish(spec, obs, memory, now, Conclusion(
-            desired=0, code="ScalingDisabled", words=disabled,
-            conditions=(Condition("ScalingActive", "False", "ScalingDisabled", disabled),)))
+        return _finish(
+            spec,
+            obs,
+            memory,
+            now,
+            Conclusion(
+                desired=0,
+                code="ScalingDisabled",
+                words=disabled,
+                conditions=(Condition("ScalingActive", "False", "ScalingDisabled", disabled),),
+            ),
+        )
     if current > spec.max_replicas or current < spec.min_replicas:
-        bound, code = (spec.max_replicas, "TooManyReplicas") if current > spec.max_replicas \
+        bound, code = (
+            (spec.max_replicas, "TooManyReplicas")
+            if current > spec.max_replicas
             else (spec.min_replicas, "TooFewReplicas")
-        limit = Limit(code, current, bound, f"current {current} outside [{spec.min_replicas}, "
-                                            f"{spec.max_replicas}]: go to {bound}")
+        )
+        limit = Limit(
+            code, current, bound, f"current {current} outside [{spec.min_replicas}, {spec.max_replicas}]: go to {bound}"
+        )
         # A scale-in pause holds above maxReplicas; a scale-out pause lets the raise to
         # minReplicas through (see apply_pause).
         held = apply_pause(spec, current, bound) if bound < current else Cooled(bound)
         if held.limit is not None:
-            return _finish(spec, obs, memory, now, Conclusion(
-                desired=held.replicas, code=held.limit.name, words=f"{limit.message}; {held.limit.message}",
-                limits=(limit, held.limit)))
-        return _finish(spec, obs, memory, now, Conclusion(desired=bound, code=code, words=limit.message,
-                                                       limits=(limit,)))
+            return _finish(
+                spec,
+                obs,
+                memory,
+                now,
+                Conclusion(
+                    desired=held.replicas,
+                    code=held.limit.name,
+                    words=f"{limit.message}; {held.limit.message}",
+                    limits=(limit, held.limit),
+                ),
+            )
+        return _finish(
+            spec, obs, memory, now, Conclusion(desired=bound, code=code, words=limit.message, limits=(limit,))
+        )
 
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
     classes = classify_pods(obs.pods, startup_seconds(spec.startup_seconds, spec.startup_auto, memory), now)
@@ -105,19 +140,38 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         if not p.loading_adjusted or p.replicas != proposal:
             continue
         if p.replicas_without_loading is not None and p.replicas_without_loading > proposal:
-            limits.append(Limit("Loading", p.replicas_without_loading, proposal,
-                                f"replicas still loading count as capacity on its way "
-                                f"(without them: {p.replicas_without_loading})"))
+            limits.append(
+                Limit(
+                    "Loading",
+                    p.replicas_without_loading,
+                    proposal,
+                    f"replicas still loading count as capacity on its way (without them: {p.replicas_without_loading})",
+                )
+            )
             break
         if p.usage is None:
-            limits.append(Limit("Loading" if classes.loading else UNSCHEDULABLE, proposal, proposal,
-                                p.reason.removesuffix(": hold")))
+            limits.append(
+                Limit(
+                    "Loading" if classes.loading else UNSCHEDULABLE, proposal, proposal, p.reason.removesuffix(": hold")
+                )
+            )
             break
 
-    stab = stabilize(current, proposal, memory.recommendations, up_rules.stabilization_window_seconds,
-                     down_rules.stabilization_window_seconds, now)
-    history = record_recommendation(memory.recommendations, proposal, up_rules.stabilization_window_seconds,
-                                    down_rules.stabilization_window_seconds, now)
+    stab = stabilize(
+        current,
+        proposal,
+        memory.recommendations,
+        up_rules.stabilization_window_seconds,
+        down_rules.stabilization_window_seconds,
+        now,
+    )
+    history = record_recommendation(
+        memory.recommendations,
+        proposal,
+        up_rules.stabilization_window_seconds,
+        down_rules.stabilization_window_seconds,
+        now,
+    )
     memory = _replace(memory, recommendations=history)
     able_reason = "ReadyForNewScale"
     if stab.replicas != proposal:
@@ -156,16 +210,30 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     words = _describe(leading, proposal, limits, current, desired)
     conditions = (
         _condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
-        _condition("ScalingActive", "True", "ValidMetricFound",
-                  f"the desired count was computed from {leading.key}"),
-        _condition("ScalingLimited", "True" if desired != stab.replicas else "False",
-                  limited_reason if desired != stab.replicas else "DesiredWithinRange",
-                  limit_msg if desired != stab.replicas else "the desired count is within the acceptable range"),
+        _condition("ScalingActive", "True", "ValidMetricFound", f"the desired count was computed from {leading.key}"),
+        _condition(
+            "ScalingLimited",
+            "True" if desired != stab.replicas else "False",
+            limited_reason if desired != stab.replicas else "DesiredWithinRange",
+            limit_msg if desired != stab.replicas else "the desired count is within the acceptable range",
+        ),
         _metrics_condition(invalid),
     )
-    return _finish(spec, obs, memory, now, Conclusion(desired=desired, code=code, words=words, proposals=proposals,
-                                                   leading=leading.key, limits=tuple(limits),
-                                                   conditions=conditions))
+    return _finish(
+        spec,
+        obs,
+        memory,
+        now,
+        Conclusion(
+            desired=desired,
+            code=code,
+            words=words,
+            proposals=proposals,
+            leading=leading.key,
+            limits=tuple(limits),
+            conditions=conditions,
+        ),
+    )
 
 
 def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: float) -> Memory:
@@ -176,11 +244,13 @@ def record_scale(memory: Memory, spec: GPUScalerSpec, old: int, new: int, now: f
     """
     if new == old:
         return memory
-    events = record_scale_event(memory.scale_events, old, new, spec.behavior.scale_up,
-                                spec.behavior.scale_down, now)
-    return _replace(memory, scale_events=events,
-                 last_scale_up_time=now if new > old else memory.last_scale_up_time,
-                 last_scale_down_time=now if new < old else memory.last_scale_down_time)
+    events = record_scale_event(memory.scale_events, old, new, spec.behavior.scale_up, spec.behavior.scale_down, now)
+    return _replace(
+        memory,
+        scale_events=events,
+        last_scale_up_time=now if new > old else memory.last_scale_up_time,
+        last_scale_down_time=now if new < old else memory.last_scale_down_time,
+    )
 
 
 class Rated(NamedTuple):
@@ -234,23 +304,34 @@ def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: 
     return Rated(d, "DesiredWithinRange", "the desired count is within the acceptable range")
 
 
-def _apply_cooldown(spec: GPUScalerSpec, current: int, desired: int, memory: Memory,
-                    now: float) -> Cooled:
+def _apply_cooldown(spec: GPUScalerSpec, current: int, desired: int, memory: Memory, now: float) -> Cooled:
     up, down = spec.behavior.scale_up.cooldown_seconds, spec.behavior.scale_down.cooldown_seconds
     if desired > current and up > 0 and memory.last_scale_up_time is not None:
         left = memory.last_scale_up_time + up - now
         if left > 0:
-            return Cooled(current, Limit("Cooldown", desired, current,
-                                         f"scale-up cooldown: {left:.0f} s of {up} s left since the last scale-up"))
+            return Cooled(
+                current,
+                Limit(
+                    "Cooldown",
+                    desired,
+                    current,
+                    f"scale-up cooldown: {left:.0f} s of {up} s left since the last scale-up",
+                ),
+            )
     if desired < current and down > 0:
-        last = max((t for t in (memory.last_scale_down_time, memory.last_scale_up_time) if t is not None),
-                   default=None)
+        last = max((t for t in (memory.last_scale_down_time, memory.last_scale_up_time) if t is not None), default=None)
         # A scale-down also waits out the cooldown after a scale-up: the capacity just
         # added has not yet been seen under load.
         if last is not None and last + down - now > 0:
-            return Cooled(current, Limit("Cooldown", desired, current,
-                                         f"scale-down cooldown: {last + down - now:.0f} s of {down} s left "
-                                         f"since the last scale event"))
+            return Cooled(
+                current,
+                Limit(
+                    "Cooldown",
+                    desired,
+                    current,
+                    f"scale-down cooldown: {last + down - now:.0f} s of {down} s left since the last scale event",
+                ),
+            )
     return Cooled(desired)
 
 
@@ -272,9 +353,16 @@ def apply_capacity(current: int, desired: int, obs: Observation) -> Cooled:
     waiting = unschedulable_pods(obs.pods)
     if not waiting:
         return Cooled(desired)
-    return Cooled(current, Limit(UNSCHEDULABLE, desired, current,
-                                 f"{len(waiting)} pod(s) wait for a node (no scale-up past them): "
-                                 f"{waiting[0].unschedulable or 'unschedulable'}"))
+    return Cooled(
+        current,
+        Limit(
+            UNSCHEDULABLE,
+            desired,
+            current,
+            f"{len(waiting)} pod(s) wait for a node (no scale-up past them): "
+            f"{waiting[0].unschedulable or 'unschedulable'}",
+        ),
+    )
 
 
 #: The pause steps' names: as a Limit, the ScalingLimited reason, the controller's
@@ -304,13 +392,25 @@ def apply_pause(spec: GPUScalerSpec, current: int, desired: int) -> Cooled:
     The caller leaves that raise out; here a count below current is a scale-in.
     """
     if desired < current and spec.paused_scale_in:
-        return Cooled(current, Limit(SCALE_IN_PAUSED, desired, current,
-                                     f"scale-in is paused: no fewer than the current {current} "
-                                     f"(asked {desired})"))
+        return Cooled(
+            current,
+            Limit(
+                SCALE_IN_PAUSED,
+                desired,
+                current,
+                f"scale-in is paused: no fewer than the current {current} (asked {desired})",
+            ),
+        )
     if desired > current and spec.paused_scale_out:
-        return Cooled(current, Limit(SCALE_OUT_PAUSED, desired, current,
-                                     f"scale-out is paused: no more than the current {current} "
-                                     f"(asked {desired})"))
+        return Cooled(
+            current,
+            Limit(
+                SCALE_OUT_PAUSED,
+                desired,
+                current,
+                f"scale-out is paused: no more than the current {current} (asked {desired})",
+            ),
+        )
     return Cooled(desired)
 
 
@@ -324,14 +424,24 @@ def capacity_condition(obs: Observation) -> Condition:
     waiting = unschedulable_pods(obs.pods)
     if not waiting:
         return CAPACITY_AVAILABLE
-    return Condition("CapacityAvailable", "False", UNSCHEDULABLE,
-                     f"{len(waiting)} pod(s) of the target cannot be scheduled: "
-                     f"{waiting[0].unschedulable or 'no message from the scheduler'}")
+    return Condition(
+        "CapacityAvailable",
+        "False",
+        UNSCHEDULABLE,
+        f"{len(waiting)} pod(s) of the target cannot be scheduled: "
+        f"{waiting[0].unschedulable or 'no message from the scheduler'}",
+    )
 
 
-def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float,
-                 proposals: tuple[MetricProposal, ...], valid: list[MetricProposal],
-                 invalid: list[MetricProposal]) -> Decision:
+def _unavailable(
+    spec: GPUScalerSpec,
+    obs: Observation,
+    memory: Memory,
+    now: float,
+    proposals: tuple[MetricProposal, ...],
+    valid: list[MetricProposal],
+    invalid: list[MetricProposal],
+) -> Decision:
     current = obs.current_replicas
     # Only a poll without any valid metric counts towards the fallback threshold; a
     # partial one shows the source is reachable and breaks the streak.
@@ -344,9 +454,13 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         # Fallback is a floor during an outage, never a reason to shrink: missing data
         # must not cause a scale-down.
         desired = min(max(current, fb.replicas, spec.min_replicas), spec.max_replicas)
-        limit = Limit("Fallback", current, desired,
-                      f"metrics unavailable for {failures} polls (threshold {fb.failure_threshold}): "
-                      f"at least {fb.replicas} replicas")
+        limit = Limit(
+            "Fallback",
+            current,
+            desired,
+            f"metrics unavailable for {failures} polls (threshold {fb.failure_threshold}): "
+            f"at least {fb.replicas} replicas",
+        )
         limits: tuple[Limit, ...] = (limit,)
         code, words = "Fallback", f"{limit.message}; {first.key}: {first.error}"
         # Raising to the fallback is a scale-up like any other: it waits out the up
@@ -358,18 +472,26 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         capped = apply_capacity(current, desired, obs)
         if capped.limit is not None:
             desired = capped.replicas
-            code, words, limits = UNSCHEDULABLE, f"{words}; {UNSCHEDULABLE}: {capped.limit.message}", \
-                limits + (capped.limit,)
+            code, words, limits = (
+                UNSCHEDULABLE,
+                f"{words}; {UNSCHEDULABLE}: {capped.limit.message}",
+                limits + (capped.limit,),
+            )
         held = apply_pause(spec, current, desired)
         if held.limit is not None:
             desired = held.replicas
-            code, words, limits = held.limit.name, f"{words}; {held.limit.name}: {held.limit.message}", \
-                limits + (held.limit,)
+            code, words, limits = (
+                held.limit.name,
+                f"{words}; {held.limit.name}: {held.limit.message}",
+                limits + (held.limit,),
+            )
     else:
         desired, code = current, "FailedGetMetrics"
         if valid:
-            words = (f"{first.key} unavailable ({first.error}) and the valid metrics propose fewer than "
-                     f"{current}: hold (no scale-down on partial data)")
+            words = (
+                f"{first.key} unavailable ({first.error}) and the valid metrics propose fewer than "
+                f"{current}: hold (no scale-down on partial data)"
+            )
         else:
             words = f"metrics unavailable ({first.key}: {first.error}): hold at {current}"
         limits = ()
@@ -378,8 +500,21 @@ def _unavailable(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: flo
         Condition("ScalingActive", "False", "FailedGetMetrics", f"{first.key}: {first.error}"),
         _metrics_condition(invalid),
     )
-    return _finish(spec, obs, memory, now, Conclusion(desired=desired, code=code, words=words, proposals=proposals,
-                                                   limits=limits, conditions=conditions, metrics_available=False))
+    return _finish(
+        spec,
+        obs,
+        memory,
+        now,
+        Conclusion(
+            desired=desired,
+            code=code,
+            words=words,
+            proposals=proposals,
+            limits=limits,
+            conditions=conditions,
+            metrics_available=False,
+        ),
+    )
 
 
 def _replace(memory: Memory, **changes: object) -> Memory:
@@ -405,8 +540,7 @@ def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
 def _metrics_condition(invalid: list[MetricProposal]) -> Condition:
     if not invalid:
         return _ALL_AVAILABLE
-    return Condition("MetricsAvailable", "False", "FailedGetMetrics",
-                     "; ".join(f"{p.key}: {p.error}" for p in invalid))
+    return Condition("MetricsAvailable", "False", "FailedGetMetrics", "; ".join(f"{p.key}: {p.error}" for p in invalid))
 
 
 def _able_message(reason: str) -> str:

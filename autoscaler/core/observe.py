@@ -24,6 +24,7 @@ is :func:`mean_of_rates` over the target's pods, here and in ``record`` alike.
 
 Pure: ``now`` comes in; no clock, no I/O.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,7 @@ def is_fresh(age: Age, max_age: float) -> Age:
     return age < max_age  # type: ignore[operator, return-value]
 
 
-def observe_per_pod(reading: Reading, pods: Sequence[str], max_age: float, now: float,
-                    label: str) -> MetricObservation:
+def observe_per_pod(reading: Reading, pods: Sequence[str], max_age: float, now: float, label: str) -> MetricObservation:
     """A per-pod metric for the target's ``pods``: usable samples only, or an error."""
     if reading.error is not None:
         return MetricObservation.failed(reading.error)
@@ -88,8 +88,16 @@ def observe_per_pod(reading: Reading, pods: Sequence[str], max_age: float, now: 
         bad = sum(1 for r in rejected if r is not None and not math.isfinite(r[0]))
         negative = sum(1 for r in rejected if r is not None and math.isfinite(r[0]) and r[0] < 0)
         stale = len(rejected) - absent - bad - negative
-        parts = [f"{n} {what}" for n, what in ((stale, f"at least {max_age:g} s old"), (bad, "NaN or Inf"),
-                                                (negative, "negative"), (absent, "without samples")) if n]
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (stale, f"at least {max_age:g} s old"),
+                (bad, "NaN or Inf"),
+                (negative, "negative"),
+                (absent, "without samples"),
+            )
+            if n
+        ]
         return MetricObservation.failed(f"no usable {label} samples for the {len(pods)} pods ({', '.join(parts)})")
     return MetricObservation(per_pod=per_pod)
 
@@ -109,8 +117,9 @@ def observe_value(reading: Reading, max_age: float, now: float) -> MetricObserva
     return MetricObservation(value=sample.value)
 
 
-def counter_rates(previous: Mapping[str, tuple[float, float]],
-                  current: Mapping[str, tuple[float, float]]) -> dict[str, Sample]:
+def counter_rates(
+    previous: Mapping[str, tuple[float, float]], current: Mapping[str, tuple[float, float]]
+) -> dict[str, Sample]:
     """Per-pod rates per second of a counter between two readings of its totals.
 
     A pod at 1,200,000 prompt tokens at t=100 and 1,222,500 at t=115 reads 22,500 / 15 =
@@ -147,14 +156,15 @@ def mean_of_rates(numerator: Mapping[str, float], denominator: Mapping[str, floa
     return sum(numerator[p] for p in pods) / total if total > 0 else 0.0
 
 
-def observe_mean(reading: Reading, pods: Sequence[str], max_age: float, now: float,
-                 label: str) -> MetricObservation:
+def observe_mean(reading: Reading, pods: Sequence[str], max_age: float, now: float, label: str) -> MetricObservation:
     """A target-wide mean of two per-pod rates (``per_pod`` over ``counts``), each through
     the per-pod rule first: a stale or NaN pod drops out of both sums."""
     if reading.error is not None:
         return MetricObservation.failed(reading.error)
-    parts = [observe_per_pod(Reading(per_pod=part), pods, max_age, now, f"{label} {what}")
-             for part, what in ((reading.per_pod, "sum"), (reading.counts, "count"))]
+    parts = [
+        observe_per_pod(Reading(per_pod=part), pods, max_age, now, f"{label} {what}")
+        for part, what in ((reading.per_pod, "sum"), (reading.counts, "count"))
+    ]
     for part in parts:
         if part.error is not None:
             return part
@@ -166,8 +176,9 @@ def observe_mean(reading: Reading, pods: Sequence[str], max_age: float, now: flo
     return MetricObservation(value=mean)
 
 
-def observe_metric(metric: MetricSpec, reading: Reading, pods: Sequence[str], max_age: float,
-                   now: float) -> MetricObservation:
+def observe_metric(
+    metric: MetricSpec, reading: Reading, pods: Sequence[str], max_age: float, now: float
+) -> MetricObservation:
     if metric.per_pod:
         return observe_per_pod(reading, pods, max_age, now, metric.key)
     if reading.counts is not None:
@@ -180,15 +191,21 @@ def max_age_of(spec: GPUScalerSpec) -> float:
     return 2.0 * spec.polling_interval_seconds
 
 
-def observe(spec: GPUScalerSpec, readings: Mapping[str, Reading], *, current_replicas: int,
-            pods: tuple[PodState, ...], now: float, status_replicas: int | None = None) -> Observation:
+def observe(
+    spec: GPUScalerSpec,
+    readings: Mapping[str, Reading],
+    *,
+    current_replicas: int,
+    pods: tuple[PodState, ...],
+    now: float,
+    status_replicas: int | None = None,
+) -> Observation:
     """The observation of one target at ``now``: each metric's reading (by key) through
     the one rule; a metric without a reading is unavailable."""
     names = [p.name for p in pods]
     max_age = max_age_of(spec)
     metrics = {m.key: observe_metric(m, readings.get(m.key, _UNREAD), names, max_age, now) for m in spec.metrics}
-    return Observation(current_replicas=current_replicas, pods=pods, metrics=metrics,
-                       status_replicas=status_replicas)
+    return Observation(current_replicas=current_replicas, pods=pods, metrics=metrics, status_replicas=status_replicas)
 
 
 _UNREAD = Reading(error="metric was not read")

@@ -22,6 +22,7 @@ to every metric, because a replica still loading its model reports nothing usefu
 * missing: no sample; filled pessimistically (0 on a scale-up, at target on a scale-down);
 * ready: everything else.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,14 +84,28 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
                 stuck.append(pod.name)
         else:
             candidates.append(pod.name)
-    return PodClasses(frozenset(candidates), frozenset(loading), frozenset(stuck), frozenset(ignored),
-                      names, frozenset(loading + stuck + ignored + unschedulable), frozenset(unschedulable))
+    return PodClasses(
+        frozenset(candidates),
+        frozenset(loading),
+        frozenset(stuck),
+        frozenset(ignored),
+        names,
+        frozenset(loading + stuck + ignored + unschedulable),
+        frozenset(unschedulable),
+    )
 
 
 def unschedulable_pods(pods: tuple[PodState, ...]) -> tuple[PodState, ...]:
     """The pods that wait for a node (the same rule as :func:`classify_pods`), by name."""
-    return tuple(p for p in pods if p.unschedulable is not None and not p.ready and not p.deleting
-                 and p.phase != "Failed" and p.phase != "Succeeded")
+    return tuple(
+        p
+        for p in pods
+        if p.unschedulable is not None
+        and not p.ready
+        and not p.deleting
+        and p.phase != "Failed"
+        and p.phase != "Succeeded"
+    )
 
 
 #: The largest sample or value the arithmetic takes: a larger one (up to +Inf) counts
@@ -124,8 +139,9 @@ def clean_samples(per_pod: Mapping[str, float]) -> dict[str, float]:
     return {p: v for p, v in per_pod.items() if 0 <= v < math.inf}
 
 
-def propose(metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes: PodClasses,
-            min_replicas: int = 1) -> MetricProposal:
+def propose(
+    metric: MetricSpec, obs: Observation, tolerance: Tolerance, classes: PodClasses, min_replicas: int = 1
+) -> MetricProposal:
     """The replica count one metric asks for, or an invalid proposal with its error.
 
     ``classes`` is :func:`classify_pods` of the observation's pods at ``now``;
@@ -163,8 +179,13 @@ class _Base(NamedTuple):
 
 
 def _invalid(base: _Base, error: str) -> MetricProposal:
-    return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, error=error,
-                          reason=f"{base.key}: unavailable ({error})")
+    return MetricProposal(
+        key=base.key,
+        target_kind=base.target_kind,
+        target=base.target,
+        error=error,
+        reason=f"{base.key}: unavailable ({error})",
+    )
 
 
 def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) -> int | None:
@@ -186,8 +207,9 @@ def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) 
     return sum(samples.values()) // len(samples)
 
 
-def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
-                      tol: Tolerance, classes: PodClasses) -> MetricProposal:
+def _per_pod_proposal(
+    base: _Base, raw: Mapping[str, float], obs: Observation, tol: Tolerance, classes: PodClasses
+) -> MetricProposal:
     current = obs.current_replicas
     kind = base.target_kind
     target_milli = _target_milli(base.target)
@@ -197,16 +219,23 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
     inf, most = math.inf, MAX_VALUE  # locals: read once per sample
-    samples = {p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items()
-               if 0 <= v < inf and p not in set_aside}
+    samples = {
+        p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items() if 0 <= v < inf and p not in set_aside
+    }
     if not samples:
         if (classes.loading or classes.unschedulable) and not classes.candidates:
             # Every replica is still loading its model (or stuck, or waiting for a node):
             # no replica can report load yet. That is not a metrics failure — it must not
             # count towards the fallback threshold — and no reason to scale either way: hold.
             why = "still loading its model" if classes.loading else "waiting for a node"
-            return MetricProposal(key=base.key, target_kind=kind, target=base.target, replicas=current,
-                                  reason=f"every replica is {why}: hold", loading_adjusted=True)
+            return MetricProposal(
+                key=base.key,
+                target_kind=kind,
+                target=base.target,
+                replicas=current,
+                reason=f"every replica is {why}: hold",
+                loading_adjusted=True,
+            )
         valid = any(0 <= v < math.inf for v in raw.values())
         return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
     pod_names = classes.names
@@ -258,16 +287,28 @@ def _per_pod_proposal(base: _Base, raw: Mapping[str, float], obs: Observation,
         # at 4 where a blind calculator asks ceil(2 x 2) + 2 = 6; the reason is Loading.
         without = _ceil(ratio * len(ready)) + len(loading)
     if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
-        return _ok(base, current, shown, ratio,
-                   f"within tolerance after filling missing/loading pods (ratio {new_ratio:.3f})", without)
+        return _ok(
+            base,
+            current,
+            shown,
+            ratio,
+            f"within tolerance after filling missing/loading pods (ratio {new_ratio:.3f})",
+            without,
+        )
     count = len(filled)  # ready + filled missing + zeroed loading + superfluous samples
     n = _ceil(new_ratio * count)
     if (new_ratio < 1 and n > current) or (new_ratio > 1 and n < current):
         return _ok(base, current, shown, ratio, "new count would move against the ratio; keep current", without)
     return MetricProposal(
-        key=base.key, target_kind=kind, target=base.target, replicas=n, usage=shown, ratio=ratio,
+        key=base.key,
+        target_kind=kind,
+        target=base.target,
+        replicas=n,
+        usage=shown,
+        ratio=ratio,
         reason=f"ceil({new_ratio:.3f} x {count} pods incl. assumed ones) = {n}",
-        loading_adjusted=up_with_loading, replicas_without_loading=without,
+        loading_adjusted=up_with_loading,
+        replicas_without_loading=without,
     )
 
 
@@ -279,8 +320,9 @@ def square_root_staffing(work: float, beta: float) -> float:
     return work + beta * math.sqrt(work) if work > 0 else 0.0
 
 
-def _square_root_proposal(base: _Base, beta: float, raw: Mapping[str, float], obs: Observation, tol: Tolerance,
-                          classes: PodClasses) -> MetricProposal:
+def _square_root_proposal(
+    base: _Base, beta: float, raw: Mapping[str, float], obs: Observation, tol: Tolerance, classes: PodClasses
+) -> MetricProposal:
     """A per-pod ``averageValue`` target read as one replica's capacity, staffed by
     :func:`square_root_staffing`: ``ceil(R + beta sqrt(R))`` with R = the samples of the
     ready pods summed / ``averageValue``. Pods at 30,000 and 24,000 prompt tokens/s against
@@ -312,11 +354,20 @@ def _square_root_proposal(base: _Base, beta: float, raw: Mapping[str, float], ob
     return _ok(base, n, shown, ratio, why)
 
 
-def _ok(base: _Base, n: int, usage: float, ratio: float, why: str,
-        without_loading: int | None = None) -> MetricProposal:
-    return MetricProposal(key=base.key, target_kind=base.target_kind, target=base.target, replicas=n,
-                          usage=usage, ratio=ratio, reason=why, loading_adjusted=without_loading is not None,
-                          replicas_without_loading=without_loading)
+def _ok(
+    base: _Base, n: int, usage: float, ratio: float, why: str, without_loading: int | None = None
+) -> MetricProposal:
+    return MetricProposal(
+        key=base.key,
+        target_kind=base.target_kind,
+        target=base.target,
+        replicas=n,
+        usage=usage,
+        ratio=ratio,
+        reason=why,
+        loading_adjusted=without_loading is not None,
+        replicas_without_loading=without_loading,
+    )
 
 
 def _value_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:
@@ -340,8 +391,7 @@ def _value_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance)
     return _ok(base, n, value, ratio, f"ceil({ratio:.3f} x {ready} ready pods) = {n}")
 
 
-def _average_value_total_proposal(base: _Base, value: float, obs: Observation,
-                                  tol: Tolerance) -> MetricProposal:
+def _average_value_total_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:
     """A target-wide value with an ``averageValue`` target (HPA §1.7): pods do not enter.
 
     ``ratio = value / (target * status.replicas)``; outside the band the answer is
@@ -367,8 +417,9 @@ def _average_value_total_proposal(base: _Base, value: float, obs: Observation,
 MAX_GUARD_RATIO = 2.0
 
 
-def _guard_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance, classes: PodClasses,
-                    min_replicas: int) -> MetricProposal:
+def _guard_proposal(
+    base: _Base, value: float, obs: Observation, tol: Tolerance, classes: PodClasses, min_replicas: int
+) -> MetricProposal:
     """A guard on an SLO (a ``Latency``): it raises the count when the SLO is broken and
     never holds replicas up when it holds.
 
@@ -386,8 +437,13 @@ def _guard_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance,
     current = obs.current_replicas
     ratio = _milli(value) / _target_milli(base.target)
     if ratio <= 1.0:
-        return _ok(base, min_replicas, value, ratio,
-                   f"at or below target (ratio {ratio:.3f}): the guard asks only minReplicas ({min_replicas})")
+        return _ok(
+            base,
+            min_replicas,
+            value,
+            ratio,
+            f"at or below target (ratio {ratio:.3f}): the guard asks only minReplicas ({min_replicas})",
+        )
     if tol.within(ratio):
         return _ok(base, current, value, ratio, f"above target within tolerance (ratio {ratio:.3f}): keep current")
     capped = min(ratio, MAX_GUARD_RATIO)
@@ -401,10 +457,21 @@ def _guard_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance,
         # One guard step per load time: the latency seen now was made before the replicas
         # on their way could help, and it stays high while the backlog drains, so a step
         # every poll would double again and again (10 -> 20 -> 40 in 30 s for one burst).
-        return _ok(base, current, value, ratio,
-                   f"ceil({capped:.3f} x {ready} ready) = {n}; {loading} replicas still loading, the guard "
-                   "waits for them: keep current", without)
+        return _ok(
+            base,
+            current,
+            value,
+            ratio,
+            f"ceil({capped:.3f} x {ready} ready) = {n}; {loading} replicas still loading, the guard "
+            "waits for them: keep current",
+            without,
+        )
     if n <= current:
-        return _ok(base, current, value, ratio,
-                   f"ceil({capped:.3f} x {ready} ready) = {n}; never below current while above target: keep current")
+        return _ok(
+            base,
+            current,
+            value,
+            ratio,
+            f"ceil({capped:.3f} x {ready} ready) = {n}; never below current while above target: keep current",
+        )
     return _ok(base, n, value, ratio, f"ceil(min({ratio:.3f}, {MAX_GUARD_RATIO:g}) x {ready} ready) = {n}", without)

@@ -7,6 +7,7 @@ growing and truncates when shrinking: from 8, Percent 100 allows ceil(8 x 2) = 1
 Percent 50 allows trunc(8 x 0.5) = 4 down. ``selectPolicy: Max`` picks the most
 change (the highest ceiling, the lowest floor), ``Min`` the least, ``Disabled`` none.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,9 @@ def scale_down_limit(current: int, events: tuple[ScaleEvent, ...], rules: Scalin
     return min(limits) if rules.select_policy == "Max" else max(limits)
 
 
-def record_scale_event(events: tuple[ScaleEvent, ...], old: int, new: int, up: ScalingRules,
-                       down: ScalingRules, now: float) -> tuple[ScaleEvent, ...]:
+def record_scale_event(
+    events: tuple[ScaleEvent, ...], old: int, new: int, up: ScalingRules, down: ScalingRules, now: float
+) -> tuple[ScaleEvent, ...]:
     """Append |new - old| in its direction, dropping events older than that direction's
     longest policy period (they can no longer count against any budget)."""
     if new == old:

@@ -5,6 +5,7 @@ starts from the *current* count: with recommendations [5, 9] in a 300 s down win
 current 8 and a new proposal of 3, the ceiling is max(3, 5, 9) = 9 and the floor (0 s
 up window) is 3, so 8 stays 8. A window holds the records strictly younger than it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ class Stabilized:
     down_ceiling: int
 
 
-def stabilize(current: int, proposal: int, history: tuple[Recommendation, ...], up_window: float,
-              down_window: float, now: float) -> Stabilized:
+def stabilize(
+    current: int, proposal: int, history: tuple[Recommendation, ...], up_window: float, down_window: float, now: float
+) -> Stabilized:
     up_floor = down_ceiling = proposal
     up_cutoff, down_cutoff = now - up_window, now - down_window
     for r in history:
@@ -36,8 +38,9 @@ def stabilize(current: int, proposal: int, history: tuple[Recommendation, ...], 
     return Stabilized(stabilized, up_floor, down_ceiling)
 
 
-def record_recommendation(history: tuple[Recommendation, ...], proposal: int, up_window: float,
-                          down_window: float, now: float) -> tuple[Recommendation, ...]:
+def record_recommendation(
+    history: tuple[Recommendation, ...], proposal: int, up_window: float, down_window: float, now: float
+) -> tuple[Recommendation, ...]:
     """Append ``proposal`` at ``now``, dropping records older than both windows.
 
     The history is in time order (each poll appends at its ``now``), so the outdated

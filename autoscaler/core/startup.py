@@ -22,6 +22,7 @@ outlier.
 
 Pure: no clock; ``now`` comes from the caller.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,9 @@ REMEMBERED_STARTUPS = 10
 STARTUP_QUANTILE = 0.9
 
 
-def measure_startups(pods: Iterable[PodState], memory: Memory,
-                     seen: Container[tuple[str, float]] = ()) -> tuple[Startup, ...]:
+def measure_startups(
+    pods: Iterable[PodState], memory: Memory, seen: Container[tuple[str, float]] = ()
+) -> tuple[Startup, ...]:
     """The load times of pods that turned Ready since the memory's watermark, by Ready time.
 
     ``seen`` holds ``(name, created)`` of pods the caller has already measured. Before
@@ -54,8 +56,9 @@ def measure_startups(pods: Iterable[PodState], memory: Memory,
     for p in pods:
         if not p.ready or p.deleting or p.created is None or p.ready_time is None:
             continue
-        if p.ready_time < watermark or (p.ready_time == watermark
-                                        and (p.name in at_watermark or watermark == memory.startups_since)):
+        if p.ready_time < watermark or (
+            p.ready_time == watermark and (p.name in at_watermark or watermark == memory.startups_since)
+        ):
             continue
         if (p.name, p.created) in seen:
             continue

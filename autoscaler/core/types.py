@@ -9,6 +9,7 @@ reason in words and in HPA's condition words, the limits that applied, and the n
 
 Times are Unix seconds (floats). The core never reads a clock: ``now`` is passed in.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

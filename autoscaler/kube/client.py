@@ -12,6 +12,7 @@ good costs 0.2 + 0.4 + 0.8 s of sleep plus four connect timeouts before
 :class:`~autoscaler.kube.errors.Unavailable` reaches the loop; a 429 with
 ``Retry-After: 1`` sleeps 1 s before the second try.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -74,8 +75,12 @@ class KubeClient:
     ``sleep`` is injectable so that a test can observe backoff without waiting.
     """
 
-    def __init__(self, api_client: k8s.ApiClient, settings: ClientSettings = ClientSettings(),
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        settings: ClientSettings = ClientSettings(),
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.api_client = api_client
         self.settings = settings
         self._sleep = sleep
@@ -117,8 +122,14 @@ class KubeClient:
         self.api_client.close()
 
 
-def connect(kubeconfig: str | None = None, *, context: str | None = None, host: str | None = None,
-            token: str | None = None, settings: ClientSettings = ClientSettings()) -> KubeClient:
+def connect(
+    kubeconfig: str | None = None,
+    *,
+    context: str | None = None,
+    host: str | None = None,
+    token: str | None = None,
+    settings: ClientSettings = ClientSettings(),
+) -> KubeClient:
     """A :class:`KubeClient` from, in order of precedence: ``host`` (tests, a proxy), a
     ``kubeconfig`` file, the in-cluster service account, or the default kubeconfig
     (``$KUBECONFIG`` or ``~/.kube/config``) for running locally.
@@ -133,13 +144,18 @@ def connect(kubeconfig: str | None = None, *, context: str | None = None, host: 
                 cfg.api_key = {"authorization": token}
                 cfg.api_key_prefix = {"authorization": "Bearer"}
         elif kubeconfig is not None:
-            k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
-                                        persist_config=False)
+            k8s_config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
+            )
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(client_configuration=cfg)
         else:
-            k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, context=context,
-                                        client_configuration=cfg, persist_config=False)
+            k8s_config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None,
+                context=context,
+                client_configuration=cfg,
+                persist_config=False,
+            )
     except (k8s_config.ConfigException, OSError, ValueError) as exc:
         in_cluster = os.environ.get("KUBERNETES_SERVICE_HOST")
         where = host or kubeconfig or ("in-cluster" if in_cluster else "default kubeconfig")
@@ -174,8 +190,9 @@ def translate(exc: BaseException) -> KubeError | None:
         if status in (400, 415, 422):
             return Invalid(text, status, reason)
         return KubeError(text, status, reason)
-    if isinstance(exc, (urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError,
-                        socket.timeout, TimeoutError)):
+    if isinstance(
+        exc, (urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError)
+    ):
         return Unavailable(f"no answer from the API server: {_root_cause(exc)}")
     if isinstance(exc, (pydantic.ValidationError, json.JSONDecodeError)):
         return KubeError(f"malformed response from the API server: {exc}")

@@ -20,6 +20,7 @@ a kind's plural does not change while its CRD exists. Discovery is a non-resourc
 URL that every authenticated user may read (the ``system:discovery`` ClusterRole),
 so it needs no RBAC rule of ours.
 """
+
 from __future__ import annotations
 
 import threading
@@ -67,8 +68,14 @@ class RESTMapper:
     """``mapping(api_version, kind)`` → :class:`ResourceMapping`, from discovery, cached
     (see the module docstring). Thread-safe: the loop's workers share one."""
 
-    def __init__(self, client: KubeClient, *, ttl: float = 300.0, miss_refresh: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        ttl: float = 300.0,
+        miss_refresh: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._client = client
         self._core = k8s.CoreV1Api(client.api_client)
         self._custom = k8s.CustomObjectsApi(client.api_client)
@@ -136,8 +143,9 @@ def parse_resource_list(group: str, version: str, raw: Mapping[str, Any]) -> dic
         name, kind = r["name"], r.get("kind")
         if "/" in name or not isinstance(kind, str) or kind in kinds:
             continue
-        kinds[kind] = ResourceMapping(group, version, kind, name, bool(r.get("namespaced", True)),
-                                      f"{name}/scale" in subresources)
+        kinds[kind] = ResourceMapping(
+            group, version, kind, name, bool(r.get("namespaced", True)), f"{name}/scale" in subresources
+        )
     return kinds
 
 

@@ -6,6 +6,7 @@ errors, so it can decide per kind: a :class:`Conflict` means re-read and retry, 
 :class:`ServerError` mean "try again next poll". ``retryable`` marks the kinds that
 :meth:`autoscaler.kube.client.KubeClient.call` retries with backoff itself.
 """
+
 from __future__ import annotations
 
 

@@ -11,6 +11,7 @@ Events are best effort, as in client-go: :meth:`KubeEventSink.emit` never raises
 a failure is logged (once per error kind in a row) and handed to ``on_error`` so the
 loop can count it (``gpu_autoscaler_errors_total{kind="event"}``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,9 +53,15 @@ class KubeEventSink:
     deduplication memory (client-go uses 4096 too).
     """
 
-    def __init__(self, client: KubeClient, *, instance: str | None = None,
-                 clock: Callable[[], float] = time.time, cache_size: int = 4096,
-                 on_error: Callable[[KubeError], None] | None = None):
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        instance: str | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 4096,
+        on_error: Callable[[KubeError], None] | None = None,
+    ):
         self._client = client
         self._core = k8s.CoreV1Api(client.api_client)
         self._instance = instance or socket.gethostname()
@@ -66,7 +73,7 @@ class KubeEventSink:
         self._last_error: str | None = None
 
     def emit(self, scaler: ScalerObject, type_: str, reason: str, message: str) -> None:
-        message = message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+        message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
         key = (scaler.namespace, scaler.name, scaler.uid, type_, reason, message)
         now = self._clock()
         try:
@@ -78,8 +85,12 @@ class KubeEventSink:
                     count = seen.count
             if seen is not None:
                 try:
-                    self._client.call(self._core.patch_namespaced_event, seen.name, seen.namespace,
-                                      {"count": count, "lastTimestamp": format_time(now, whole_seconds=True)})
+                    self._client.call(
+                        self._core.patch_namespaced_event,
+                        seen.name,
+                        seen.namespace,
+                        {"count": count, "lastTimestamp": format_time(now, whole_seconds=True)},
+                    )
                     self._ok()
                     return
                 except NotFound:
@@ -98,15 +109,26 @@ class KubeEventSink:
         name = f"{scaler.name}.{int(now * 1e9):x}"
         stamp = format_time(now, whole_seconds=True)  # metav1.Time: the API server keeps whole seconds
         body: dict[str, Any] = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"name": name, "namespace": scaler.namespace},
-            "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": scaler.name,
-                               "namespace": scaler.namespace, "uid": scaler.uid,
-                               "resourceVersion": scaler.resource_version},
-            "type": type_, "reason": reason, "message": message, "count": 1,
-            "firstTimestamp": stamp, "lastTimestamp": stamp,
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": scaler.name,
+                "namespace": scaler.namespace,
+                "uid": scaler.uid,
+                "resourceVersion": scaler.resource_version,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
             "source": {"component": COMPONENT, "host": self._instance},
-            "reportingComponent": COMPONENT, "reportingInstance": self._instance,
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self._instance,
         }
         try:
             self._client.call(self._core.create_namespaced_event, scaler.namespace, body)

@@ -19,6 +19,7 @@ it had; :meth:`Informer.current` turns False ``stale_after`` seconds into the fa
 (and before the first list), so a reader can ask the API server instead of answering
 from a picture it cannot vouch for.
 """
+
 from __future__ import annotations
 
 import functools
@@ -68,10 +69,19 @@ class Informer(Generic[T]):
     ``decode(raw)`` of each object (objects it returns None for are not kept).
     :meth:`run` blocks until its ``stop`` is set; ``on_change`` is called from that thread."""
 
-    def __init__(self, client: KubeClient, resource: Resource, namespace: str | None,
-                 decode: Callable[[Mapping[str, Any]], T | None], *, on_change: Handler | None = None,
-                 watch_timeout_seconds: int = 300, stale_after: float = 30.0, resync_seconds: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        namespace: str | None,
+        decode: Callable[[Mapping[str, Any]], T | None],
+        *,
+        on_change: Handler | None = None,
+        watch_timeout_seconds: int = 300,
+        stale_after: float = 30.0,
+        resync_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._client = client
         self.resource = resource
         self.namespace = namespace
@@ -198,9 +208,13 @@ class Informer(Generic[T]):
             return
         timeout = (self._client.settings.connect_timeout, self._watch_timeout + self._client.settings.read_timeout)
         try:
-            for event in watch.stream(self.resource.lister(self.namespace), resource_version=rv,
-                                      timeout_seconds=self._watch_timeout, allow_watch_bookmarks=True,
-                                      _request_timeout=timeout):
+            for event in watch.stream(
+                self.resource.lister(self.namespace),
+                resource_version=rv,
+                timeout_seconds=self._watch_timeout,
+                allow_watch_bookmarks=True,
+                _request_timeout=timeout,
+            ):
                 if stop.is_set():
                     return
                 yield event
@@ -239,9 +253,16 @@ class Informers(Generic[T]):
     controller's ``--namespace`` setting). ``on_change`` is never called concurrently,
     and an exception from it is logged and does not end the watch."""
 
-    def __init__(self, client: KubeClient, resource: Resource, namespaces: Sequence[str] | None,
-                 decode: Callable[[Mapping[str, Any]], T | None], *, on_change: Handler | None = None,
-                 **options: Any):
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        namespaces: Sequence[str] | None,
+        decode: Callable[[Mapping[str, Any]], T | None],
+        *,
+        on_change: Handler | None = None,
+        **options: Any,
+    ):
         self._handler = on_change
         self._name = resource.name
         self._emit_lock = threading.Lock()
@@ -249,7 +270,8 @@ class Informers(Generic[T]):
         scopes: list[str | None] = [None] if namespaces is None else list(dict.fromkeys(namespaces))
         handler = self._emit if on_change is not None else None
         self.informers: Mapping[str | None, Informer[T]] = {
-            scope: Informer(client, resource, scope, decode, on_change=handler, **options) for scope in scopes}
+            scope: Informer(client, resource, scope, decode, on_change=handler, **options) for scope in scopes
+        }
         self._threads: list[threading.Thread] = []
 
     def _emit(self, type_: str, key: Key, old: Any, new: Any) -> None:
@@ -264,8 +286,12 @@ class Informers(Generic[T]):
 
     def start(self) -> None:
         for scope, informer in self.informers.items():
-            thread = threading.Thread(target=informer.run, args=(self._stop,), daemon=True,
-                                      name=f"watch-{informer.resource.name}-{scope or 'all'}")
+            thread = threading.Thread(
+                target=informer.run,
+                args=(self._stop,),
+                daemon=True,
+                name=f"watch-{informer.resource.name}-{scope or 'all'}",
+            )
             thread.start()
             self._threads.append(thread)
 

@@ -23,6 +23,7 @@ Timing (client-go's defaults, which we keep: lease 15 s, renew deadline 10 s, re
 within ~2 s. The library needs ``lease_duration > renew_deadline > 1.2 * retry_period``
 and ``retry_period >= 1``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,11 @@ class LeaderElectionSettings:
     """Seconds between attempts to acquire or renew."""
 
     def validate(self) -> None:
-        if not (isinstance(self.lease_duration, int) and isinstance(self.renew_deadline, int)
-                and isinstance(self.retry_period, int)):
+        if not (
+            isinstance(self.lease_duration, int)
+            and isinstance(self.renew_deadline, int)
+            and isinstance(self.retry_period, int)
+        ):
             raise ValueError("lease_duration, renew_deadline and retry_period must be whole seconds")
         if self.retry_period < 1:
             raise ValueError("retry_period must be at least 1 s")
@@ -124,8 +128,9 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
         body = k8s.V1Lease(metadata=k8s.V1ObjectMeta(name=name), spec=self.get_lease_spec(election_record))
         sent = time.monotonic()
         try:
-            self.lease_reference = self.api_instance.create_namespaced_lease(namespace, body,
-                                                                             _request_timeout=self._timeout)
+            self.lease_reference = self.api_instance.create_namespaced_lease(
+                namespace, body, _request_timeout=self._timeout
+            )
             self.renewed_at = sent
             return True
         except Exception as exc:
@@ -140,7 +145,8 @@ class _LeaseLock(LeaseLock):  # type: ignore[misc]  # untyped library
         try:
             self.lease_reference.spec = self.get_lease_spec(updated_record, self.lease_reference.spec)
             self.lease_reference = self.api_instance.replace_namespaced_lease(
-                name=name, namespace=namespace, body=self.lease_reference, _request_timeout=self._timeout)
+                name=name, namespace=namespace, body=self.lease_reference, _request_timeout=self._timeout
+            )
             self.renewed_at = sent
             return True
         except Exception as exc:
@@ -167,8 +173,14 @@ class LeaderElector:
     leaders does not overlap as long as clocks tick at the same rate.
     """
 
-    def __init__(self, client: KubeClient, settings: LeaderElectionSettings | None = None, *,
-                 on_started: Callable[[], None] = lambda: None, on_stopped: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        client: KubeClient,
+        settings: LeaderElectionSettings | None = None,
+        *,
+        on_started: Callable[[], None] = lambda: None,
+        on_stopped: Callable[[], None] = lambda: None,
+    ):
         self.settings = settings or LeaderElectionSettings()
         self.settings.validate()
         self._client = client
@@ -252,16 +264,23 @@ class LeaderElector:
             with self._state:
                 self._term = term
             config = electionconfig.Config(
-                lock, lease_duration=self.settings.lease_duration, renew_deadline=self.settings.renew_deadline,
+                lock,
+                lease_duration=self.settings.lease_duration,
+                renew_deadline=self.settings.renew_deadline,
                 retry_period=self.settings.retry_period,
-                onstarted_leading=lambda t=term: self._begin(t), onstopped_leading=lambda t=term: self._end(t))
+                onstarted_leading=lambda t=term: self._begin(t),
+                onstopped_leading=lambda t=term: self._end(t),
+            )
             try:
                 leaderelection.LeaderElection(config).run()  # returns after losing the lease
             except _Stopped:
                 return
             except _Abandoned:
-                log.warning("%s could not renew its lease within %d s: stopped leading, campaigning again",
-                            self.identity, self.settings.renew_deadline)
+                log.warning(
+                    "%s could not renew its lease within %d s: stopped leading, campaigning again",
+                    self.identity,
+                    self.settings.renew_deadline,
+                )
             except Exception:
                 log.exception("leader election failed; campaigning again")
             self._end(term)
@@ -295,8 +314,9 @@ class LeaderElector:
                     return
                 term.leading = True
             self._leading.set()
-            log.info("%s became the leader (lease %s/%s)", self.identity, self.settings.namespace,
-                     self.settings.lease_name)
+            log.info(
+                "%s became the leader (lease %s/%s)", self.identity, self.settings.namespace, self.settings.lease_name
+            )
             self._on_started()
 
     def _end(self, term: _Term) -> None:

@@ -20,6 +20,7 @@ asks the API server directly (``fallback``, a LIST) rather than answering from a
 picture it cannot vouch for. It never answers "no pods" for a scope it has not
 listed.
 """
+
 from __future__ import annotations
 
 import threading
@@ -83,8 +84,7 @@ class _Namespace:
                     names.update(self.index.get((req.key, value), ()))
                 if len(names) < len(candidates):
                     candidates = names
-        return [pod.state for name in candidates
-                if selector.matches((pod := self.pods[name]).labels)]
+        return [pod.state for name in candidates if selector.matches((pod := self.pods[name]).labels)]
 
 
 def cached_pod(raw: Mapping[str, Any]) -> CachedPod:
@@ -108,14 +108,29 @@ class PodCache(WatchedCache):
     scope (a namespace, or None for all) to its :class:`~autoscaler.kube.informer.Informer`.
     """
 
-    def __init__(self, client: KubeClient, namespaces: Sequence[str] | None, *,
-                 fallback: PodLister | None = None, watch_timeout_seconds: int = 300,
-                 stale_after: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: KubeClient,
+        namespaces: Sequence[str] | None,
+        *,
+        fallback: PodLister | None = None,
+        watch_timeout_seconds: int = 300,
+        stale_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._fallback = fallback or KubePodLister(client)
         self._namespaces: dict[str, _Namespace] = {}
         self._lock = threading.Lock()
-        self._watched = Informers(client, pods_resource(client), namespaces, cached_pod, on_change=self._index,
-                                  watch_timeout_seconds=watch_timeout_seconds, stale_after=stale_after, clock=clock)
+        self._watched = Informers(
+            client,
+            pods_resource(client),
+            namespaces,
+            cached_pod,
+            on_change=self._index,
+            watch_timeout_seconds=watch_timeout_seconds,
+            stale_after=stale_after,
+            clock=clock,
+        )
         self.informers: Mapping[str | None, Informer[CachedPod]] = self._watched.informers
 
     def _index(self, type_: str, key: Key, old: CachedPod | None, new: CachedPod | None) -> None:

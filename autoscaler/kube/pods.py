@@ -19,6 +19,7 @@ condition's ``lastTransitionTime`` (the load time, measured), and the PodSchedul
 condition when the scheduler reports it False with reason Unschedulable, as it does for
 a pod no node can take ("0/4 nodes are available: 4 Insufficient nvidia.com/gpu.").
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -48,15 +49,18 @@ class KubePodLister:
         """Pods matching ``selector``, sorted by name. Raises :class:`KubeError` for an empty
         selector, which would match every pod in the namespace."""
         refuse_empty(namespace, selector)
-        body = call_json(self._client, self._core.list_namespaced_pod, namespace, label_selector=selector,
-                         resource_version="0")
+        body = call_json(
+            self._client, self._core.list_namespaced_pod, namespace, label_selector=selector, resource_version="0"
+        )
         return tuple(sorted((pod_state(p) for p in pod_items(body)), key=lambda p: p.name))
 
 
 def refuse_empty(namespace: str, selector: str) -> None:
     if not selector.strip():
-        raise KubeError(f"refusing to list pods in {namespace} with an empty selector "
-                        "(the target's scale subresource reported none)")
+        raise KubeError(
+            f"refusing to list pods in {namespace} with an empty selector "
+            "(the target's scale subresource reported none)"
+        )
 
 
 def pod_items(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -74,8 +78,7 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     meta = _mapping(pod.get("metadata"))
     status = _mapping(pod.get("status"))
     conditions = status.get("conditions")
-    by_type = {c.get("type"): c for c in conditions if isinstance(c, Mapping)} \
-        if isinstance(conditions, list) else {}
+    by_type = {c.get("type"): c for c in conditions if isinstance(c, Mapping)} if isinstance(conditions, list) else {}
     ready_condition = _mapping(by_type.get("Ready"))
     ready = ready_condition.get("status") == "True"
     scheduled = _mapping(by_type.get("PodScheduled"))

@@ -10,6 +10,7 @@ loopback, a ``read_namespaced_deployment_scale`` spent ~17 % of its CPU building
 ``json.loads`` once. Everything else (URL, auth, our timeout and retries through
 :meth:`~autoscaler.kube.client.KubeClient.call`, error translation) is unchanged.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -35,6 +35,7 @@ watch never syncs and every read is the GET, as before, or turn it off with
 ``ControllerSettings.watch_scale_targets``). Staleness: a read lags the API server by
 the watch's delivery delay (milliseconds), as HPA's own informers do.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -74,35 +75,62 @@ class KubeScaleClient:
             raw = call_json(self._client, self._apps.read_namespaced_stateful_set_scale, ref.name, namespace)
         else:
             m = self._resource(ref)
-            raw = call_json(self._client, self._custom.get_namespaced_custom_object_scale,
-                            m.group, m.version, namespace, m.plural, ref.name)
+            raw = call_json(
+                self._client,
+                self._custom.get_namespaced_custom_object_scale,
+                m.group,
+                m.version,
+                namespace,
+                m.plural,
+                ref.name,
+            )
         return _to_scale(namespace, ref.name, raw)
 
     def set_replicas(self, namespace: str, ref: ScaleTargetRef, replicas: int) -> None:
         body = {"spec": {"replicas": replicas}}
         if (ref.api_version, ref.kind) == ("apps/v1", "Deployment"):
-            self._client.call(self._apps.patch_namespaced_deployment_scale, ref.name, namespace, body,
-                              _content_type=MERGE_PATCH)
+            self._client.call(
+                self._apps.patch_namespaced_deployment_scale, ref.name, namespace, body, _content_type=MERGE_PATCH
+            )
         elif (ref.api_version, ref.kind) == ("apps/v1", "StatefulSet"):
-            self._client.call(self._apps.patch_namespaced_stateful_set_scale, ref.name, namespace, body,
-                              _content_type=MERGE_PATCH)
+            self._client.call(
+                self._apps.patch_namespaced_stateful_set_scale, ref.name, namespace, body, _content_type=MERGE_PATCH
+            )
         else:
             m = self._resource(ref)
-            self._client.call(self._custom.patch_namespaced_custom_object_scale, m.group, m.version, namespace,
-                              m.plural, ref.name, body, _content_type=MERGE_PATCH)
+            self._client.call(
+                self._custom.patch_namespaced_custom_object_scale,
+                m.group,
+                m.version,
+                namespace,
+                m.plural,
+                ref.name,
+                body,
+                _content_type=MERGE_PATCH,
+            )
 
     def _resource(self, ref: ScaleTargetRef) -> ResourceMapping:
         """The target's resource from discovery; a kind we cannot scale raises :class:`NoScaleSubresource`."""
         m = self.mapper.mapping(ref.api_version, ref.kind)
         if not m.scalable:
-            raise NoScaleSubresource(f"kind {ref.kind} in {ref.api_version} has no scale subresource "
-                                     f"({m.plural}/scale is not served)", 404, "NoScaleSubresource")
+            raise NoScaleSubresource(
+                f"kind {ref.kind} in {ref.api_version} has no scale subresource ({m.plural}/scale is not served)",
+                404,
+                "NoScaleSubresource",
+            )
         if not m.namespaced:
-            raise NoScaleSubresource(f"kind {ref.kind} in {ref.api_version} is cluster-scoped; "
-                                     "a GPUScaler scales a target in its own namespace", 0, "ClusterScoped")
+            raise NoScaleSubresource(
+                f"kind {ref.kind} in {ref.api_version} is cluster-scoped; "
+                "a GPUScaler scales a target in its own namespace",
+                0,
+                "ClusterScoped",
+            )
         if not m.group:  # the core group's one scalable kind, ReplicationController (deprecated)
-            raise NoScaleSubresource(f"kind {ref.kind} in v1: the core group's scale subresource is not "
-                                     "supported (use a Deployment)", 0, "Unsupported")
+            raise NoScaleSubresource(
+                f"kind {ref.kind} in v1: the core group's scale subresource is not supported (use a Deployment)",
+                0,
+                "Unsupported",
+            )
         return m
 
 
@@ -111,17 +139,31 @@ class ScaleTargetCache:
     scale from a watch of them, everything else through ``scales`` (see the module
     docstring). ``namespaces``: as the controller's ``--namespace`` (None: all)."""
 
-    def __init__(self, client: KubeClient, namespaces: Sequence[str] | None, *,
-                 scales: KubeScaleClient | None = None, **options: Any):
+    def __init__(
+        self,
+        client: KubeClient,
+        namespaces: Sequence[str] | None,
+        *,
+        scales: KubeScaleClient | None = None,
+        **options: Any,
+    ):
         self._scales = scales or KubeScaleClient(client)
         apps = k8s.AppsV1Api(client.api_client)
         self.informers: Mapping[tuple[str, str], Informers[Scale]] = {
             ("apps/v1", "Deployment"): Informers(
-                client, Resource("deployments", apps.list_deployment_for_all_namespaces,
-                                 apps.list_namespaced_deployment), namespaces, scale_of_workload, **options),
+                client,
+                Resource("deployments", apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment),
+                namespaces,
+                scale_of_workload,
+                **options,
+            ),
             ("apps/v1", "StatefulSet"): Informers(
-                client, Resource("statefulsets", apps.list_stateful_set_for_all_namespaces,
-                                 apps.list_namespaced_stateful_set), namespaces, scale_of_workload, **options),
+                client,
+                Resource("statefulsets", apps.list_stateful_set_for_all_namespaces, apps.list_namespaced_stateful_set),
+                namespaces,
+                scale_of_workload,
+                **options,
+            ),
         }
 
     def start(self) -> None:
@@ -162,8 +204,13 @@ def scale_of_workload(raw: Mapping[str, Any]) -> Scale | None:
     selector = _selector_string(spec.get("selector"))
     if not isinstance(replicas, int) or not isinstance(status_replicas, int) or selector is None:
         return None
-    return Scale(namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""), replicas=replicas,
-                 status_replicas=status_replicas, selector=selector)
+    return Scale(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        replicas=replicas,
+        status_replicas=status_replicas,
+        selector=selector,
+    )
 
 
 def _selector_string(selector: Any) -> str | None:
@@ -178,8 +225,12 @@ def _selector_string(selector: Any) -> str | None:
         if not isinstance(expr, Mapping) or not isinstance(expr.get("key"), str):
             return None
         key, op, values = expr["key"], expr.get("operator"), ",".join(sorted(map(str, expr.get("values") or ())))
-        text = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
-                "DoesNotExist": f"!{key}"}.get(str(op))
+        text = {
+            "In": f"{key} in ({values})",
+            "NotIn": f"{key} notin ({values})",
+            "Exists": key,
+            "DoesNotExist": f"!{key}",
+        }.get(str(op))
         if text is None:
             return None
         parts.append((key, text))
@@ -197,5 +248,6 @@ def _to_scale(namespace: str, name: str, raw: Mapping[str, Any]) -> Scale:
     selector = status.get("selector") or ""
     if not isinstance(spec_replicas, int) or not isinstance(status_replicas, int) or not isinstance(selector, str):
         raise KubeError(f"malformed Scale for {namespace}/{name}: {raw!r}")
-    return Scale(namespace=namespace, name=name, replicas=spec_replicas, status_replicas=status_replicas,
-                 selector=selector)
+    return Scale(
+        namespace=namespace, name=name, replicas=spec_replicas, status_replicas=status_replicas, selector=selector
+    )

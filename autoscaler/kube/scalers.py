@@ -17,6 +17,7 @@ The watch is the generic :class:`~autoscaler.kube.informer.Informer` (list, watc
 re-list on 410 Gone or any error, reporting the differences, so the loop's picture
 converges after any outage); :class:`ScalerCache` serves the loop's list from it.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,15 @@ class KubeScalerStore:
     ``status.memory`` compact (a new leader then holds the newest run until it took over).
     """
 
-    def __init__(self, client: KubeClient, *, conflict_attempts: int = 5, watch_timeout_seconds: int = 300,
-                 skip_unchanged: bool = True, compact_memory: bool = False):
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        conflict_attempts: int = 5,
+        watch_timeout_seconds: int = 300,
+        skip_unchanged: bool = True,
+        compact_memory: bool = False,
+    ):
         self._client = client
         self._api = k8s.CustomObjectsApi(client.api_client)
         self._conflict_attempts = conflict_attempts
@@ -100,51 +108,96 @@ class KubeScalerStore:
         key = (scaler.namespace, scaler.name, scaler.uid)
         with self._lock:
             handed, written, last = self._written.get(key, ("", "", {}))
-            if self._skip_unchanged and (status == scaler.status
-                                         or (handed == scaler.resource_version and status == last)):
+            if self._skip_unchanged and (
+                status == scaler.status or (handed == scaler.resource_version and status == last)
+            ):
                 self.unchanged += 1
                 return
         rv = written if handed == scaler.resource_version and written else scaler.resource_version
         for _ in range(self._conflict_attempts):
-            body = {"apiVersion": API_VERSION, "kind": KIND,
-                    "metadata": {"name": scaler.name, "namespace": scaler.namespace, "resourceVersion": rv},
-                    # Shallow: the body is only serialised, never kept, so no deep copies.
-                    "spec": dict(scaler.spec), "status": dict(status)}
+            body = {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "metadata": {"name": scaler.name, "namespace": scaler.namespace, "resourceVersion": rv},
+                # Shallow: the body is only serialised, never kept, so no deep copies.
+                "spec": dict(scaler.spec),
+                "status": dict(status),
+            }
             try:
-                out = call_json(self._client, self._api.replace_namespaced_custom_object_status,
-                                GROUP, VERSION, scaler.namespace, PLURAL, scaler.name, body)
+                out = call_json(
+                    self._client,
+                    self._api.replace_namespaced_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    scaler.namespace,
+                    PLURAL,
+                    scaler.name,
+                    body,
+                )
             except Conflict:
-                current = call_json(self._client, self._api.get_namespaced_custom_object_status,
-                                    GROUP, VERSION, scaler.namespace, PLURAL, scaler.name)
+                current = call_json(
+                    self._client,
+                    self._api.get_namespaced_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    scaler.namespace,
+                    PLURAL,
+                    scaler.name,
+                )
                 meta = _mapping(current).get("metadata") or {}
                 if scaler.uid and meta.get("uid") != scaler.uid:
-                    raise NotFound(f"GPUScaler {scaler.namespace}/{scaler.name} was re-created; not writing "
-                                   "the old object's status", 404, "NotFound") from None
+                    raise NotFound(
+                        f"GPUScaler {scaler.namespace}/{scaler.name} was re-created; not writing "
+                        "the old object's status",
+                        404,
+                        "NotFound",
+                    ) from None
                 rv = str(meta.get("resourceVersion") or "")
                 continue
             with self._lock:
-                self._written[key] = (scaler.resource_version,
-                                      str((_mapping(out).get("metadata") or {}).get("resourceVersion")), status)
+                self._written[key] = (
+                    scaler.resource_version,
+                    str((_mapping(out).get("metadata") or {}).get("resourceVersion")),
+                    status,
+                )
                 self._written.move_to_end(key)
                 while len(self._written) > 10_000:
                     self._written.popitem(last=False)
             return
-        raise Conflict(f"GPUScaler {scaler.namespace}/{scaler.name}: status write conflicted "
-                       f"{self._conflict_attempts} times in a row", 409, "Conflict")
+        raise Conflict(
+            f"GPUScaler {scaler.namespace}/{scaler.name}: status write conflicted "
+            f"{self._conflict_attempts} times in a row",
+            409,
+            "Conflict",
+        )
 
     # ------------------------------------------------------------------ watch
     def resource(self) -> Resource:
-        return Resource("gpuscalers", self._api.list_cluster_custom_object, self._api.list_namespaced_custom_object,
-                        (GROUP, VERSION), (PLURAL,))
+        return Resource(
+            "gpuscalers",
+            self._api.list_cluster_custom_object,
+            self._api.list_namespaced_custom_object,
+            (GROUP, VERSION),
+            (PLURAL,),
+        )
 
-    def informers(self, namespaces: Sequence[str] | None, on_change: Callable[..., None] | None = None
-                  ) -> Informers[ScalerObject]:
+    def informers(
+        self, namespaces: Sequence[str] | None, on_change: Callable[..., None] | None = None
+    ) -> Informers[ScalerObject]:
         """One informer of GPUScalers per scope; the caller starts and stops them."""
-        return Informers(self._client, self.resource(), namespaces, to_scaler, on_change=on_change,
-                         watch_timeout_seconds=self._watch_timeout, stale_after=math.inf)
+        return Informers(
+            self._client,
+            self.resource(),
+            namespaces,
+            to_scaler,
+            on_change=on_change,
+            watch_timeout_seconds=self._watch_timeout,
+            stale_after=math.inf,
+        )
 
-    def watch_scalers(self, namespaces: Sequence[str] | None, on_event: Callable[[ScalerEvent], None],
-                      stop: threading.Event) -> None:
+    def watch_scalers(
+        self, namespaces: Sequence[str] | None, on_event: Callable[[ScalerEvent], None], stop: threading.Event
+    ) -> None:
         """Report changes to ``on_event`` until ``stop`` is set; blocks. One list+watch per
         namespace (one cluster-wide when ``namespaces`` is None), each in a thread;
         ``on_event`` is never called concurrently, and an exception from it is logged
@@ -202,11 +255,14 @@ def to_scaler(raw: Any) -> ScalerObject | None:
     spec, status = raw.get("spec"), raw.get("status")
     annotations = meta.get("annotations")
     return ScalerObject(
-        namespace=str(meta["namespace"]), name=str(meta["name"]), uid=str(meta.get("uid") or ""),
+        namespace=str(meta["namespace"]),
+        name=str(meta["name"]),
+        uid=str(meta.get("uid") or ""),
         generation=generation if isinstance(generation, int) else 0,
         resource_version=str(meta.get("resourceVersion") or ""),
         spec=spec if isinstance(spec, Mapping) else {},
         status=status if isinstance(status, Mapping) else {},
         annotations={str(k): v for k, v in annotations.items() if isinstance(v, str)}
-        if isinstance(annotations, Mapping) else {},
+        if isinstance(annotations, Mapping)
+        else {},
     )

@@ -24,6 +24,7 @@ Requirements are separated by commas and all must hold; whitespace around tokens
 ignored. Anything else raises :class:`~autoscaler.kube.errors.Invalid`, as the API
 server would answer a LIST with that selector (400). No ``kubernetes`` import here.
 """
+
 from __future__ import annotations
 
 import functools

@@ -39,6 +39,7 @@ Times are RFC 3339 in UTC with microseconds ("2026-11-29T06:33:49.123456Z"): the
 CRD types them ``date-time``, and microseconds keep a round trip exact enough for the
 core's window arithmetic (floats of Unix seconds survive to 1 µs).
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,9 @@ MAX_STARTUPS = 64
 HELD_UNTIL_BEFORE_NOW = 0.001
 
 
-def compact_recommendations(history: Sequence[Recommendation],
-                            previous: Sequence[Recommendation] = ()) -> list[Recommendation]:
+def compact_recommendations(
+    history: Sequence[Recommendation], previous: Sequence[Recommendation] = ()
+) -> list[Recommendation]:
     """Each run of equal replicas as its first and last entry, the newest run as its first.
 
     ``previous`` is what status held (compact): when the newest run is the one status
@@ -97,8 +99,9 @@ def compact_recommendations(history: Sequence[Recommendation],
     return out
 
 
-def memory_to_status(memory: Memory, previous: Mapping[str, Any] | None = None, *,
-                     compact: bool = False) -> dict[str, Any]:
+def memory_to_status(
+    memory: Memory, previous: Mapping[str, Any] | None = None, *, compact: bool = False
+) -> dict[str, Any]:
     """The value of ``status.memory`` for ``memory``: every record, or with ``compact`` the
     compact form (see the module docstring; ``previous`` is the scaler's current
     ``status``). Absent last-scale times are left out (the CRD types them ``date-time``,
@@ -108,10 +111,13 @@ def memory_to_status(memory: Memory, previous: Mapping[str, Any] | None = None, 
         before = memory_from_status(previous).recommendations if previous else ()
         recommendations = compact_recommendations(recommendations, before)
     out: dict[str, Any] = {
-        "recommendations": [{"timestamp": format_time(r.timestamp), "replicas": r.replicas}
-                            for r in recommendations[-MAX_MEMORY_ITEMS:]],
-        "scaleEvents": [{"timestamp": format_time(e.timestamp), "direction": e.direction, "replicas": e.replicas}
-                        for e in memory.scale_events[-MAX_MEMORY_ITEMS:]],
+        "recommendations": [
+            {"timestamp": format_time(r.timestamp), "replicas": r.replicas} for r in recommendations[-MAX_MEMORY_ITEMS:]
+        ],
+        "scaleEvents": [
+            {"timestamp": format_time(e.timestamp), "direction": e.direction, "replicas": e.replicas}
+            for e in memory.scale_events[-MAX_MEMORY_ITEMS:]
+        ],
         "consecutiveFailures": memory.consecutive_failures,
     }
     if compact:
@@ -121,8 +127,9 @@ def memory_to_status(memory: Memory, previous: Mapping[str, Any] | None = None, 
     if memory.last_scale_down_time is not None:
         out["lastScaleDownTime"] = format_time(memory.last_scale_down_time)
     if memory.startups:
-        out["startups"] = [{"pod": s.pod, "readyTime": format_time(s.ready_time), "seconds": s.seconds}
-                           for s in memory.startups]
+        out["startups"] = [
+            {"pod": s.pod, "readyTime": format_time(s.ready_time), "seconds": s.seconds} for s in memory.startups
+        ]
     if memory.startups_since is not None:
         out["startupsSince"] = format_time(memory.startups_since)
     return out
@@ -160,12 +167,21 @@ def memory_from_status(status: Mapping[str, Any] | None, now: float | None = Non
     startups: list[Startup] = []
     for item in _items(raw.get("startups")):
         pod, t, seconds = item.get("pod"), parse_time_or_none(item.get("readyTime")), item.get("seconds")
-        if isinstance(pod, str) and t is not None and isinstance(seconds, (int, float)) \
-                and not isinstance(seconds, bool) and 0 <= seconds < math.inf:
+        if (
+            isinstance(pod, str)
+            and t is not None
+            and isinstance(seconds, (int, float))
+            and not isinstance(seconds, bool)
+            and 0 <= seconds < math.inf
+        ):
             startups.append(Startup(pod, t, float(seconds)))
     held_until = None if now is None else now - HELD_UNTIL_BEFORE_NOW
-    if held_until is not None and raw.get("compacted") is True and recommendations \
-            and recommendations[-1].timestamp < held_until:
+    if (
+        held_until is not None
+        and raw.get("compacted") is True
+        and recommendations
+        and recommendations[-1].timestamp < held_until
+    ):
         recommendations.append(Recommendation(held_until, recommendations[-1].replicas))
     return Memory(
         recommendations=tuple(recommendations),
@@ -178,25 +194,38 @@ def memory_from_status(status: Mapping[str, Any] | None, now: float | None = Non
     )
 
 
-def merge_conditions(conditions: Iterable[Condition], previous: Sequence[Mapping[str, Any]] | None,
-                     now: float) -> list[dict[str, Any]]:
+def merge_conditions(
+    conditions: Iterable[Condition], previous: Sequence[Mapping[str, Any]] | None, now: float
+) -> list[dict[str, Any]]:
     """Status conditions: ``conditions`` override ``previous`` by type; a type not given
     keeps its previous entry. ``lastTransitionTime`` is kept while a type's status stays
     the same (as ``meta.SetStatusCondition`` does), else set to ``now``."""
     by_type: dict[str, dict[str, Any]] = {
-        str(c["type"]): dict(c) for c in (previous or ()) if isinstance(c, Mapping) and c.get("type")}
+        str(c["type"]): dict(c) for c in (previous or ()) if isinstance(c, Mapping) and c.get("type")
+    }
     for c in conditions:
         old = by_type.get(c.type)
         since = old.get("lastTransitionTime") if old and old.get("status") == c.status else None
-        by_type[c.type] = {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
-                           "lastTransitionTime": since or format_time(now)}
+        by_type[c.type] = {
+            "type": c.type,
+            "status": c.status,
+            "reason": c.reason,
+            "message": c.message,
+            "lastTransitionTime": since or format_time(now),
+        }
     order = {t: i for i, t in enumerate(CONDITION_TYPES)}
     return sorted(by_type.values(), key=lambda c: (order.get(c["type"], len(order)), c["type"]))
 
 
-def build_status(decision: Decision, scaler: ScalerObject, now: float,
-                 previous_conditions: Sequence[Mapping[str, Any]] | None = None, *,
-                 applied: bool = True, overrides: Sequence[Condition] = ()) -> dict[str, Any]:
+def build_status(
+    decision: Decision,
+    scaler: ScalerObject,
+    now: float,
+    previous_conditions: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    applied: bool = True,
+    overrides: Sequence[Condition] = (),
+) -> dict[str, Any]:
     """Contract 1 ``status`` for one poll.
 
     ``applied`` says whether ``decision.desired_replicas`` took effect; when it did not

@@ -4,6 +4,7 @@ No ``kubernetes`` import here. The real adapters (``autoscaler.kube.client`` and
 friends) implement these over the official client; tests of the loop use in-memory
 fakes, and the adapters themselves are tested against the API emulator over HTTP.
 """
+
 from __future__ import annotations
 
 import threading
@@ -78,6 +79,7 @@ class ScalerEvent:
 
 
 class ScalerWatcher(Protocol):
-    def watch_scalers(self, namespaces: Sequence[str] | None, on_event: Callable[[ScalerEvent], None],
-                      stop: threading.Event) -> None:
+    def watch_scalers(
+        self, namespaces: Sequence[str] | None, on_event: Callable[[ScalerEvent], None], stop: threading.Event
+    ) -> None:
         """Report GPUScaler changes to ``on_event`` (never concurrently) until ``stop`` is set."""

@@ -17,6 +17,7 @@ Series: ours, ``inference_running_requests`` (DESIGN.md Contract 2), ``max`` per
 for the queue; vLLM's ``vllm:num_requests_running`` (gauge, "Number of requests in model
 execution batches", ``vllm/v1/metrics/loggers.py``), ``sum`` per pod over its engines.
 """
+
 from __future__ import annotations
 
 from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal, fixed_signal

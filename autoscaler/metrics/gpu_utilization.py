@@ -6,6 +6,7 @@ counter, which reads 100 % while one kernel runs on one SM. A pod with two GPUs 
 and 0.50 SM activity reads avg = 0.40, times 100 = 40 %. ``DCGM_FI_PROF_SM_ACTIVE`` is a
 0..1 ratio; ``DCGM_FI_DEV_GPU_UTIL`` is already a percent.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -37,10 +38,14 @@ DEFINITION = MetricDefinition(
     parse=_parse,
     signal_of=SIGNALS.of,
     series={
-        "ours": {SM_ACTIVE: SeriesSpec("gpu_sm_active_ratio", "avg", 100.0),
-                 UTILIZATION: SeriesSpec("gpu_utilization_ratio", "avg", 100.0)},
-        "dcgm": {SM_ACTIVE: SeriesSpec("DCGM_FI_PROF_SM_ACTIVE", "avg", 100.0),
-                 UTILIZATION: SeriesSpec("DCGM_FI_DEV_GPU_UTIL", "avg", 1.0)},
+        "ours": {
+            SM_ACTIVE: SeriesSpec("gpu_sm_active_ratio", "avg", 100.0),
+            UTILIZATION: SeriesSpec("gpu_utilization_ratio", "avg", 100.0),
+        },
+        "dcgm": {
+            SM_ACTIVE: SeriesSpec("DCGM_FI_PROF_SM_ACTIVE", "avg", 100.0),
+            UTILIZATION: SeriesSpec("DCGM_FI_DEV_GPU_UTIL", "avg", 1.0),
+        },
     },
     ceiling=100.0,
 )

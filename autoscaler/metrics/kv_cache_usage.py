@@ -12,6 +12,7 @@ Series: ours, ``inference_kv_cache_usage_ratio`` (0..1, DESIGN.md Contract 2); v
 server still has only that. Both ``avg`` per pod: a data-parallel pod has one cache per
 engine, and its pressure is their mean. Times 100: percent.
 """
+
 from __future__ import annotations
 
 from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal, fixed_signal
@@ -28,8 +29,11 @@ DEFINITION = MetricDefinition(
     signal_of=fixed_signal(KV_CACHE_USAGE),
     series={
         "ours": {KV_CACHE_USAGE: SeriesSpec("inference_kv_cache_usage_ratio", "avg", 100.0)},
-        "vllm": {KV_CACHE_USAGE: SeriesSpec("vllm:kv_cache_usage_perc", "avg", 100.0,
-                                            alternatives=("vllm:gpu_cache_usage_perc",))},
+        "vllm": {
+            KV_CACHE_USAGE: SeriesSpec(
+                "vllm:kv_cache_usage_perc", "avg", 100.0, alternatives=("vllm:gpu_cache_usage_perc",)
+            )
+        },
     },
     ceiling=100.0,
 )

@@ -31,6 +31,7 @@ Series: ours, ``inference_time_to_first_token_seconds_{sum,count}`` and
 vLLM's ``vllm:time_to_first_token_seconds`` and ``vllm:request_queue_time_seconds``
 histograms (``vllm/v1/metrics/loggers.py``), ``sum`` per pod over its engines.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -70,13 +71,17 @@ DEFINITION = MetricDefinition(
     mean_of=SIGNALS.of,
     guard=True,
     series={
-        "ours": {TTFT_SUM: _counter("inference_time_to_first_token_seconds_sum", "max"),
-                 TTFT_COUNT: _counter("inference_time_to_first_token_seconds_count", "max"),
-                 QUEUE_TIME_SUM: _counter("inference_queue_time_seconds_sum", "max"),
-                 QUEUE_TIME_COUNT: _counter("inference_queue_time_seconds_count", "max")},
-        "vllm": {TTFT_SUM: _counter("vllm:time_to_first_token_seconds_sum", "sum"),
-                 TTFT_COUNT: _counter("vllm:time_to_first_token_seconds_count", "sum"),
-                 QUEUE_TIME_SUM: _counter("vllm:request_queue_time_seconds_sum", "sum"),
-                 QUEUE_TIME_COUNT: _counter("vllm:request_queue_time_seconds_count", "sum")},
+        "ours": {
+            TTFT_SUM: _counter("inference_time_to_first_token_seconds_sum", "max"),
+            TTFT_COUNT: _counter("inference_time_to_first_token_seconds_count", "max"),
+            QUEUE_TIME_SUM: _counter("inference_queue_time_seconds_sum", "max"),
+            QUEUE_TIME_COUNT: _counter("inference_queue_time_seconds_count", "max"),
+        },
+        "vllm": {
+            TTFT_SUM: _counter("vllm:time_to_first_token_seconds_sum", "sum"),
+            TTFT_COUNT: _counter("vllm:time_to_first_token_seconds_count", "sum"),
+            QUEUE_TIME_SUM: _counter("vllm:request_queue_time_seconds_sum", "sum"),
+            QUEUE_TIME_COUNT: _counter("vllm:request_queue_time_seconds_count", "sum"),
+        },
     },
 )

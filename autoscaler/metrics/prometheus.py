@@ -5,6 +5,7 @@
 with ``averageValue`` it is the External rule, ``ceil(value / target)`` — 12,000
 tokens/s at 2,500 per replica asks for 5.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -5,6 +5,7 @@ Target ``averageValue: 4`` means 4 waiting requests a replica: pods at 9 and 9 a
 twice (two jobs) is not counted double; vLLM's takes ``sum`` because a data-parallel pod
 exposes one series per engine, and its queue is their total.
 """
+
 from __future__ import annotations
 
 from autoscaler.metrics.types import MetricDefinition, MetricType, SeriesSpec, Signal, fixed_signal

@@ -1,4 +1,5 @@
 """The one list of metric types. A new type is one module and one line here."""
+
 from __future__ import annotations
 
 from autoscaler.metrics import (

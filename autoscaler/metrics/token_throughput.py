@@ -45,6 +45,7 @@ vLLM's ``vllm:prompt_tokens_total`` / ``vllm:generation_tokens_total`` (V1 count
 ``vllm/v1/metrics/loggers.py``), ``sum`` per pod because a data-parallel pod exposes one
 series per engine.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -81,9 +82,13 @@ DEFINITION = MetricDefinition(
     parse=_parse,
     signal_of=SIGNALS.of,
     series={
-        "ours": {PROMPT_TOKENS_RATE: SeriesSpec("inference_prompt_tokens_total", "max", 1.0, counter=True),
-                 GENERATION_TOKENS_RATE: SeriesSpec("inference_generation_tokens_total", "max", 1.0, counter=True)},
-        "vllm": {PROMPT_TOKENS_RATE: SeriesSpec("vllm:prompt_tokens_total", "sum", 1.0, counter=True),
-                 GENERATION_TOKENS_RATE: SeriesSpec("vllm:generation_tokens_total", "sum", 1.0, counter=True)},
+        "ours": {
+            PROMPT_TOKENS_RATE: SeriesSpec("inference_prompt_tokens_total", "max", 1.0, counter=True),
+            GENERATION_TOKENS_RATE: SeriesSpec("inference_generation_tokens_total", "max", 1.0, counter=True),
+        },
+        "vllm": {
+            PROMPT_TOKENS_RATE: SeriesSpec("vllm:prompt_tokens_total", "sum", 1.0, counter=True),
+            GENERATION_TOKENS_RATE: SeriesSpec("vllm:generation_tokens_total", "sum", 1.0, counter=True),
+        },
     },
 )

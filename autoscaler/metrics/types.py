@@ -15,6 +15,7 @@ switches on the type's name:
   Object/External rules (:mod:`autoscaler.core.proposal`); a ``guard`` (a latency SLO)
   takes the guard rule there.
 """
+
 from __future__ import annotations
 
 import enum
@@ -69,7 +70,7 @@ class SeriesSpec:
 
     metric: str
     aggregation: str  # "max" | "avg" | "sum": how a pod's series fold into one number
-    scale: float      # multiply after folding (ratio 0..1 -> percent: 100)
+    scale: float  # multiply after folding (ratio 0..1 -> percent: 100)
     counter: bool = False
     alternatives: tuple[str, ...] = ()
 

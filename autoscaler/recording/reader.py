@@ -15,6 +15,7 @@ its first sample and its last time; the replay then streams the rows again with
 :meth:`Recording.samples`. A file is checked whole before anything is decided, and one
 that would span too many ticks is refused before the replay allocates anything.
 """
+
 from __future__ import annotations
 
 import os
@@ -115,8 +116,9 @@ def allowed_keys(spec: GPUScalerSpec) -> dict[str, bool]:
     return keys
 
 
-def load_recording(path: str | Path, spec: GPUScalerSpec, *, block_bytes: int = BLOCK_BYTES,
-                   keep_rows: int = KEEP_ROWS) -> Recording:
+def load_recording(
+    path: str | Path, spec: GPUScalerSpec, *, block_bytes: int = BLOCK_BYTES, keep_rows: int = KEEP_ROWS
+) -> Recording:
     """Read and check a Contract 3 CSV against the scaler it will be replayed with.
 
     One pass over the file, a block at a time; each block's columns are checked with
@@ -128,11 +130,13 @@ def load_recording(path: str | Path, spec: GPUScalerSpec, *, block_bytes: int = 
     source = str(path)
     keys = allowed_keys(spec)
     try:
-        return _check_file(source, keys, spec.polling_interval_seconds, quoted=False, block_bytes=block_bytes,
-                           keep_rows=keep_rows)
+        return _check_file(
+            source, keys, spec.polling_interval_seconds, quoted=False, block_bytes=block_bytes, keep_rows=keep_rows
+        )
     except Quoted:
-        return _check_file(source, keys, spec.polling_interval_seconds, quoted=True, block_bytes=block_bytes,
-                           keep_rows=keep_rows)
+        return _check_file(
+            source, keys, spec.polling_interval_seconds, quoted=True, block_bytes=block_bytes, keep_rows=keep_rows
+        )
 
 
 def _open(source: str) -> BinaryIO:
@@ -147,8 +151,9 @@ def _stat_of(handle: BinaryIO) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _check_file(source: str, keys: dict[str, bool], polling_seconds: int, *, quoted: bool,
-                block_bytes: int, keep_rows: int) -> Recording:
+def _check_file(
+    source: str, keys: dict[str, bool], polling_seconds: int, *, quoted: bool, block_bytes: int, keep_rows: int
+) -> Recording:
     checker = _Checker(source, keys, None)
     kept: list[Samples] | None = []
     with _open(source) as handle:
@@ -164,15 +169,25 @@ def _check_file(source: str, keys: dict[str, bool], polling_seconds: int, *, quo
         raise RecordingError(f"{source}:2: no samples after the header")
     checker.check_span(polling_seconds)
     order = sorted(range(len(checker.keys)), key=lambda i: checker.keys[i])
-    series = tuple(Series(checker.keys[i][0], checker.keys[i][1], checker.first_time[i], checker.first_value[i])
-                   for i in order)
+    series = tuple(
+        Series(checker.keys[i][0], checker.keys[i][1], checker.first_time[i], checker.first_value[i]) for i in order
+    )
     if kept is not None:  # series numbered as first seen -> sorted by (metric, pod)
         rank = np.empty(len(order), dtype=np.intp)
         rank[order] = np.arange(len(order))
         kept = [Samples(b.times, rank[b.series], b.values) for b in kept]
-    return Recording(source=source, start=checker.start, end=checker.last, series=series, rows=checker.rows,
-                     _keys=keys, _quoted=quoted, _stat=stat, _block_bytes=block_bytes,
-                     _kept=None if kept is None else tuple(kept))
+    return Recording(
+        source=source,
+        start=checker.start,
+        end=checker.last,
+        series=series,
+        rows=checker.rows,
+        _keys=keys,
+        _quoted=quoted,
+        _stat=stat,
+        _block_bytes=block_bytes,
+        _kept=None if kept is None else tuple(kept),
+    )
 
 
 class _Checker:
@@ -206,8 +221,11 @@ class _Checker:
         sid = self._series(cols, times, values, fail)
         if self.rows:
             if times[0] < self.last:
-                raise fail(0, f"timestamp: rows must be sorted by time; {cols.timestamp[0].strip()} comes after "
-                              f"{format_time(self.last)}")
+                raise fail(
+                    0,
+                    f"timestamp: rows must be sorted by time; {cols.timestamp[0].strip()} comes after "
+                    f"{format_time(self.last)}",
+                )
             gap0 = times[0] - self.last
         else:
             self.start, gap0 = float(times[0]), 0.0
@@ -215,8 +233,11 @@ class _Checker:
         back = np.flatnonzero(steps < 0)
         if back.size:
             i = int(back[0]) + 1
-            raise fail(i, f"timestamp: rows must be sorted by time; {cols.timestamp[i].strip()} comes after "
-                          f"{format_time(float(times[i - 1]))}")
+            raise fail(
+                i,
+                f"timestamp: rows must be sorted by time; {cols.timestamp[i].strip()} comes after "
+                f"{format_time(float(times[i - 1]))}",
+            )
         self._duplicates(times, sid, cols, fail)
         self._values(sid, values, cols, fail)
         if gap0 > self.gap:
@@ -240,15 +261,18 @@ class _Checker:
         raise RecordingError(
             f"{self.source}:{self.gap_line}: timestamp: the recording spans {format_time(self.start)} .. "
             f"{format_time(self.last)}, {ticks:,.0f} ticks at pollingIntervalSeconds {polling_seconds}; the dry-run "
-            f"replays at most {MAX_TICKS:,}. The largest gap ({self.gap:,.0f} s) ends on this line")
+            f"replays at most {MAX_TICKS:,}. The largest gap ({self.gap:,.0f} s) ends on this line"
+        )
 
-    def _series(self, cols: Columns, times: np.ndarray, values: np.ndarray,
-                fail: Callable[[int, str], RecordingError]) -> np.ndarray:
+    def _series(
+        self, cols: Columns, times: np.ndarray, values: np.ndarray, fail: Callable[[int, str], RecordingError]
+    ) -> np.ndarray:
         """Each row's series index; a new (metric, pod) pair is checked once, on its first row."""
         index = self.index
         try:
-            return np.fromiter(map(index.__getitem__, zip(cols.metric, cols.pod, strict=True)), dtype=np.intp,
-                               count=len(cols.metric))
+            return np.fromiter(
+                map(index.__getitem__, zip(cols.metric, cols.pod, strict=True)), dtype=np.intp, count=len(cols.metric)
+            )
         except KeyError:
             pass
         out = np.empty(len(cols.metric), dtype=np.intp)
@@ -259,8 +283,9 @@ class _Checker:
             out[i] = found
         return out
 
-    def _new_series(self, i: int, key: tuple[str, str], time: float, value: float,
-                    fail: Callable[[int, str], RecordingError]) -> int:
+    def _new_series(
+        self, i: int, key: tuple[str, str], time: float, value: float, fail: Callable[[int, str], RecordingError]
+    ) -> int:
         metric, pod = key
         if metric not in self.allowed:
             metric = metric.strip()
@@ -289,8 +314,9 @@ class _Checker:
         self.kind[n - 1] = _kind(metric)
         return n - 1
 
-    def _duplicates(self, times: np.ndarray, sid: np.ndarray, cols: Columns,
-                    fail: Callable[[int, str], RecordingError]) -> None:
+    def _duplicates(
+        self, times: np.ndarray, sid: np.ndarray, cols: Columns, fail: Callable[[int, str], RecordingError]
+    ) -> None:
         order = np.argsort(sid, kind="stable")  # by series, in time order within each
         s, t = sid[order], times[order]
         starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
@@ -300,18 +326,23 @@ class _Checker:
         if bad.size:
             i = int(bad.min())
             metric, pod = self.keys[int(sid[i])]
-            raise fail(i, f"duplicate sample for metric {metric!r}{' pod ' + repr(pod) if pod else ''} "
-                          f"at {cols.timestamp[i].strip()}")
+            raise fail(
+                i,
+                f"duplicate sample for metric {metric!r}{' pod ' + repr(pod) if pod else ''} "
+                f"at {cols.timestamp[i].strip()}",
+            )
         ends = np.r_[starts[1:], s.size] - 1
         self.last_time[s[ends]] = t[ends]
 
-    def _values(self, sid: np.ndarray, values: np.ndarray, cols: Columns,
-                fail: Callable[[int, str], RecordingError]) -> None:
+    def _values(
+        self, sid: np.ndarray, values: np.ndarray, cols: Columns, fail: Callable[[int, str], RecordingError]
+    ) -> None:
         kind = self.kind[sid]
         if (kind == _REPLICAS).any():
             with np.errstate(invalid="ignore"):
-                bad = np.flatnonzero((kind == _REPLICAS) & (~np.isfinite(values) | (values < 0)
-                                                            | (values != np.round(values))))
+                bad = np.flatnonzero(
+                    (kind == _REPLICAS) & (~np.isfinite(values) | (values < 0) | (values != np.round(values)))
+                )
             if bad.size:
                 i = int(bad[0])
                 raise fail(i, f"value: replicas must be a whole number >= 0, got {cols.value[i].strip()!r}")
@@ -329,8 +360,9 @@ def _kind(metric: str) -> int:
     return _REPLICAS if metric == REPLICAS else _READY if metric == READY else _OTHER
 
 
-def _column(texts: list[str], parse: Callable[[str], float], fail: Callable[[int, str], RecordingError],
-            field: str) -> np.ndarray:
+def _column(
+    texts: list[str], parse: Callable[[str], float], fail: Callable[[int, str], RecordingError], field: str
+) -> np.ndarray:
     """A column of numbers: numpy parses plain numbers at once; anything else (RFC 3339
     times) is parsed one distinct text at a time, and the first bad cell is reported."""
     try:
@@ -360,5 +392,15 @@ def _cut(text: str) -> str:
     return repr(t) if len(t) <= 40 else repr(t[:37] + "...") + f" ({len(t)} characters)"
 
 
-__all__ = ["HEADER", "MAX_TICKS", "READY", "REPLICAS", "Recording", "RecordingError", "Samples", "Series",
-           "allowed_keys", "load_recording"]
+__all__ = [
+    "HEADER",
+    "MAX_TICKS",
+    "READY",
+    "REPLICAS",
+    "Recording",
+    "RecordingError",
+    "Samples",
+    "Series",
+    "allowed_keys",
+    "load_recording",
+]

@@ -12,6 +12,7 @@ one pass per block — the line ends found with numpy, the fields with one ``str
 — and blank lines are skipped; a file with a quote anywhere goes through the ``csv``
 module (:class:`Quoted` says so to the caller, who starts again in that mode).
 """
+
 from __future__ import annotations
 
 import csv
@@ -121,7 +122,7 @@ def _texts(handle: BinaryIO, source: str, block_bytes: int) -> Iterator[tuple[by
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            line = newlines + raw[:e.start].count(b"\n") + 1
+            line = newlines + raw[: e.start].count(b"\n") + 1
             raise RecordingError(f"{source}:{line}: not UTF-8 text") from None
         newlines += raw.count(b"\n")
         yield raw, text
@@ -151,8 +152,9 @@ def _split(text: str, source: str, line: int) -> Columns | None:
         for i in odd.tolist():
             row = all_lines[i].split(",")
             if any(c.strip() for c in row):
-                raise RecordingError(f"{source}:{line + 1 + i}: expected 4 fields (timestamp,metric,pod,value), "
-                                     f"got {len(row)}")
+                raise RecordingError(
+                    f"{source}:{line + 1 + i}: expected 4 fields (timestamp,metric,pod,value), got {len(row)}"
+                )
         keep = np.ones(ends.size, dtype=bool)
         keep[odd] = False
         lines = lines[keep]

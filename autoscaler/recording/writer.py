@@ -31,6 +31,7 @@ Long ranges are fetched and written one chunk at a time (:func:`record_chunks`),
 memory holds one chunk however long the range; :func:`plan` says beforehand what a
 range will cost, and the CLI refuses an expensive one without ``--force``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,7 +51,6 @@ from autoscaler.spec import GPUScaler
 
 #: Prometheus refuses a range query of more than 11,000 points per series.
 MAX_POINTS = 10_000
-
 
 
 class RangeSource(Protocol):
@@ -116,8 +116,15 @@ def plan(scaler: GPUScaler, start: float, end: float, step: float) -> RecordPlan
     return RecordPlan(points, n_chunks, n_chunks * (len(scaler.spec.metrics) + ksm + 1))
 
 
-def record_chunks(source: RangeSource, scaler: GPUScaler, series: dict[Signal, SeriesSpec],
-                  start: float, end: float, step: float, rate_window: float | None = None) -> Iterator[list[Row]]:
+def record_chunks(
+    source: RangeSource,
+    scaler: GPUScaler,
+    series: dict[Signal, SeriesSpec],
+    start: float,
+    end: float,
+    step: float,
+    rate_window: float | None = None,
+) -> Iterator[list[Row]]:
     """The recording one chunk of at most :data:`MAX_POINTS` timestamps at a time, each
     sorted by time, metric, pod: memory holds one chunk, however long the range.
     Chunks share no timestamp, so their concatenation is sorted. Raises MetricsError.
@@ -128,15 +135,29 @@ def record_chunks(source: RangeSource, scaler: GPUScaler, series: dict[Signal, S
         yield _chunk_rows(source, scaler, series, s, e, step, rate_window)
 
 
-def record_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, SeriesSpec],
-                start: float, end: float, step: float, rate_window: float | None = None) -> list[Row]:
+def record_rows(
+    source: RangeSource,
+    scaler: GPUScaler,
+    series: dict[Signal, SeriesSpec],
+    start: float,
+    end: float,
+    step: float,
+    rate_window: float | None = None,
+) -> list[Row]:
     """Every row of the recording, sorted by time, metric, pod. Raises MetricsError.
     ``rate_window``: seconds of a counter's ``rate()`` (default: the controller's, 60 s)."""
     return [row for chunk in record_chunks(source, scaler, series, start, end, step, rate_window) for row in chunk]
 
 
-def _chunk_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, SeriesSpec],
-                start: float, end: float, step: float, rate_window: float | None) -> list[Row]:
+def _chunk_rows(
+    source: RangeSource,
+    scaler: GPUScaler,
+    series: dict[Signal, SeriesSpec],
+    start: float,
+    end: float,
+    step: float,
+    rate_window: float | None,
+) -> list[Row]:
     spec, ns = scaler.spec, scaler.namespace
     ref = spec.scale_target_ref
     pod_regex = promql.workload_pod_regex(ref.kind, ref.name)
@@ -145,9 +166,15 @@ def _chunk_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, Ser
     for m in spec.metrics:
         pair = m.definition.mean_of(m)
         if pair is not None:
-            rates = [{(r.labels.get("pod", ""), t): v for r in
-                      _fetch(source, promql.over_pods(series[s], ns, pod_regex, rate_window), start, end, step)
-                      if r.labels.get("pod") for t, v in _finite(r.points)} for s in pair]
+            rates = [
+                {
+                    (r.labels.get("pod", ""), t): v
+                    for r in _fetch(source, promql.over_pods(series[s], ns, pod_regex, rate_window), start, end, step)
+                    if r.labels.get("pod")
+                    for t, v in _finite(r.points)
+                }
+                for s in pair
+            ]
             rows += _means(m.key, rates[0], rates[1])
             continue
         signal = signal_of(m)
@@ -159,42 +186,53 @@ def _chunk_rows(source: RangeSource, scaler: GPUScaler, series: dict[Signal, Ser
             rows += [Row(t, m.key, "", v) for r in result for t, v in _finite(r.points)]
             continue
         query = promql.over_pods(series[signal], ns, pod_regex, rate_window)
-        metric_rows = [Row(t, m.key, r.labels.get("pod", ""), v)
-                       for r in _fetch(source, query, start, end, step) if r.labels.get("pod")
-                       for t, v in _finite(r.points)]
+        metric_rows = [
+            Row(t, m.key, r.labels.get("pod", ""), v)
+            for r in _fetch(source, query, start, end, step)
+            if r.labels.get("pod")
+            for t, v in _finite(r.points)
+        ]
         rows += metric_rows
         if first_per_pod is None:
             first_per_pod = metric_rows
     rows += _replicas(source, scaler, start, end, step, first_per_pod)
-    ready = promql.selector("kube_pod_status_ready", [promql.matcher("namespace", ns),
-                                                      f"pod=~{promql.quote(pod_regex)}",
-                                                      promql.matcher("condition", "true")])
+    ready = promql.selector(
+        "kube_pod_status_ready",
+        [promql.matcher("namespace", ns), f"pod=~{promql.quote(pod_regex)}", promql.matcher("condition", "true")],
+    )
     for r in _fetch(source, f"max by (pod) ({ready})", start, end, step):
-        rows += [Row(t, READY, r.labels["pod"], 1.0 if v >= 1 else 0.0)
-                 for t, v in _finite(r.points) if r.labels.get("pod")]
+        rows += [
+            Row(t, READY, r.labels["pod"], 1.0 if v >= 1 else 0.0) for t, v in _finite(r.points) if r.labels.get("pod")
+        ]
     return sorted(set(rows))
 
 
-def _means(key: str, numerator: dict[tuple[str, float], float],
-           denominator: dict[tuple[str, float], float]) -> list[Row]:
+def _means(
+    key: str, numerator: dict[tuple[str, float], float], denominator: dict[tuple[str, float], float]
+) -> list[Row]:
     """One target-wide row per time: the mean of the two per-pod rates at that time."""
     by_time: dict[float, tuple[dict[str, float], dict[str, float]]] = {}
     for index, part in enumerate((numerator, denominator)):
         for (pod, t), v in part.items():
             by_time.setdefault(t, ({}, {}))[index][pod] = v
-    return [Row(t, key, "", mean) for t, (num, den) in by_time.items()
-            if (mean := mean_of_rates(num, den)) is not None]
+    return [Row(t, key, "", mean) for t, (num, den) in by_time.items() if (mean := mean_of_rates(num, den)) is not None]
 
 
-def _replicas(source: RangeSource, scaler: GPUScaler, start: float, end: float, step: float,
-              per_pod: list[Row] | None) -> list[Row]:
+def _replicas(
+    source: RangeSource, scaler: GPUScaler, start: float, end: float, step: float, per_pod: list[Row] | None
+) -> list[Row]:
     ref, ns = scaler.spec.scale_target_ref, scaler.namespace
-    ksm = {"Deployment": ("kube_deployment_spec_replicas", "deployment"),
-           "StatefulSet": ("kube_statefulset_replicas", "statefulset")}.get(ref.kind)
+    ksm = {
+        "Deployment": ("kube_deployment_spec_replicas", "deployment"),
+        "StatefulSet": ("kube_statefulset_replicas", "statefulset"),
+    }.get(ref.kind)
     if ksm is not None:
         query = f"max({promql.selector(ksm[0], [promql.matcher('namespace', ns), promql.matcher(ksm[1], ref.name)])})"
-        found = [Row(t, REPLICAS, "", float(round(v))) for r in _fetch(source, query, start, end, step)
-                 for t, v in _finite(r.points)]
+        found = [
+            Row(t, REPLICAS, "", float(round(v)))
+            for r in _fetch(source, query, start, end, step)
+            for t, v in _finite(r.points)
+        ]
         if found:
             return found
     if not per_pod:

@@ -10,6 +10,7 @@ Missing data is never a number: a failed fetch becomes ``MetricObservation(error
 and a stale, NaN or infinite sample drops out, so the decision core can hold instead of
 scaling down on a zero that was never measured.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
@@ -22,8 +23,18 @@ from autoscaler.core.types import MetricObservation
 from autoscaler.metrics.types import Signal
 from autoscaler.spec import MetricSpec
 
-__all__ = ["MetricSource", "MetricsError", "Sample", "Signal", "SignalSnapshot", "observe_value", "query_reading",
-           "read_metric", "signal_of", "signals_of"]
+__all__ = [
+    "MetricSource",
+    "MetricsError",
+    "Sample",
+    "Signal",
+    "SignalSnapshot",
+    "observe_value",
+    "query_reading",
+    "read_metric",
+    "signal_of",
+    "signals_of",
+]
 
 
 class MetricsError(Exception):
@@ -68,8 +79,9 @@ class SignalSnapshot:
 class MetricSource(Protocol):
     """What the loop needs from a metrics backend."""
 
-    def fetch_signals(self, signals: Collection[Signal],
-                      namespaces: Collection[str] | None) -> dict[Signal, SignalSnapshot]:
+    def fetch_signals(
+        self, signals: Collection[Signal], namespaces: Collection[str] | None
+    ) -> dict[Signal, SignalSnapshot]:
         """One batched fetch per signal for every pod in ``namespaces`` (all when None).
         Never raises: a failed signal comes back as a snapshot with ``error`` set."""
 
@@ -77,8 +89,13 @@ class MetricSource(Protocol):
         """A custom query that must return exactly one number; raises :class:`MetricsError`."""
 
 
-def read_metric(metric: MetricSpec, snapshots: Mapping[Signal, SignalSnapshot], source: MetricSource,
-                namespace: str, pods: list[str]) -> Reading:
+def read_metric(
+    metric: MetricSpec,
+    snapshots: Mapping[Signal, SignalSnapshot],
+    source: MetricSource,
+    namespace: str,
+    pods: list[str],
+) -> Reading:
     """One metric's reading for one target: its custom query, its signal's slice of the
     tick's snapshot, or for a mean both signals' slices (numerator in ``per_pod``,
     denominator in ``counts``)."""

@@ -12,6 +12,7 @@ urllib3's exponential backoff — with ``backoff_seconds=0.25`` the waits are 0 
 (urllib3 sleeps ``factor * 2**(n-1)`` from the second retry on), so with the defaults a
 dead Prometheus costs ``3 * timeout`` at worst and a refused port about 0.5 s.
 """
+
 from __future__ import annotations
 
 import ast
@@ -71,12 +72,18 @@ class PrometheusSource:
     def __init__(self, settings: PrometheusSettings, series: Mapping[Signal, SeriesSpec] = OURS):
         self.settings = settings
         self.series = dict(series)
-        retry = Retry(total=settings.retries, connect=settings.retries, read=settings.retries,
-                      status=settings.retries, backoff_factor=settings.backoff_seconds,
-                      status_forcelist=(429, 502, 503, 504), allowed_methods=None,
-                      raise_on_status=False, respect_retry_after_header=True)
-        self._conn = PrometheusConnect(url=settings.url.rstrip("/"), retry=retry,
-                                       timeout=settings.timeout_seconds)
+        retry = Retry(
+            total=settings.retries,
+            connect=settings.retries,
+            read=settings.retries,
+            status=settings.retries,
+            backoff_factor=settings.backoff_seconds,
+            status_forcelist=(429, 502, 503, 504),
+            allowed_methods=None,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        self._conn = PrometheusConnect(url=settings.url.rstrip("/"), retry=retry, timeout=settings.timeout_seconds)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_queries))
         self._lock = threading.Lock()
         self._queries = 0
@@ -91,10 +98,10 @@ class PrometheusSource:
         self._conn.close()
 
     # -- built-in signals ------------------------------------------------------
-    def fetch_signals(self, signals: Collection[Signal],
-                      namespaces: Collection[str] | None) -> dict[Signal, SignalSnapshot]:
-        scope = None if namespaces is None or len(set(namespaces)) > MAX_NAMESPACES_IN_QUERY \
-            else set(namespaces)
+    def fetch_signals(
+        self, signals: Collection[Signal], namespaces: Collection[str] | None
+    ) -> dict[Signal, SignalSnapshot]:
+        scope = None if namespaces is None or len(set(namespaces)) > MAX_NAMESPACES_IN_QUERY else set(namespaces)
         out: dict[Signal, SignalSnapshot] = {}
         for signal in signals:
             spec = self.series[signal]
@@ -120,8 +127,8 @@ class PrometheusSource:
             self._queries += 1
         try:
             rows = self._conn.custom_query_range(
-                query, datetime.fromtimestamp(start, tz=UTC),
-                datetime.fromtimestamp(end, tz=UTC), f"{step:g}")
+                query, datetime.fromtimestamp(start, tz=UTC), datetime.fromtimestamp(end, tz=UTC), f"{step:g}"
+            )
         except (requests.exceptions.RequestException, PrometheusApiClientException, ValueError) as e:
             raise MetricsError(describe_error(e, self.settings.url)) from None
         if not isinstance(rows, list):
@@ -185,8 +192,9 @@ def parse_single(result: Any) -> Sample:
         if not result:
             raise MetricsError("query returned no data")
         if len(result) > 1:
-            raise MetricsError(f"query returned {len(result)} series; expected one number "
-                               f"(aggregate it, e.g. sum(...))")
+            raise MetricsError(
+                f"query returned {len(result)} series; expected one number (aggregate it, e.g. sum(...))"
+            )
         t, v = result[0]["value"]
         value = float(v)
     except (KeyError, TypeError, ValueError) as e:

@@ -6,6 +6,7 @@ first (RE2 metacharacters escaped), so a namespace can never change a query's me
 Namespace and pod names are also validated as Kubernetes names before use: anything
 else is a bug or an attack, and is refused with :class:`PromQLError`.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,8 +57,9 @@ def regex_literal(value: str) -> str:
 
 def check_namespace(name: str) -> str:
     if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
-        raise PromQLError(f"namespace {name!r} is not a Kubernetes namespace name "
-                          f"(expected at most 63 of a-z, 0-9 and '-')")
+        raise PromQLError(
+            f"namespace {name!r} is not a Kubernetes namespace name (expected at most 63 of a-z, 0-9 and '-')"
+        )
     return name
 
 
@@ -164,8 +166,10 @@ def batched(series: SeriesSpec, namespaces: Collection[str] | None, rate_window:
     ``gpu_autoscaler_field`` ("value" / "timestamp") and joined with ``or`` (their label
     sets differ, so nothing is dropped). For 4,000 pods that is 8,000 result rows.
     """
-    return (f'label_replace({per_pod(series, namespaces, rate_window)}, "{FIELD_LABEL}", "value", "", "") or '
-            f'label_replace({per_pod_timestamps(series, namespaces)}, "{FIELD_LABEL}", "timestamp", "", "")')
+    return (
+        f'label_replace({per_pod(series, namespaces, rate_window)}, "{FIELD_LABEL}", "value", "", "") or '
+        f'label_replace({per_pod_timestamps(series, namespaces)}, "{FIELD_LABEL}", "timestamp", "", "")'
+    )
 
 
 def over_pods(series: SeriesSpec, namespace: str, pod_regex: str, rate_window: float | None = None) -> str:
@@ -177,8 +181,9 @@ def over_pods(series: SeriesSpec, namespace: str, pod_regex: str, rate_window: f
     """
     if series.aggregation not in _AGGREGATIONS:
         raise PromQLError(f"unknown aggregation {series.aggregation!r}")
-    inner = series_expr(series, [matcher("namespace", check_namespace(namespace)), f"pod=~{quote(pod_regex)}"],
-                        rate_window)
+    inner = series_expr(
+        series, [matcher("namespace", check_namespace(namespace)), f"pod=~{quote(pod_regex)}"], rate_window
+    )
     expr = f"{series.aggregation} by (pod) ({inner})"
     return expr if series.scale == 1 else f"{expr} * {series.scale:g}"
 

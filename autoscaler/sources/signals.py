@@ -30,6 +30,7 @@ Assumptions about labels (written in the README too): every series carries the p
 series get ``namespace``/``pod`` from the scrape (a PodMonitor or kubernetes_sd
 relabeling), as any pod scraped directly does.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

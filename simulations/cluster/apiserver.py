@@ -22,6 +22,7 @@ depend on. This emulator keeps only what we use, but keeps it faithfully:
 ``stop()`` is a real outage: it closes the listening socket *and* every accepted
 connection, since a pooled keep-alive connection would otherwise keep being served.
 """
+
 from __future__ import annotations
 
 import copy
@@ -75,8 +76,9 @@ RESOURCE_TYPES = (
     # LeaderWorkerSet (kubernetes-sigs/lws, api/leaderworkerset/v1/leaderworkerset_types.go): its CRD serves
     # /scale with specpath=.spec.replicas, statuspath=.status.replicas, selectorpath=.status.hpaPodSelector
     # (the leader pods only), as multi-node inference runs.
-    ResourceType("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "LeaderWorkerSet", True, True,
-                 "status.hpaPodSelector"),
+    ResourceType(
+        "leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "LeaderWorkerSet", True, True, "status.hpaPodSelector"
+    ),
     # A custom kind without /scale: a GPUScaler naming it gets a condition, not a crash.
     ResourceType("serving.example.com", "v1", "modelcaches", "ModelCache", True),
 )
@@ -100,11 +102,13 @@ class Fault:
     hits: int = 0
 
     def matches(self, method: str, verb: str, path: str, agent: str) -> bool:
-        return ((self.times is None or self.hits < self.times)
-                and (self.method is None or self.method == method)
-                and (self.verb is None or self.verb == verb)
-                and (self.user_agent is None or re.search(self.user_agent, agent) is not None)
-                and re.search(self.path, path) is not None)
+        return (
+            (self.times is None or self.hits < self.times)
+            and (self.method is None or self.method == method)
+            and (self.verb is None or self.verb == verb)
+            and (self.user_agent is None or re.search(self.user_agent, agent) is not None)
+            and re.search(self.path, path) is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,17 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.headers = code, reason, message, dict(headers or {})
 
 
-_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Gone",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+_REASONS = {
+    400: "BadRequest",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Gone",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
 def now_rfc3339(ts: float | None = None) -> str:
@@ -155,7 +168,9 @@ def _label_requirements(selector: str) -> tuple[tuple[str, str, frozenset[str]],
         elif m := re.fullmatch(r"([^!=\s]+)\s*(==|=|!=)\s*(\S*)", req):
             out.append((m[1], "notin" if m[2] == "!=" else "in", frozenset({m[3]})))
         elif req:
-            out.append((req[1:].strip(), "!exists", frozenset()) if req.startswith("!") else (req, "exists", frozenset()))
+            out.append(
+                (req[1:].strip(), "!exists", frozenset()) if req.startswith("!") else (req, "exists", frozenset())
+            )
     return tuple(out)
 
 
@@ -163,8 +178,12 @@ def _label_match(selector: str, labels: Mapping[str, str]) -> bool:
     """All requirements hold (``!=`` and ``notin`` also match objects without the label, as in Kubernetes)."""
     for key, op, values in _label_requirements(selector):
         present = key in labels
-        if (op == "in" and not (present and labels[key] in values)) or (op == "notin" and labels.get(key) in values) \
-                or (op == "exists" and not present) or (op == "!exists" and present):
+        if (
+            (op == "in" and not (present and labels[key] in values))
+            or (op == "notin" and labels.get(key) in values)
+            or (op == "exists" and not present)
+            or (op == "!exists" and present)
+        ):
             return False
     return True
 
@@ -339,9 +358,19 @@ class ApiServer:
         self._discovery.add_crd(crd)
 
     # ------------------------------------------------------------------ faults and log
-    def fail(self, path: str = "", *, method: str | None = None, verb: str | None = None,
-             status: int | None = None, retry_after: float | None = None, delay: float = 0.0,
-             drop: bool = False, times: int | None = None, user_agent: str | None = None) -> Fault:
+    def fail(
+        self,
+        path: str = "",
+        *,
+        method: str | None = None,
+        verb: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        times: int | None = None,
+        user_agent: str | None = None,
+    ) -> Fault:
         """Add a fault rule (first matching rule wins); returns it so tests can read ``hits``."""
         fault = Fault(path, method, verb, user_agent, status, retry_after, delay, drop, times)
         with self._cond:
@@ -396,29 +425,56 @@ class ApiServer:
 
     def rbac_requirements(self) -> set[tuple[str, str, str]]:
         """``(apiGroup, resource[/subresource], verb)`` for every request made: what RBAC must grant."""
-        return {(r.api_group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource, r.verb)
-                for r in self.requests if r.resource}
+        return {
+            (r.api_group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource, r.verb)
+            for r in self.requests
+            if r.resource
+        }
 
     # ------------------------------------------------------------------ test helpers (no HTTP)
-    def add_deployment(self, namespace: str, name: str, replicas: int = 1,
-                       labels: Mapping[str, str] | None = None, kind: str = "Deployment") -> Obj:
+    def add_deployment(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int = 1,
+        labels: Mapping[str, str] | None = None,
+        kind: str = "Deployment",
+    ) -> Obj:
         labels = dict(labels or {"app": name})
         plural = {"Deployment": "deployments", "StatefulSet": "statefulsets"}[kind]
-        spec: Obj = {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "server", "image": "model-server:1"}]}}}
+        spec: Obj = {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "server", "image": "model-server:1"}]},
+            },
+        }
         if kind == "StatefulSet":
             spec["serviceName"] = name
-        return self.create("apps", plural, {"metadata": {"name": name, "namespace": namespace},
-                                            "spec": spec, "status": {"replicas": replicas}})
+        return self.create(
+            "apps",
+            plural,
+            {"metadata": {"name": name, "namespace": namespace}, "spec": spec, "status": {"replicas": replicas}},
+        )
 
-    def add_statefulset(self, namespace: str, name: str, replicas: int = 1,
-                        labels: Mapping[str, str] | None = None) -> Obj:
+    def add_statefulset(
+        self, namespace: str, name: str, replicas: int = 1, labels: Mapping[str, str] | None = None
+    ) -> Obj:
         return self.add_deployment(namespace, name, replicas, labels, kind="StatefulSet")
 
-    def add_pods(self, namespace: str, labels: Mapping[str, str], count: int = 1, *, prefix: str = "pod",
-                 ready: bool = True, phase: str = "Running", start_time: float | None = None,
-                 deleting: bool = False) -> list[str]:
+    def add_pods(
+        self,
+        namespace: str,
+        labels: Mapping[str, str],
+        count: int = 1,
+        *,
+        prefix: str = "pod",
+        ready: bool = True,
+        phase: str = "Running",
+        start_time: float | None = None,
+        deleting: bool = False,
+    ) -> list[str]:
         """Add ``count`` pods; ``start_time`` None means now."""
         names = []
         for _ in range(count):
@@ -426,40 +482,93 @@ class ApiServer:
             meta: Obj = {"name": name, "namespace": namespace, "labels": dict(labels)}
             if deleting:
                 meta["deletionTimestamp"] = now_rfc3339()
-            self.create("", "pods", {
-                "metadata": meta,
-                "spec": {"containers": [{"name": "server", "image": "model-server:1"}], "nodeName": "gpu-node-1"},
-                "status": {"phase": phase, "startTime": now_rfc3339(start_time), "conditions": [
-                    {"type": "Ready", "status": "True" if ready else "False",
-                     "lastTransitionTime": now_rfc3339()},
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339(start_time)}]}})
+            self.create(
+                "",
+                "pods",
+                {
+                    "metadata": meta,
+                    "spec": {"containers": [{"name": "server", "image": "model-server:1"}], "nodeName": "gpu-node-1"},
+                    "status": {
+                        "phase": phase,
+                        "startTime": now_rfc3339(start_time),
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "True" if ready else "False",
+                                "lastTransitionTime": now_rfc3339(),
+                            },
+                            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339(start_time)},
+                        ],
+                    },
+                },
+            )
             names.append(name)
         return names
 
     #: What kube-scheduler writes on a pod no node can take (a GPU cluster out of GPUs).
-    NO_FREE_GPU = ("0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are "
-                   "available: 3 No preemption victims found for incoming pod.")
+    NO_FREE_GPU = (
+        "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are "
+        "available: 3 No preemption victims found for incoming pod."
+    )
 
-    def add_unschedulable_pods(self, namespace: str, labels: Mapping[str, str], count: int = 1, *,
-                               prefix: str = "pod", message: str = NO_FREE_GPU) -> list[str]:
+    def add_unschedulable_pods(
+        self,
+        namespace: str,
+        labels: Mapping[str, str],
+        count: int = 1,
+        *,
+        prefix: str = "pod",
+        message: str = NO_FREE_GPU,
+    ) -> list[str]:
         """Add ``count`` pods as the API server shows a pod the scheduler could not place:
         phase Pending, no ``startTime`` and no ``nodeName``, and only the condition
         ``PodScheduled=False`` with reason ``Unschedulable`` and the scheduler's message."""
         names = []
         for _ in range(count):
             name = f"{prefix}-{uuid.uuid4().hex[:5]}"
-            self.create("", "pods", {
-                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-                "spec": {"containers": [{"name": "server", "image": "model-server:1",
-                                         "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
-                "status": {"phase": "Pending", "conditions": [
-                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-                     "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}]}})
+            self.create(
+                "",
+                "pods",
+                {
+                    "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "server",
+                                "image": "model-server:1",
+                                "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                            }
+                        ]
+                    },
+                    "status": {
+                        "phase": "Pending",
+                        "conditions": [
+                            {
+                                "type": "PodScheduled",
+                                "status": "False",
+                                "reason": "Unschedulable",
+                                "message": message,
+                                "lastProbeTime": None,
+                                "lastTransitionTime": now_rfc3339(),
+                            }
+                        ],
+                    },
+                },
+            )
             names.append(name)
         return names
 
-    def set_pod_condition(self, namespace: str, name: str, type_: str, status: str, *, reason: str | None = None,
-                          message: str | None = None, at: float | None = None) -> Obj:
+    def set_pod_condition(
+        self,
+        namespace: str,
+        name: str,
+        type_: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        message: str | None = None,
+        at: float | None = None,
+    ) -> Obj:
         """Set one condition of a pod, keeping the others, as the kubelet's and the
         scheduler's status updates do (conditions are merged by ``type``); ``at`` is its
         ``lastTransitionTime`` (default now). Scheduling a pod that had none also gives it
@@ -479,8 +588,19 @@ class ApiServer:
         return self.modify("", "pods", namespace, name, patch)
 
     def set_pod_ready(self, namespace: str, name: str, ready: bool = True) -> Obj:
-        return self.modify("", "pods", namespace, name, {"status": {"conditions": [
-            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now_rfc3339()}]}})
+        return self.modify(
+            "",
+            "pods",
+            namespace,
+            name,
+            {
+                "status": {
+                    "conditions": [
+                        {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now_rfc3339()}
+                    ]
+                }
+            },
+        )
 
     def add_gpuscaler(self, raw: Mapping[str, Any]) -> Obj:
         return self.create("gpuautoscaler.io", "gpuscalers", dict(raw))
@@ -502,8 +622,11 @@ class ApiServer:
 
     def objects(self, group: str, plural: str, namespace: str | None = None) -> list[Obj]:
         with self._cond:
-            return [copy.deepcopy(o) for (ns, _), o in sorted(self._objects[(group, plural)].items())
-                    if namespace is None or ns == namespace]
+            return [
+                copy.deepcopy(o)
+                for (ns, _), o in sorted(self._objects[(group, plural)].items())
+                if namespace is None or ns == namespace
+            ]
 
     def events(self, namespace: str | None = None) -> list[Obj]:
         return self.objects("", "events", namespace)
@@ -560,8 +683,9 @@ class ApiServer:
                 meta["generation"] = old["metadata"]["generation"] + 1
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
         if self.auto_status and rt.scale_subresource and (old is None or new["spec"] != old["spec"]):
-            new.setdefault("status", {}).update(replicas=new["spec"].get("replicas", 1),
-                                                observedGeneration=meta["generation"])
+            new.setdefault("status", {}).update(
+                replicas=new["spec"].get("replicas", 1), observedGeneration=meta["generation"]
+            )
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
         self._objects[(rt.group, rt.plural)][(meta["namespace"], meta["name"])] = new
@@ -594,21 +718,40 @@ class ApiServer:
             for part in rt.selector_path.split("."):
                 selector = selector.get(part, "") if isinstance(selector, dict) else ""
         meta = obj["metadata"]
-        return {"apiVersion": "autoscaling/v1", "kind": "Scale",
-                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
-                "spec": {"replicas": obj["spec"].get("replicas", 1)},
-                "status": {"replicas": obj.get("status", {}).get("replicas", 0), "selector": selector}}
+        return {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+            "spec": {"replicas": obj["spec"].get("replicas", 1)},
+            "status": {"replicas": obj.get("status", {}).get("replicas", 0), "selector": selector},
+        }
 
     # ------------------------------------------------------------------ request handling
-    def handle(self, method: str, rt: ResourceType, ns: str, name: str, sub: str,
-               query: Mapping[str, str], body: Any, content_type: str) -> Obj:
+    def handle(
+        self,
+        method: str,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        sub: str,
+        query: Mapping[str, str],
+        body: Any,
+        content_type: str,
+    ) -> Obj:
         """One non-watch request; returns the response object or raises :class:`ApiError`."""
         with self._cond:
             if method == "GET" and not name:
-                items = [copy.deepcopy(o) for (ons, _), o in sorted(self._objects[(rt.group, rt.plural)].items())
-                         if (not ns or ons == ns) and self._selected(o, query)]
-                return {"apiVersion": rt.api_version, "kind": f"{rt.kind}List",
-                        "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+                items = [
+                    copy.deepcopy(o)
+                    for (ons, _), o in sorted(self._objects[(rt.group, rt.plural)].items())
+                    if (not ns or ons == ns) and self._selected(o, query)
+                ]
+                return {
+                    "apiVersion": rt.api_version,
+                    "kind": f"{rt.kind}List",
+                    "metadata": {"resourceVersion": str(self._rv)},
+                    "items": items,
+                }
             if method == "POST" and not name:
                 if not isinstance(body, dict):
                     raise ApiError(400, "BadRequest", "body must be an object")
@@ -627,9 +770,12 @@ class ApiServer:
                 if "json-patch" in content_type:
                     incoming = json_patch(view, body)
                 elif "strategic-merge-patch" in content_type and rt.custom:
-                    raise ApiError(415, "UnsupportedMediaType",
-                                   "the body of the request was in an unknown format - accepted media types "
-                                   "include: application/json-patch+json, application/merge-patch+json")
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types "
+                        "include: application/json-patch+json, application/merge-patch+json",
+                    )
                 elif "merge-patch" in content_type:
                     incoming = merge_patch(view, body)
                 else:
@@ -640,9 +786,13 @@ class ApiServer:
                 raise ApiError(400, "BadRequest", "body must be an object")
             wanted_rv = incoming.get("metadata", {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.plural}.{rt.group} "{name}": '
-                                                "the object has been modified; please apply your changes to the "
-                                                "latest version and try again")
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {rt.plural}.{rt.group} "{name}": '
+                    "the object has been modified; please apply your changes to the "
+                    "latest version and try again",
+                )
             new = copy.deepcopy(old)
             if sub == "scale":
                 replicas = incoming.get("spec", {}).get("replicas")
@@ -662,8 +812,9 @@ class ApiServer:
             return self._scale_view(stored) if sub == "scale" else stored
 
     def _selected(self, obj: Obj, query: Mapping[str, str]) -> bool:
-        return (_label_match(query.get("labelSelector", ""), obj["metadata"].get("labels") or {})
-                and _field_match(query.get("fieldSelector", ""), obj))
+        return _label_match(query.get("labelSelector", ""), obj["metadata"].get("labels") or {}) and _field_match(
+            query.get("fieldSelector", ""), obj
+        )
 
     def watch(self, rt: ResourceType, ns: str, query: Mapping[str, str], write: Callable[[bytes], None]) -> None:
         """Stream events as JSON lines until ``timeoutSeconds``, an outage or a dropped stream."""
@@ -676,14 +827,21 @@ class ApiServer:
         with self._cond:
             if rv_param in ("", "0"):  # "start at the most recent": synthetic ADDED for what exists
                 since = self._rv
-                out = [line("ADDED", copy.deepcopy(o)) for (ons, _), o in sorted(self._objects[(rt.group, rt.plural)].items())
-                       if (not ns or ons == ns) and self._selected(o, query)]
+                out = [
+                    line("ADDED", copy.deepcopy(o))
+                    for (ons, _), o in sorted(self._objects[(rt.group, rt.plural)].items())
+                    if (not ns or ons == ns) and self._selected(o, query)
+                ]
             else:
                 since = int(rv_param)
                 out = []
                 if since < self._history_floor:
-                    out = [line("ERROR", _status(410, "Expired", f"too old resource version: {since} "
-                                                                 f"({self._history_floor + 1})"))]
+                    out = [
+                        line(
+                            "ERROR",
+                            _status(410, "Expired", f"too old resource version: {since} ({self._history_floor + 1})"),
+                        )
+                    ]
                     since = -1
         while True:
             for chunk in out:
@@ -691,8 +849,11 @@ class ApiServer:
             if since < 0 or time.monotonic() >= deadline or not self.running:
                 return
             with self._cond:
-                fresh = [(rv, t, o) for rv, t, r, o in self._history
-                         if rv > since and r == rt and (not ns or o["metadata"]["namespace"] == ns)]
+                fresh = [
+                    (rv, t, o)
+                    for rv, t, r, o in self._history
+                    if rv > since and r == rt and (not ns or o["metadata"]["namespace"] == ns)
+                ]
                 if not fresh:
                     self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
                     out = []
@@ -702,8 +863,15 @@ class ApiServer:
 
 
 def _status(code: int, reason: str, message: str) -> Obj:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 def _shut(sock: socket.socket) -> None:
@@ -713,8 +881,10 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-_PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-                   r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$")
+_PATH = re.compile(
+    r"^/(?:api/(?P<cv>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$"
+)
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -743,14 +913,31 @@ class _Handler(BaseHTTPRequestHandler):
         rt = emulator.types.get((group, m["plural"])) if m else None
         name, sub, ns = (m["name"] or "", m["sub"] or "", m["ns"] or "") if m else ("", "", "")
         watching = self.command == "GET" and not name and query.get("watch") in ("1", "true")
-        verb = ("watch" if watching else "list" if not name else "get") if self.command == "GET" \
+        verb = (
+            ("watch" if watching else "list" if not name else "get")
+            if self.command == "GET"
             else _VERBS.get(self.command, self.command.lower())
+        )
 
         def record(status: int) -> None:  # before answering, so a test that got the answer sees the entry
             with emulator._cond:
-                emulator._log.append(RequestRecord(verb, group, rt.plural if rt else "", sub, ns, name,
-                                                   self.command, url.path, status, agent, received_at))
+                emulator._log.append(
+                    RequestRecord(
+                        verb,
+                        group,
+                        rt.plural if rt else "",
+                        sub,
+                        ns,
+                        name,
+                        self.command,
+                        url.path,
+                        status,
+                        agent,
+                        received_at,
+                    )
+                )
                 emulator._notify(emulator._log[-1])
+
         try:
             with emulator._cond:
                 fault = next((f for f in emulator._faults if f.matches(self.command, verb, url.path, agent)), None)
@@ -764,8 +951,12 @@ class _Handler(BaseHTTPRequestHandler):
                 _shut(self.connection)
                 return
             if fault and fault.status:
-                raise ApiError(fault.status, _REASONS.get(fault.status, "Failure"), f"injected fault {fault.status}",
-                               {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None)
+                raise ApiError(
+                    fault.status,
+                    _REASONS.get(fault.status, "Failure"),
+                    f"injected fault {fault.status}",
+                    {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None,
+                )
             if m is None and self.command == "GET" and (doc := emulator._discovery.document(url.path)) is not None:
                 # Discovery (/api, /apis, /apis/GROUP/VERSION, /version), for kubectl and the controller's
                 # RESTMapper: logged as a "get" with no resource (non-resource URLs need no RBAC rule), and
@@ -790,8 +981,11 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     self.close_connection = True  # the client went away, or drop_watches()
                 return
-            code, obj, headers = (201 if self.command == "POST" else 200), \
-                emulator.handle(self.command, rt, ns, name, sub, query, body, content_type), {}
+            code, obj, headers = (
+                (201 if self.command == "POST" else 200),
+                emulator.handle(self.command, rt, ns, name, sub, query, body, content_type),
+                {},
+            )
             if self.command == "GET" and not sub and wants_table(self.headers.get("Accept", "")):
                 obj = emulator._discovery.table(rt, obj)  # kubectl get: the server prints the columns
         except ApiError as exc:
@@ -826,6 +1020,7 @@ class _Handler(BaseHTTPRequestHandler):
         def write(data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
+
         try:
             emulator.watch(rt, ns, query, write)
             self.wfile.write(b"0\r\n\r\n")
@@ -834,8 +1029,14 @@ class _Handler(BaseHTTPRequestHandler):
                 emulator._watch_sockets.discard(self.connection)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02, *,
-               what: str = "", detail: Callable[[], str] | None = None) -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 5.0,
+    interval: float = 0.02,
+    *,
+    what: str = "",
+    detail: Callable[[], str] | None = None,
+) -> Any:
     """Poll ``predicate`` until truthy (returned) or ``timeout`` (AssertionError naming
     ``what``, with ``detail()`` appended — a controller's log, say)."""
     deadline = time.monotonic() + timeout
@@ -844,11 +1045,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
         if value:
             return value
         if time.monotonic() > deadline:
-            message = f"timed out after {timeout} s waiting for {what}" if what else \
-                f"condition not met within {timeout} s"
+            message = (
+                f"timed out after {timeout} s waiting for {what}" if what else f"condition not met within {timeout} s"
+            )
             raise AssertionError(message + (detail() if detail is not None else ""))
         time.sleep(interval)
-
 
 
 # ---------------------------------------------------------------------- kubectl: discovery and Tables
@@ -919,17 +1120,26 @@ class Discovery:
         self.api = api
         self.cluster_scoped: set[tuple[str, str]] = set()
         self.names: dict[tuple[str, str], dict[str, Any]] = {
-            key: {"shortNames": [short]} for key, short in (
-                (("apps", "deployments"), "deploy"), (("apps", "statefulsets"), "sts"), (("", "pods"), "po"),
-                (("", "events"), "ev"), (("", "namespaces"), "ns"))}
+            key: {"shortNames": [short]}
+            for key, short in (
+                (("apps", "deployments"), "deploy"),
+                (("apps", "statefulsets"), "sts"),
+                (("", "pods"), "po"),
+                (("", "events"), "ev"),
+                (("", "namespaces"), "ns"),
+            )
+        }
         self.columns: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def add_crd(self, crd: Mapping[str, Any]) -> None:
         spec = crd["spec"]
         names = spec["names"]
         key = (spec["group"], names["plural"])
-        self.names[key] = {"singularName": names.get("singular", ""), "shortNames": list(names.get("shortNames", [])),
-                           "categories": list(names.get("categories", []))}
+        self.names[key] = {
+            "singularName": names.get("singular", ""),
+            "shortNames": list(names.get("shortNames", [])),
+            "categories": list(names.get("categories", [])),
+        }
         version: Mapping[str, Any] = next((v for v in spec.get("versions", []) if v.get("served", True)), {})
         self.columns[key] = list(version.get("additionalPrinterColumns", []))
         if spec.get("scope") == "Cluster":
@@ -948,19 +1158,36 @@ class Discovery:
         if path == "/version":
             return {"major": "1", "minor": "32", "gitVersion": "v1.32.0-emulator", "platform": "linux/amd64"}
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.api.port}"}]}
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.api.port}"}
+                ],
+            }
         groups = self._group_versions()
         if path == "/apis":
-            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-                 "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
-                for g, vs in sorted(groups.items())]}
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": g,
+                        "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                        "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
+                    }
+                    for g, vs in sorted(groups.items())
+                ],
+            }
         if (g := re.fullmatch(r"/apis/([^/]+)", path)) and g[1] in groups:
             vs = groups[g[1]]
-            return {"kind": "APIGroup", "apiVersion": "v1", "name": g[1],
-                    "versions": [{"groupVersion": f"{g[1]}/{v}", "version": v} for v in vs],
-                    "preferredVersion": {"groupVersion": f"{g[1]}/{vs[0]}", "version": vs[0]}}
+            return {
+                "kind": "APIGroup",
+                "apiVersion": "v1",
+                "name": g[1],
+                "versions": [{"groupVersion": f"{g[1]}/{v}", "version": v} for v in vs],
+                "preferredVersion": {"groupVersion": f"{g[1]}/{vs[0]}", "version": vs[0]},
+            }
         m = re.fullmatch(r"/api/(v1)|/apis/([^/]+)/([^/]+)", path)
         if m is None:
             return None
@@ -974,31 +1201,72 @@ class Discovery:
             key = (rt.group, rt.plural)
             names = self.names.get(key, {})
             namespaced = key not in self.cluster_scoped
-            resources.append({"name": rt.plural, "singularName": names.get("singularName") or rt.kind.lower(),
-                              "namespaced": namespaced, "kind": rt.kind, "verbs": _VERBS_ALL,
-                              **({"shortNames": names["shortNames"]} if names.get("shortNames") else {}),
-                              **({"categories": names["categories"]} if names.get("categories") else {})})
+            resources.append(
+                {
+                    "name": rt.plural,
+                    "singularName": names.get("singularName") or rt.kind.lower(),
+                    "namespaced": namespaced,
+                    "kind": rt.kind,
+                    "verbs": _VERBS_ALL,
+                    **({"shortNames": names["shortNames"]} if names.get("shortNames") else {}),
+                    **({"categories": names["categories"]} if names.get("categories") else {}),
+                }
+            )
             if rt.status_subresource:
-                resources.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": namespaced,
-                                  "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+                resources.append(
+                    {
+                        "name": f"{rt.plural}/status",
+                        "singularName": "",
+                        "namespaced": namespaced,
+                        "kind": rt.kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
             if rt.scale_subresource:
-                resources.append({"name": f"{rt.plural}/scale", "singularName": "", "namespaced": namespaced,
-                                  "group": "autoscaling", "version": "v1", "kind": "Scale",
-                                  "verbs": ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1",
-                "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+                resources.append(
+                    {
+                        "name": f"{rt.plural}/scale",
+                        "singularName": "",
+                        "namespaced": namespaced,
+                        "group": "autoscaling",
+                        "version": "v1",
+                        "kind": "Scale",
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": resources,
+        }
 
     def table(self, rt: ResourceType, obj: Obj) -> Obj:
         """A ``meta.k8s.io/v1`` Table of one object or a list: Name, the CRD's printer columns
         evaluated on each object (dates as ages), and the object's metadata."""
         items = obj.get("items", []) if "items" in obj else [obj]
         columns = self.columns.get((rt.group, rt.plural)) or [
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
-        definitions = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                        "description": "Name must be unique within a namespace."}]
-        definitions += [{"name": c["name"], "type": c.get("type", "string"), "format": c.get("format", ""),
-                         "description": c.get("description", ""), "priority": int(c.get("priority", 0))}
-                        for c in columns]
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+        ]
+        definitions = [
+            {
+                "name": "Name",
+                "type": "string",
+                "format": "name",
+                "priority": 0,
+                "description": "Name must be unique within a namespace.",
+            }
+        ]
+        definitions += [
+            {
+                "name": c["name"],
+                "type": c.get("type", "string"),
+                "format": c.get("format", ""),
+                "description": c.get("description", ""),
+                "priority": int(c.get("priority", 0)),
+            }
+            for c in columns
+        ]
         rows = []
         for item in items:
             cells: list[Any] = [item["metadata"]["name"]]
@@ -1012,8 +1280,20 @@ class Discovery:
                     cells.append(values[0])
                 else:
                     cells.append(",".join(str(v) for v in values))
-            rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                                    "metadata": item["metadata"]}})
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": obj.get("metadata", {}).get("resourceVersion", "")},
-                "columnDefinitions": definitions, "rows": rows}
+            rows.append(
+                {
+                    "cells": cells,
+                    "object": {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": item["metadata"],
+                    },
+                }
+            )
+        return {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": obj.get("metadata", {}).get("resourceVersion", "")},
+            "columnDefinitions": definitions,
+            "rows": rows,
+        }

@@ -5,6 +5,7 @@ not emit on purpose — explicit sample timestamps (a value frozen in the past),
 and ``+Inf`` — and full control of when a series appears or disappears. The text
 format is simple enough to write directly.
 """
+
 from __future__ import annotations
 
 import math

@@ -44,10 +44,53 @@ def _histogram(name: str, labels: str, n_buckets: int) -> list[str]:
 #: Bucket bounds as the servers declare them (seconds): vLLM V1's TTFT buckets and its
 #: request-latency buckets (queue time), vllm/v1/metrics/loggers.py; SGLang's queue-time
 #: buckets start at 0.0 (python/sglang/srt/metrics/collector.py); TGI's are its own.
-VLLM_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-                     20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
-VLLM_LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
-                        240.0, 480.0, 960.0, 1920.0, 7680.0)
+VLLM_TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+VLLM_LATENCY_BUCKETS = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
 SGLANG_QUEUE_BUCKETS = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 TGI_DURATION_BUCKETS = tuple(0.0001 * 1.5**i for i in range(1, 36))  # shaped like TGI's: x1.5 from 0.0001 s
 TGI_TOKEN_BUCKETS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0)
@@ -125,21 +168,46 @@ def work_lines(kind: str, work: Work) -> list[str]:
             *lines,
             *_counter("vllm:prompt_tokens", "Number of prefill tokens processed.", ml, prompt),
             *_counter("vllm:generation_tokens", "Number of generation tokens processed.", ml, generation),
-            *_observed("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", ml,
-                       VLLM_TTFT_BUCKETS, work.ttft_s),
-            *_observed("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
-                       ml, VLLM_LATENCY_BUCKETS, work.queue_time_s),
+            *_observed(
+                "vllm:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                ml,
+                VLLM_TTFT_BUCKETS,
+                work.ttft_s,
+            ),
+            *_observed(
+                "vllm:request_queue_time_seconds",
+                "Histogram of time spent in WAITING phase for request.",
+                ml,
+                VLLM_LATENCY_BUCKETS,
+                work.queue_time_s,
+            ),
         ]
     if kind == "tgi":
         # TGI (metrics-exporter-prometheus) has the token work only as per-request histograms.
         n = max(1, len(work.ttft_s))
         return [
-            *_observed("tgi_request_input_length", "Input token length per request", "", TGI_TOKEN_BUCKETS,
-                       [prompt / n] * n if prompt else []),
-            *_observed("tgi_request_generated_tokens", "Generated tokens per request", "", TGI_TOKEN_BUCKETS,
-                       [generation / n] * n if generation else []),
-            *_observed("tgi_request_queue_duration", "Time spent in the queue per request", "",
-                       TGI_DURATION_BUCKETS, work.queue_time_s),
+            *_observed(
+                "tgi_request_input_length",
+                "Input token length per request",
+                "",
+                TGI_TOKEN_BUCKETS,
+                [prompt / n] * n if prompt else [],
+            ),
+            *_observed(
+                "tgi_request_generated_tokens",
+                "Generated tokens per request",
+                "",
+                TGI_TOKEN_BUCKETS,
+                [generation / n] * n if generation else [],
+            ),
+            *_observed(
+                "tgi_request_queue_duration",
+                "Time spent in the queue per request",
+                "",
+                TGI_DURATION_BUCKETS,
+                work.queue_time_s,
+            ),
         ]
     if kind == "triton":
         ml = 'model="tensorrt_llm",version="1"'
@@ -166,10 +234,20 @@ def work_lines(kind: str, work: Work) -> list[str]:
             "# HELP sglang:token_usage The token usage",
             "# TYPE sglang:token_usage gauge",
             f"sglang:token_usage{{{ml}}} {work.kv_cache_usage}",
-            *_observed("sglang:time_to_first_token_seconds", "Histogram of time to first token in seconds.", ml,
-                       VLLM_TTFT_BUCKETS, work.ttft_s),
-            *_observed("sglang:queue_time_seconds", "Histogram of queueing time in seconds.", ml,
-                       SGLANG_QUEUE_BUCKETS, work.queue_time_s),
+            *_observed(
+                "sglang:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                ml,
+                VLLM_TTFT_BUCKETS,
+                work.ttft_s,
+            ),
+            *_observed(
+                "sglang:queue_time_seconds",
+                "Histogram of queueing time in seconds.",
+                ml,
+                SGLANG_QUEUE_BUCKETS,
+                work.queue_time_s,
+            ),
         ]
     return []
 

@@ -7,6 +7,7 @@ Start-up facts (../shared/reference/toolchain-facts.md §2): ``/-/ready`` answer
 discovery throttles its updates to one per 5 s; so callers poll with
 :meth:`PrometheusServer.wait_for` rather than sleep.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,14 @@ class PrometheusServer:
     configuration can be changed while it runs with :meth:`set_jobs` (lifecycle reload).
     """
 
-    def __init__(self, jobs: list[ScrapeJob] | None = None, *, extra_args: list[str] | None = None,
-                 query_log: bool = False, die_with_parent: bool = False):
+    def __init__(
+        self,
+        jobs: list[ScrapeJob] | None = None,
+        *,
+        extra_args: list[str] | None = None,
+        query_log: bool = False,
+        die_with_parent: bool = False,
+    ):
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("prometheus is not installed: run `make test`, which installs Debian's package")
@@ -114,8 +121,13 @@ class PrometheusServer:
             *self.extra_args,
         ]
         with open(self._log, "wb") as log:
-            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                          preexec_fn=die_with_parent if self.die_with_parent else None)
+            self._proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent if self.die_with_parent else None,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -3,6 +3,7 @@
 Each policy module registers its builder with :func:`simulations.policies.registry.register`;
 importing it here is what makes it known (in this order: ``--policy all`` and the tables follow it).
 """
+
 from __future__ import annotations
 
 from simulations.policies import core, kpa, plan  # noqa: F401  (each registers its policies)
@@ -14,5 +15,16 @@ from simulations.policies.registry import build_policy, policy_entry, policy_nam
 
 POLICY_NAMES = policy_names()
 
-__all__ = ["POLICY_NAMES", "CorePolicy", "FleetView", "KpaPolicy", "OraclePolicy", "Plan", "Policy",
-           "StaticPolicy", "build_policy", "policy_entry", "policy_names"]
+__all__ = [
+    "POLICY_NAMES",
+    "CorePolicy",
+    "FleetView",
+    "KpaPolicy",
+    "OraclePolicy",
+    "Plan",
+    "Policy",
+    "StaticPolicy",
+    "build_policy",
+    "policy_entry",
+    "policy_names",
+]

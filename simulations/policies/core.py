@@ -9,6 +9,7 @@ as the HPA does; DESIGN.md Contract 1).
   ``metricType: AverageValue`` (an External metric: ``ceil(total / target)``, HPA §1.7),
   30 s polling, HPA's default behavior underneath.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -71,12 +72,23 @@ class CorePolicy:
         # not measured (measuring begins then), as in the controller.
         ready_since = {s: self._ready_since.get(s, view.now) for s, r, _ in listed if r}
         self._ready_since = ready_since
-        pods = tuple(PodState(self._name(int(s)), ready=bool(r), start_time=float(st), phase="Running",
-                              created=float(st), ready_time=ready_since.get(s))
-                     for s, r, st in listed)
-        obs = Observation(current_replicas=view.current_replicas, pods=pods,
-                          metrics=self._metrics(view.metrics) if view.metrics is not None else {},
-                          startups=measure_startups(pods, self.memory))
+        pods = tuple(
+            PodState(
+                self._name(int(s)),
+                ready=bool(r),
+                start_time=float(st),
+                phase="Running",
+                created=float(st),
+                ready_time=ready_since.get(s),
+            )
+            for s, r, st in listed
+        )
+        obs = Observation(
+            current_replicas=view.current_replicas,
+            pods=pods,
+            metrics=self._metrics(view.metrics) if view.metrics is not None else {},
+            startups=measure_startups(pods, self.memory),
+        )
         d = decide(self.spec, obs, self.memory, view.now)
         self.memory = d.memory
         self.last = d
@@ -97,8 +109,7 @@ class CorePolicy:
             if not signals:
                 reading = Reading(value=Sample(prometheus_value(m.name or "", snap), snap.time))
             else:
-                parts = [read[s] if s in read else read.setdefault(s, self._per_pod(snap, s, names))
-                         for s in signals]
+                parts = [read[s] if s in read else read.setdefault(s, self._per_pod(snap, s, names)) for s in signals]
                 mean = m.definition.mean_of(m) is not None
                 reading = Reading(per_pod=parts[0], counts=parts[1]) if mean else Reading(per_pod=parts[0])
             out[m.key] = observe_metric(m, reading, names, max_age, snap.time)
@@ -144,10 +155,18 @@ def ours(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
 def hpa_util(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     h = scenario.hpa_util
     spec = GPUScalerSpec(
-        scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
-        metrics=(MetricSpec(type="GPUUtilization", signal="utilization",
-                            target=MetricTarget(average_utilization=h.target_utilization)),),
-        polling_interval_seconds=h.sync_s, startup_seconds=int(round(scenario.model.startup_s)),
+        scale_target_ref=TARGET,
+        min_replicas=scenario.min_replicas,
+        max_replicas=scenario.max_replicas,
+        metrics=(
+            MetricSpec(
+                type="GPUUtilization",
+                signal="utilization",
+                target=MetricTarget(average_utilization=h.target_utilization),
+            ),
+        ),
+        polling_interval_seconds=h.sync_s,
+        startup_seconds=int(round(scenario.model.startup_s)),
         behavior=Behavior(),
     )
     return CorePolicy("hpa_util", spec, scenario.metrics_delay_s)
@@ -157,11 +176,19 @@ def hpa_util(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
 def keda_queue(scenario: Scenario, plan: Plan | None = None) -> CorePolicy:
     k = scenario.keda_queue
     spec = GPUScalerSpec(
-        scale_target_ref=TARGET, min_replicas=scenario.min_replicas, max_replicas=scenario.max_replicas,
-        metrics=(MetricSpec(type="Prometheus", name="inference_queue_depth_total",
-                            query="sum(inference_queue_depth)",
-                            target=MetricTarget(average_value=k.target_queue_per_replica)),),
-        polling_interval_seconds=k.polling_s, startup_seconds=int(round(scenario.model.startup_s)),
+        scale_target_ref=TARGET,
+        min_replicas=scenario.min_replicas,
+        max_replicas=scenario.max_replicas,
+        metrics=(
+            MetricSpec(
+                type="Prometheus",
+                name="inference_queue_depth_total",
+                query="sum(inference_queue_depth)",
+                target=MetricTarget(average_value=k.target_queue_per_replica),
+            ),
+        ),
+        polling_interval_seconds=k.polling_s,
+        startup_seconds=int(round(scenario.model.startup_s)),
         behavior=Behavior(),
     )
     return CorePolicy("keda_queue", spec, scenario.metrics_delay_s)

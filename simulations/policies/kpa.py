@@ -11,6 +11,7 @@ the panic proposal reaches ``panicThreshold`` (200 %) of the ready pods; in pani
 count only grows (it keeps the largest panic proposal), and it leaves panic once a whole
 stable window has passed without crossing the threshold.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,12 @@ class KpaPolicy:
         now = view.now
         stable = self._average(now, self.k.stable_window_s)
         panic = self._average(now, self.k.panic_window_s)
-        if stable is None or panic is None or self.first_sample is None \
-                or now - self.first_sample < self.k.stable_window_s:
+        if (
+            stable is None
+            or panic is None
+            or self.first_sample is None
+            or now - self.first_sample < self.k.stable_window_s
+        ):
             # Warm-up: the simulation starts with an empty system, and a stable window
             # averaged over its first seconds would read near zero. A running KPA has a
             # full window; wait for one.

@@ -14,6 +14,7 @@ asks for the most any second in ``[t, t + startup_s + interval_s]`` needs: a rep
 starts now is ready when the load it was started for arrives, and it never lets go of one
 it could not get back in time. Static peak provisioning runs the plan's maximum all along.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,7 +79,7 @@ def _forward_max(x: np.ndarray, w: int) -> np.ndarray:
     while span < w and span < n:
         k = min(span, w - span)
         shifted = np.full(n, -np.inf)
-        shifted[:n - k] = out[k:]
+        shifted[: n - k] = out[k:]
         out = np.maximum(out, shifted)
         span += k
     return out.astype(x.dtype)

@@ -9,6 +9,7 @@ its ``policies.NAME`` mapping in the scenario, whose result the builder finds in
 Registration order is the order of ``--policy all`` and of every table (``ours`` first,
 the oracle last).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

@@ -7,6 +7,7 @@ drawn from a generator seeded by the trace's seed and the chunk's position on th
 so every policy replays exactly the same requests and a slice (one day) holds the same
 requests as the same day of the whole fortnight.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,10 +22,10 @@ class Arrivals:
     """Requests in arrival order. ``count`` > 1 marks a group of identical requests (see
     :mod:`simulations.grouping`); traces themselves always give 1."""
 
-    time: np.ndarray     # float64 seconds on the trace's clock
-    prompt: np.ndarray   # float64 prompt (context) tokens
-    output: np.ndarray   # float64 generated tokens
-    count: np.ndarray    # float64 requests each row stands for
+    time: np.ndarray  # float64 seconds on the trace's clock
+    prompt: np.ndarray  # float64 prompt (context) tokens
+    output: np.ndarray  # float64 generated tokens
+    count: np.ndarray  # float64 requests each row stands for
 
     def __len__(self) -> int:
         return int(self.time.shape[0])
@@ -73,8 +74,7 @@ class Trace(Protocol):
         """The requests arriving in ``[t0, t1)``, sorted by time."""
         ...
 
-    def describe(self) -> str:
-        ...
+    def describe(self) -> str: ...
 
 
 def chunks(trace: Trace, chunk_s: float = 3600.0) -> Iterator[tuple[float, float, Arrivals]]:

@@ -13,6 +13,7 @@ trace's bursts and idle minutes stay where they are), while inside it the copies
 out as a k times larger population of users would (without the jitter, ``scale=16``
 would turn every second's arrivals into 16 simultaneous ones).
 """
+
 from __future__ import annotations
 
 import csv
@@ -79,14 +80,18 @@ def _tokens(text: str) -> float:
     return v
 
 
-def _parse_row(source: str, line_no: int, row: list[str], it: int, ip: int, io: int,
-               problems: list[InputProblem]) -> tuple[float, float, float] | None:
+def _parse_row(
+    source: str, line_no: int, row: list[str], it: int, ip: int, io: int, problems: list[InputProblem]
+) -> tuple[float, float, float] | None:
     ok = True
     try:
         t = parse_time(row[it])
     except ValueError as e:  # the one rule of autoscaler.times: no zone means UTC
-        problems.append(InputProblem(source, line_no, "TIMESTAMP",
-                                     f"expected a date and time (YYYY-MM-DD HH:MM:SS.f) or seconds ({e})"))
+        problems.append(
+            InputProblem(
+                source, line_no, "TIMESTAMP", f"expected a date and time (YYYY-MM-DD HH:MM:SS.f) or seconds ({e})"
+            )
+        )
         ok = False
     tokens = []
     for col, idx in (("ContextTokens", ip), ("GeneratedTokens", io)):
@@ -107,15 +112,20 @@ def _read_rows(fh: TextIO, source: str) -> tuple[list[float], list[float], list[
     try:
         header = next(reader)
     except StopIteration:
-        raise SimulationInputError.one(source, 1, "header",
-                                       f"empty file; expected the header {','.join(COLUMNS)}") from None
+        raise SimulationInputError.one(
+            source, 1, "header", f"empty file; expected the header {','.join(COLUMNS)}"
+        ) from None
     except (csv.Error, UnicodeDecodeError) as e:
         raise SimulationInputError.one(source, 1, "header", f"not a CSV file: {e}") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise SimulationInputError.one(source, 1, "header", f"missing column(s) {', '.join(missing)}; expected "
-                                       f"{','.join(COLUMNS)}, got {','.join(header)}")
+        raise SimulationInputError.one(
+            source,
+            1,
+            "header",
+            f"missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}, got {','.join(header)}",
+        )
     it, ip, io = (header.index(c) for c in COLUMNS)
     width = len(header)
     try:

@@ -28,6 +28,7 @@ distribution; default ``azure_llm_2023_conv.csv`` next to it), and for ``poisson
 Examples: ``servegen_m_large:day=1,scale=0.5``, ``azure_llm_2023_code:scale=8``,
 ``poisson:rate=20,duration=2h,dist=exponential``, ``synthetic:kind=onoff_mixed,seed=2``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,22 @@ BUNDLED = {
     "servegen_m_large_10min": "servegen_m_large_10min.csv",
 }
 TOKEN_FILE = "azure_llm_2023_conv.csv"
-OPTIONS = ("scale", "day", "days", "start", "end", "seed", "jitter", "tokens", "rate", "duration", "prompt",
-           "output", "dist", "kind")
+OPTIONS = (
+    "scale",
+    "day",
+    "days",
+    "start",
+    "end",
+    "seed",
+    "jitter",
+    "tokens",
+    "rate",
+    "duration",
+    "prompt",
+    "output",
+    "dist",
+    "kind",
+)
 DAY_S = 86400.0
 
 
@@ -95,11 +110,14 @@ def load_trace(spec: str) -> Trace:
             raise SimulationInputError.one(src, 0, k, f"unknown option; expected one of {', '.join(OPTIONS)}")
     opts = _Options(req.options, src)
     if req.target == "poisson":
-        trace: Trace = PoissonTrace(rate=opts.number("rate", None, positive=True),
-                                    duration_s=opts.duration("duration", None),
-                                    prompt=opts.number("prompt", 1000.0), output=opts.number("output", 200.0),
-                                    dist=opts.choice("dist", "fixed", TOKEN_DISTS),
-                                    seed=opts.integer("seed", 1))
+        trace: Trace = PoissonTrace(
+            rate=opts.number("rate", None, positive=True),
+            duration_s=opts.duration("duration", None),
+            prompt=opts.number("prompt", 1000.0),
+            output=opts.number("output", 200.0),
+            dist=opts.choice("dist", "fixed", TOKEN_DISTS),
+            seed=opts.integer("seed", 1),
+        )
         return trace
     if req.target == "synthetic":
         return _workload(req, opts)
@@ -123,15 +141,20 @@ def _workload(req: TraceRequest, opts: _Options) -> Trace:
     allowed = ("kind", "seed", "duration", "scale")
     for k in req.options:
         if k not in allowed:
-            raise SimulationInputError.one("--trace", 0, k,
-                                           f"not an option of synthetic; expected {', '.join(allowed)}")
+            raise SimulationInputError.one(
+                "--trace", 0, k, f"not an option of synthetic; expected {', '.join(allowed)}"
+            )
     if "kind" not in req.options:
         raise SimulationInputError.one("--trace", 0, "kind", f"is required; expected one of {', '.join(KINDS)}")
     duration = opts.duration("duration", DEFAULT_DURATION_S)
     if not 0 < duration <= MAX_DURATION_S:
         raise opts._fail("duration", "expected a duration above 0 and at most 31 days")
-    return WorkloadTrace(kind=opts.choice("kind", "", KINDS), duration_s=duration, seed=opts.integer("seed", 1),
-                         scale=opts.number("scale", 1.0, positive=True))
+    return WorkloadTrace(
+        kind=opts.choice("kind", "", KINDS),
+        duration_s=duration,
+        seed=opts.integer("seed", 1),
+        scale=opts.number("scale", 1.0, positive=True),
+    )
 
 
 def _resolve_path(target: str) -> Path:
@@ -141,13 +164,22 @@ def _resolve_path(target: str) -> Path:
     if target in BUNDLED:
         bundled = traces_dir() / BUNDLED[target]
         if not bundled.exists():
-            raise SimulationInputError.one(str(bundled), 0, "file", f"bundled trace {target!r} not found; expected "
-                                           "the shared traces folder beside the clone or $GPU_AUTOSCALER_TRACES")
+            raise SimulationInputError.one(
+                str(bundled),
+                0,
+                "file",
+                f"bundled trace {target!r} not found; expected "
+                "the shared traces folder beside the clone or $GPU_AUTOSCALER_TRACES",
+            )
         return bundled
     if (traces_dir() / target).exists():
         return traces_dir() / target
-    raise SimulationInputError.one(target, 0, "file", "no such file; expected a path or one of "
-                                   f"{', '.join(list(BUNDLED) + ['poisson', 'synthetic'])}")
+    raise SimulationInputError.one(
+        target,
+        0,
+        "file",
+        f"no such file; expected a path or one of {', '.join(list(BUNDLED) + ['poisson', 'synthetic'])}",
+    )
 
 
 def _sniff(path: Path) -> str:
@@ -249,6 +281,7 @@ class _Options:
         s = lo if start is None else max(lo, start)
         e = hi if end is None else min(hi, end)
         if e <= s:
-            raise SimulationInputError.one(source, 0, "start/end",
-                                           f"the slice [{s:g}, {e:g}) s is empty; the trace covers [{lo:g}, {hi:g}) s")
+            raise SimulationInputError.one(
+                source, 0, "start/end", f"the slice [{s:g}, {e:g}) s is empty; the trace covers [{lo:g}, {hi:g}) s"
+            )
         return start, end

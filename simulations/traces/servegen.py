@@ -18,6 +18,7 @@ Azure 2023 conversation trace's requests (ServeGen publishes none for m-large).
 remainder). Window ``w`` is drawn from ``default_rng([seed, w])``: the same window is the
 same in a one-day slice and in the fortnight, and for every policy.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,11 +54,11 @@ class ServeGenTrace:
     name: str
     start_s: float
     end_s: float
-    window_start: np.ndarray   # one entry per window, sorted
-    row_ptr: np.ndarray        # rows of window w: row_ptr[w]:row_ptr[w + 1]
-    counts: np.ndarray         # requests per row (client-window, or window for the aggregate)
-    gamma: np.ndarray          # True: Gamma gaps, False: Weibull gaps
-    shape: np.ndarray          # fitted shape; NaN for the aggregate (uniform arrivals)
+    window_start: np.ndarray  # one entry per window, sorted
+    row_ptr: np.ndarray  # rows of window w: row_ptr[w]:row_ptr[w + 1]
+    counts: np.ndarray  # requests per row (client-window, or window for the aggregate)
+    gamma: np.ndarray  # True: Gamma gaps, False: Weibull gaps
+    shape: np.ndarray  # fitted shape; NaN for the aggregate (uniform arrivals)
     tokens: TokenSource
     scale: float = 1.0
     seed: int = 1
@@ -71,8 +72,10 @@ class ServeGenTrace:
         rows = slice(int(self.row_ptr[:-1][w][0]), int(self.row_ptr[1:][w][-1])) if w.any() else slice(0, 0)
         n = float(self.counts[rows].sum()) * self.scale
         kind = "per-client fitted inter-arrivals" if self.per_client else "uniform arrivals per window"
-        return (f"{self.name}: ~{n:,.0f} requests over {self.end_s - self.start_s:,.0f} s ({kind}; "
-                f"rate x{self.scale:g}; tokens from {self.tokens.name})")
+        return (
+            f"{self.name}: ~{n:,.0f} requests over {self.end_s - self.start_s:,.0f} s ({kind}; "
+            f"rate x{self.scale:g}; tokens from {self.tokens.name})"
+        )
 
     def sliced(self, start: float | None, end: float | None) -> ServeGenTrace:
         s = self.start_s if start is None else max(self.start_s, start)
@@ -167,8 +170,13 @@ def load_servegen(path: str | Path, tokens: TokenSource, name: str | None = None
             need = CLIENT_COLUMNS if clients else AGGREGATE_COLUMNS
             missing = [c for c in need if c not in header]
             if missing:
-                raise SimulationInputError.one(source, 1, "header", f"missing column(s) {', '.join(missing)}; "
-                                               f"expected {','.join(CLIENT_COLUMNS)} or {','.join(AGGREGATE_COLUMNS)}")
+                raise SimulationInputError.one(
+                    source,
+                    1,
+                    "header",
+                    f"missing column(s) {', '.join(missing)}; "
+                    f"expected {','.join(CLIENT_COLUMNS)} or {','.join(AGGREGATE_COLUMNS)}",
+                )
             col = {c: header.index(c) for c in need}
             for row in reader:
                 if not row:
@@ -192,13 +200,22 @@ def load_servegen(path: str | Path, tokens: TokenSource, name: str | None = None
     shape = np.array([r[3] for r in rows])[order]
     starts, first = np.unique(arr, return_index=True)
     row_ptr = np.concatenate((first, [arr.shape[0]])).astype(np.int64)
-    return ServeGenTrace(name=name or p.name.split(".")[0], start_s=float(starts[0]),
-                         end_s=float(starts[-1] + WINDOW_S), window_start=starts, row_ptr=row_ptr,
-                         counts=counts, gamma=gamma, shape=shape, tokens=tokens)
+    return ServeGenTrace(
+        name=name or p.name.split(".")[0],
+        start_s=float(starts[0]),
+        end_s=float(starts[-1] + WINDOW_S),
+        window_start=starts,
+        row_ptr=row_ptr,
+        counts=counts,
+        gamma=gamma,
+        shape=shape,
+        tokens=tokens,
+    )
 
 
-def _parse_row(source: str, line: int, row: list[str], col: dict[str, int], clients: bool, width: int,
-               problems: list[InputProblem]) -> tuple[float, float, bool, float] | None:
+def _parse_row(
+    source: str, line: int, row: list[str], col: dict[str, int], clients: bool, width: int, problems: list[InputProblem]
+) -> tuple[float, float, bool, float] | None:
     if len(row) != width:
         problems.append(InputProblem(source, line, "row", f"expected {width} fields, got {len(row)}"))
         return None
@@ -218,13 +235,20 @@ def _parse_row(source: str, line: int, row: list[str], col: dict[str, int], clie
 
     start = num("window_start_s")
     if ok and (start < 0 or abs(start / WINDOW_S - round(start / WINDOW_S)) > 1e-9):
-        problems.append(InputProblem(source, line, "window_start_s",
-                                     f"expected a multiple of {WINDOW_S:g} s >= 0, got {row[col['window_start_s']]}"))
+        problems.append(
+            InputProblem(
+                source,
+                line,
+                "window_start_s",
+                f"expected a multiple of {WINDOW_S:g} s >= 0, got {row[col['window_start_s']]}",
+            )
+        )
         ok = False
     n = num("requests")
     if ok and (n < 0 or n != round(n)):
-        problems.append(InputProblem(source, line, "requests",
-                                     f"expected a whole number >= 0, got {row[col['requests']]}"))
+        problems.append(
+            InputProblem(source, line, "requests", f"expected a whole number >= 0, got {row[col['requests']]}")
+        )
         ok = False
     if not clients:
         return (start, n, False, math.nan) if ok else None
@@ -232,8 +256,9 @@ def _parse_row(source: str, line: int, row: list[str], col: dict[str, int], clie
         return (start, 0.0, False, math.nan) if ok else None
     dist = row[col["iat_dist"]].strip()
     if dist not in DISTRIBUTIONS:
-        problems.append(InputProblem(source, line, "iat_dist",
-                                     f"expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}"))
+        problems.append(
+            InputProblem(source, line, "iat_dist", f"expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}")
+        )
         ok = False
     shape = num("iat_shape")
     if ok and shape <= 0:

@@ -5,6 +5,7 @@ counts are either fixed (``prompt``, ``output``) or exponential with those means
 (``dist="exponential"``, real-valued: with ``prefill = 0`` and a constant decode step
 the service time is then exponential, the M/M/c case of the Erlang-C test).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ class PoissonTrace:
         return self.duration_s
 
     def describe(self) -> str:
-        return (f"{self.name}: Poisson {self.rate:g} req/s over {self.duration_s:,.0f} s, "
-                f"{self.dist} tokens (prompt {self.prompt:g}, output {self.output:g})")
+        return (
+            f"{self.name}: Poisson {self.rate:g} req/s over {self.duration_s:,.0f} s, "
+            f"{self.dist} tokens (prompt {self.prompt:g}, output {self.output:g})"
+        )
 
     def arrivals(self, t0: float, t1: float) -> Arrivals:
         """Per 1-hour block ``b``, drawn from ``default_rng([seed, b])``: any chunking gives the same requests."""

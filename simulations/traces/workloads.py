@@ -21,6 +21,7 @@ mean of 6 req/s, so its default 2 h hold about 43,000 requests; its prompts' med
 2,000 tokens (0.2 s of prefill on the default scenario's replica), but σ = 1 puts one in
 ten above 7,200 tokens and the clip at 32,000 (3.2 s alone).
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,8 +68,10 @@ class OnOff:
         return max(self.on_rate, self.off_rate)
 
     def describe(self) -> str:
-        return (f"on/off: ~{self.on_s:g} s at {self.on_rate:g} req/s, ~{self.off_s:g} s at {self.off_rate:g} req/s "
-                "(exponential periods, starting off)")
+        return (
+            f"on/off: ~{self.on_s:g} s at {self.on_rate:g} req/s, ~{self.off_s:g} s at {self.off_rate:g} req/s "
+            "(exponential periods, starting off)"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,27 +130,39 @@ WORKLOADS: dict[str, Workload] = {
     "onoff_mixed": Workload(
         "mixed on/off traffic, heavy-tailed prompts (dq v4)",
         OnOff(on_s=300.0, off_s=300.0, on_rate=10.0, off_rate=2.0),
-        LogNormalTokens(2000, 1.0, 20, 32_000), LogNormalTokens(300, 0.9, 1, 4000)),
+        LogNormalTokens(2000, 1.0, 20, 32_000),
+        LogNormalTokens(300, 0.9, 1, 4000),
+    ),
     "long_prompt_swell": Workload(
         "a long-prompt swell: RAG or document traffic growing and fading (dq v4)",
         Swell(low=2.0, high=30.0, period_s=5400.0),
-        LogNormalTokens(4000, 0.8, 100, 40_000), LogNormalTokens(200, 0.8, 1, 3000)),
+        LogNormalTokens(4000, 0.8, 100, 40_000),
+        LogNormalTokens(200, 0.8, 1, 3000),
+    ),
     "reasoning_swell": Workload(
         "reasoning: short prompts, long outputs, bound by slots not prefill (dq v1)",
         Swell(low=4.0, high=20.0, period_s=3600.0),
-        LogNormalTokens(600, 0.7, 20, 8000), LogNormalTokens(1500, 0.6, 50, 8000)),
+        LogNormalTokens(600, 0.7, 20, 8000),
+        LogNormalTokens(1500, 0.6, 50, 8000),
+    ),
     "chat_step": Workload(
         "chat with rate steps: x3 at 30 min, down to 8 req/s at 70 min (dq v3)",
         Steps(((0.0, 5.0), (1800.0, 15.0), (4200.0, 8.0))),
-        LogNormalTokens(1000, 0.7, 20, 16_000), LogNormalTokens(250, 0.7, 10, 4000)),
+        LogNormalTokens(1000, 0.7, 20, 16_000),
+        LogNormalTokens(250, 0.7, 10, 4000),
+    ),
     "long_prompt_onoff": Workload(
         "long-prompt bursts out of near-idle minutes (dq v1)",
         OnOff(on_s=120.0, off_s=90.0, on_rate=6.0, off_rate=0.3),
-        LogNormalTokens(6000, 0.8, 200, 32_000), LogNormalTokens(150, 1.0, 1, 2000)),
+        LogNormalTokens(6000, 0.8, 200, 32_000),
+        LogNormalTokens(150, 1.0, 1, 2000),
+    ),
     "short_bursts": Workload(
         "bursts shorter than a model load: ~45 s at 12 req/s between ~2 min lulls (dq v3)",
         OnOff(on_s=45.0, off_s=120.0, on_rate=12.0, off_rate=0.5),
-        LogNormalTokens(3000, 0.7, 50, 24_000), LogNormalTokens(80, 1.0, 1, 2000)),
+        LogNormalTokens(3000, 0.7, 50, 24_000),
+        LogNormalTokens(80, 1.0, 1, 2000),
+    ),
 }
 KINDS = tuple(WORKLOADS)
 
@@ -188,8 +203,10 @@ class WorkloadTrace:
     def describe(self) -> str:
         w = self.workload
         rate = f"; rate x{self.scale:g}" if self.scale != 1 else ""
-        return (f"{self.kind}, seed {self.seed}: {w.what}; {w.shape.describe()}{rate}; prompts {w.prompt.describe()}, "
-                f"outputs {w.output.describe()} tokens; over {self.duration_s:,.0f} s")
+        return (
+            f"{self.kind}, seed {self.seed}: {w.what}; {w.shape.describe()}{rate}; prompts {w.prompt.describe()}, "
+            f"outputs {w.output.describe()} tokens; over {self.duration_s:,.0f} s"
+        )
 
     def arrivals(self, t0: float, t1: float) -> Arrivals:
         t0, t1 = max(t0, 0.0), min(t1, self.duration_s)
@@ -229,7 +246,7 @@ def _schedule(shape: OnOff, seed: int, stream: int, duration_s: float) -> tuple[
     ends: list[float] = []
     on: list[bool] = []
     t, state = 0.0, False
-    while t < duration_s:   # bounded: each period lasts at least 1 s and duration_s is at most 31 days
+    while t < duration_s:  # bounded: each period lasts at least 1 s and duration_s is at most 31 days
         t += max(1.0, float(rng.exponential(shape.on_s if state else shape.off_s)))
         ends.append(t)
         on.append(state)

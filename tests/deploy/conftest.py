@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.fleet import Fleet
 from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
+from tests.deploy.fleet import Fleet
 
 
 @pytest.fixture(scope="module")

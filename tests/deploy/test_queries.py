@@ -12,9 +12,9 @@ import re
 import pytest
 import yaml
 
+from simulations.cluster.prometheus import PrometheusServer
 from tests.deploy import contract, manifests
 from tests.deploy.dashboards import dashboards, queries, substitute, variable_query, variables
-from simulations.cluster.prometheus import PrometheusServer
 
 # Two ways an engineer uses the variables: everything ("All" sends the allValue),
 # and one concrete choice, which proves the filters name labels the series have.
