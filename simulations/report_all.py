@@ -2,10 +2,10 @@
 
 Runs every policy on each report trace with the default scenario, under each load-balancer
 routing (``leastRequest``, ``prefillAware``), in parallel (one process per CPU). Writes
-``docs/img/sim_<name>.png`` (the ``leastRequest`` run) and rewrites docs/simulation.md
+``docs/img/sim_<name>.png`` (the run under the scenario's routing) and rewrites docs/simulation.md
 between the markers ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``: one block per
 trace, the headline (``headline``) when every trace ran, and the same headline's
-``leastRequest`` table in the README (``summary``), which ``tests/simulations/test_report.py``
+table of the scenario's routing in the README (``summary``), which ``tests/simulations/test_report.py``
 checks against the doc.
 
 The traces come in two sets. **Development** (Azure code x3, conversation x16): the default
@@ -170,7 +170,7 @@ def headline_table(results: Results, cases: tuple[Case, ...], routing: str) -> s
 
 def routing_section(results: Results, cases: tuple[Case, ...], routing: str) -> str:
     """One routing's headline: how many traces ours meets the goal on, then the table. The README's summary is
-    the ``leastRequest`` one, verbatim."""
+    the one of the scenario's routing, verbatim."""
     ran = [c for c in cases if (c.name, routing) in results]
     met = sum(1 for c in ran if _meets(results[(c.name, routing)]))
     return (
@@ -228,10 +228,17 @@ def case_block(results: Results, case: Case) -> str:
 
 
 def update_docs(
-    results: Results, cases: tuple[Case, ...], routings: tuple[str, ...], doc: Path, readme: Path | None, headline: bool
+    results: Results,
+    cases: tuple[Case, ...],
+    routings: tuple[str, ...],
+    doc: Path,
+    readme: Path | None,
+    headline: bool,
+    summary_routing: str = PREFILL_AWARE,
 ) -> None:
     """Rewrite each case's block; with ``headline`` (every case ran), the headline and the README's summary,
-    which is the headline's ``leastRequest`` section verbatim."""
+    which is the headline's section for the scenario's own routing (``summary_routing``; the default
+    scenario's is ``prefillAware``) verbatim."""
     text = doc.read_text()
     for case in cases:
         if any((case.name, rt) in results for rt in ROUTINGS):
@@ -240,7 +247,7 @@ def update_docs(
         text = replace_block(text, HEADLINE, headline_block(results, cases, routings))
     doc.write_text(text)
     if headline and readme is not None:
-        summary = routing_section(results, cases, LEAST_REQUEST)
+        summary = routing_section(results, cases, summary_routing)
         readme.write_text(replace_block(readme.read_text(), SUMMARY, summary))
 
 
@@ -280,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     try:
         cases = select_cases(args.only, args.split)
-        load_scenario(args.scenario)
+        routing = load_scenario(args.scenario).model.routing  # the scenario's own: the README's and the plots'
         for case in cases:  # bad input fails here, before any worker starts
             load_trace(case.trace)
     except SimulationInputError as e:
@@ -298,7 +305,9 @@ def main(argv: list[str] | None = None) -> None:
         img = args.doc.parent / "img"
         img.mkdir(parents=True, exist_ok=True)
         for case in cases:
-            shown = results.get((case.name, LEAST_REQUEST)) or results.get((case.name, PREFILL_AWARE))
+            shown = results.get((case.name, routing)) or next(
+                (results[(case.name, rt)] for rt in ROUTINGS if (case.name, rt) in results), None
+            )
             if shown is not None:
                 plot(
                     shown,
@@ -312,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
             args.routing,
             args.doc,
             readme,
-            headline=len(cases) == len(CASES) and LEAST_REQUEST in args.routing,
+            headline=len(cases) == len(CASES) and routing in args.routing,
+            summary_routing=routing,
         )
     if args.json:
         Path(args.json).write_text(

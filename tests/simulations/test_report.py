@@ -54,7 +54,7 @@ def test_docs_written_from_real_runs(tmp_path: Path) -> None:
     readme.write_text("# readme\n\n<!-- results:summary -->\nold\n<!-- /results:summary -->\ntail\n")
     results = run_all(cases, "default", ROUTINGS, jobs=1)
     assert set(results) == {("steps", LEAST_REQUEST), ("steps", PREFILL_AWARE), ("bursts", LEAST_REQUEST)}
-    update_docs(results, cases, ROUTINGS, doc, readme, headline=True)
+    update_docs(results, cases, ROUTINGS, doc, readme, headline=True, summary_routing=LEAST_REQUEST)
     text = doc.read_text()
     steps = read_block(text, "steps")
     assert steps is not None and "old" not in steps
