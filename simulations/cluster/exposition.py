@@ -9,9 +9,11 @@ format is simple enough to write directly.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def _fmt(v: float) -> str:
@@ -25,6 +27,18 @@ def _fmt(v: float) -> str:
 def _escape(label_value: str) -> str:
     """The text format's label-value escaping: backslash, double quote, newline."""
     return label_value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A scraper that times out and hangs up is routine here (a slow Prometheus in the
+    fault campaign): no traceback for that; anything else still prints one."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Exposition:
@@ -74,7 +88,7 @@ class Exposition:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
