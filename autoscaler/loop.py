@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autoscaler.core import Condition, Decision, Memory, Observation, PodState, decide
-from autoscaler.core.decide import UNSCHEDULABLE
+from autoscaler.core.holds import UNSCHEDULABLE
 from autoscaler.core.observe import Reading, observe
 from autoscaler.core.proposal import unschedulable_pods
 from autoscaler.core.startup import measure_startups

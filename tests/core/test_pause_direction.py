@@ -16,7 +16,7 @@ from dataclasses import replace
 import pytest
 
 from autoscaler.core import HOLD, SCALE_DOWN, SCALE_UP, Decision, MetricObservation, Observation, decide
-from autoscaler.core.decide import SCALE_IN_PAUSED, SCALE_OUT_PAUSED
+from autoscaler.core.holds import SCALE_IN_PAUSED, SCALE_OUT_PAUSED
 from autoscaler.spec import Fallback, GPUScalerSpec
 from tests.core.builders import NOW, SEEN, observe, queue, rules, samples, spec
 
