@@ -189,14 +189,10 @@ def process_cpu(pid: int) -> float:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
+    """The emulator's poll loop, raising TimeoutError (a run that misses is counted, not a failure)."""
+    from simulations.cluster.apiserver import wait_until as poll
+
+    return poll(predicate, timeout, interval, what=what, error=TimeoutError)
 
 
 def scaler_name(i: int) -> str:

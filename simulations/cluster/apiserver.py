@@ -1036,9 +1036,12 @@ def wait_until(
     *,
     what: str = "",
     detail: Callable[[], str] | None = None,
+    error: type[Exception] = AssertionError,
 ) -> Any:
-    """Poll ``predicate`` until truthy (returned) or ``timeout`` (AssertionError naming
-    ``what``, with ``detail()`` appended — a controller's log, say)."""
+    """Poll ``predicate`` until truthy (returned) or ``timeout`` (``error``, by default
+    AssertionError for tests, naming ``what``, with ``detail()`` appended — a
+    controller's log, say). The one poll loop of the emulator's users: tests, the
+    benchmarks (TimeoutError) and the playground (its StartError)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -1046,9 +1049,11 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             message = (
-                f"timed out after {timeout} s waiting for {what}" if what else f"condition not met within {timeout} s"
+                f"timed out after {timeout:g} s waiting for {what}"
+                if what
+                else f"condition not met within {timeout:g} s"
             )
-            raise AssertionError(message + (detail() if detail is not None else ""))
+            raise error(message + (detail() if detail is not None else ""))
         time.sleep(interval)
 
 

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,7 +26,7 @@ import yaml
 from exporter.config import ExporterConfig
 from exporter.discovery import PodDiscovery, kubernetes_pod_lister
 from exporter.service import Exporter
-from simulations.cluster.apiserver import ApiServer, ResourceType
+from simulations.cluster.apiserver import ApiServer, ResourceType, wait_until
 from simulations.cluster.nvml import FakeNvml, h200s
 from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, die_with_parent, free_port
 from simulations.playground.config import NAME, NAMESPACE, Settings
@@ -188,15 +187,10 @@ class Stack:
         self.controller.start()
 
     def wait(self, what: str, predicate: Callable[[], Any], timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                log = self.controller.log_tail() if self.controller else ""
-                raise StartError(f"timed out after {timeout:g} s waiting for {what}\n--- controller log ---\n{log}")
-            time.sleep(0.1)
+        def log() -> str:
+            return "\n--- controller log ---\n" + (self.controller.log_tail() if self.controller else "")
+
+        return wait_until(predicate, timeout, 0.1, what=what, detail=log, error=StartError)
 
     def queue_seen(self) -> bool:
         assert self.prometheus is not None
