@@ -98,10 +98,6 @@ class Snapshot:
 
     time: float
     serial: np.ndarray  # pod serial numbers of the ready replicas
-    queue: np.ndarray  # waiting requests per pod
-    running: np.ndarray  # requests in flight per pod (past prefill queueing)
-    utilization: np.ndarray  # NVML plain utilization, percent
-    sm_active: np.ndarray  # SM activity, percent
     queue_total: float  # front queue + every replica's waiting requests
     running_total: float
     in_system: float  # every request arrived and not finished
@@ -109,6 +105,28 @@ class Snapshot:
     #: what a real model server and the exporter report, with the same meaning
     #: (the names: :data:`simulations.replica_metrics.SERIES`)
     series: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    # The per-pod views in the units the baselines and plots use, read from ``series``
+    # (held once, in Contract 2's units).
+    @property
+    def queue(self) -> np.ndarray:
+        """Waiting requests per pod."""
+        return self.series[QUEUE_DEPTH]
+
+    @property
+    def running(self) -> np.ndarray:
+        """Requests in flight per pod (past prefill queueing)."""
+        return self.series[RUNNING_REQUESTS]
+
+    @property
+    def utilization(self) -> np.ndarray:
+        """NVML plain utilization per pod, percent."""
+        return self.series[GPU_UTILIZATION] * 100.0
+
+    @property
+    def sm_active(self) -> np.ndarray:
+        """SM activity per pod, percent."""
+        return self.series[GPU_SM_ACTIVE] * 100.0
 
 
 class Fleet:
@@ -597,10 +615,6 @@ class Fleet:
         return Snapshot(
             time=t,
             serial=self.serial[ready].copy(),
-            queue=queue,
-            running=running,
-            utilization=utilization,
-            sm_active=sm,
             queue_total=q.waiting + waiting_total,
             running_total=in_flight - waiting_total,
             in_system=q.waiting + in_flight,

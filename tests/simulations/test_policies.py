@@ -27,10 +27,9 @@ def view(now: float, current: int, ready: int | None = None, metrics: Snapshot |
 
 def snapshot(queue: list[float], util: list[float], sm: list[float], t: float = 0.0) -> Snapshot:
     n = len(queue)
-    return Snapshot(time=t, serial=np.arange(n), queue=np.array(queue, float), running=np.zeros(n),
-                    utilization=np.array(util, float), sm_active=np.array(sm, float), queue_total=float(sum(queue)),
+    return Snapshot(time=t, serial=np.arange(n), queue_total=float(sum(queue)),
                     running_total=0.0, in_system=float(sum(queue)),
-                    series={"inference_queue_depth": np.array(queue, float),
+                    series={"inference_queue_depth": np.array(queue, float), "inference_running_requests": np.zeros(n),
                             "gpu_utilization_ratio": np.array(util, float) / 100,
                             "gpu_sm_active_ratio": np.array(sm, float) / 100})
 
@@ -166,8 +165,7 @@ def work_snapshot(t: float, serial: list[int], prompt_total: list[float], ttft_s
                   ttft_count: list[float], kv: list[float]) -> Snapshot:
     n = len(serial)
     zeros = np.zeros(n)
-    return Snapshot(time=t, serial=np.array(serial), queue=zeros, running=zeros, utilization=zeros,
-                    sm_active=zeros, queue_total=0.0, running_total=0.0, in_system=0.0,
+    return Snapshot(time=t, serial=np.array(serial), queue_total=0.0, running_total=0.0, in_system=0.0,
                     series={"inference_queue_depth": zeros,
                             "inference_prompt_tokens_total": np.array(prompt_total, float),
                             "inference_kv_cache_usage_ratio": np.array(kv, float),
