@@ -387,27 +387,9 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         api_version: str | None = r.string(ref_obj, "apiVersion", rp, "apps/v1")
         kind = r.string(ref_obj, "kind", rp, None)
         name = r.string(ref_obj, "name", rp, None)
-        if api_version is not None and not _is_name(api_version, API_VERSION_PATTERN, MAX_API_VERSION_LENGTH):
-            r.error(
-                f"{rp}.apiVersion",
-                f"expected 'v1' or GROUP/VERSION (e.g. 'apps/v1', "
-                f"'leaderworkerset.x-k8s.io/v1'), got {_cut(api_version)}",
-            )
-            api_version = None
-        if kind is not None and not _is_name(kind, KIND_PATTERN, MAX_KIND_LENGTH):
-            r.error(
-                f"{rp}.kind",
-                f"expected a Kind name (a letter, then letters, digits or '-'; at most "
-                f"{MAX_KIND_LENGTH} characters, e.g. 'LeaderWorkerSet'), got {_cut(kind)}",
-            )
-            kind = None
-        if name is not None and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
-            r.error(
-                f"{rp}.name",
-                f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; "
-                f"at most {MAX_NAME_LENGTH} characters), got {_cut(name)}",
-            )
-            name = None
+        api_version = _named(r, f"{rp}.apiVersion", api_version, API_VERSION_NAME)
+        kind = _named(r, f"{rp}.kind", kind, KIND_NAME)
+        name = _named(r, f"{rp}.name", name, SUBDOMAIN_NAME)
         if api_version and kind and name:
             ref = ScaleTargetRef(api_version, kind, name)
     min_replicas = r.integer(obj, "minReplicas", path, 1, minimum=1, maximum=INT32_MAX)
@@ -560,8 +542,39 @@ def apply_pause_annotations(spec: GPUScalerSpec, annotations: Mapping[str, str])
     )
 
 
-def _is_name(text: str, pattern: re.Pattern[str], max_length: int) -> bool:
-    return len(text) <= max_length and pattern.fullmatch(text) is not None
+@dataclass(frozen=True)
+class NameRule:
+    """What the API server asks of a name-like field: a pattern, a length, and the words
+    of the error that says so."""
+
+    pattern: re.Pattern[str]
+    max_length: int
+    expected: str
+
+
+API_VERSION_NAME = NameRule(
+    API_VERSION_PATTERN, MAX_API_VERSION_LENGTH, "'v1' or GROUP/VERSION (e.g. 'apps/v1', 'leaderworkerset.x-k8s.io/v1')"
+)
+KIND_NAME = NameRule(
+    KIND_PATTERN,
+    MAX_KIND_LENGTH,
+    f"a Kind name (a letter, then letters, digits or '-'; at most {MAX_KIND_LENGTH} characters, "
+    f"e.g. 'LeaderWorkerSet')",
+)
+SUBDOMAIN_NAME = NameRule(
+    DNS_SUBDOMAIN,
+    MAX_NAME_LENGTH,
+    f"a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; at most {MAX_NAME_LENGTH} characters)",
+)
+LABEL_NAME = NameRule(DNS_LABEL, 63, "a DNS-1123 label (lower-case letters, digits, '-'; at most 63 characters)")
+
+
+def _named(r: FieldReader, path: str, text: str | None, rule: NameRule) -> str | None:
+    """``text`` when it is a name by ``rule`` (or None, already reported); else an error at ``path``, None."""
+    if text is None or (len(text) <= rule.max_length and rule.pattern.fullmatch(text) is not None):
+        return text
+    r.error(path, f"expected {rule.expected}, got {_cut(text)}")
+    return None
 
 
 def _cut(text: str) -> str:
@@ -598,19 +611,10 @@ def parse_scaler(doc: Any, source: str = "<document>") -> GPUScaler:
     name, namespace, generation = "", "default", 0
     if meta is not None:
         name = r.string(meta, "name", "metadata", None) or ""
-        if name and not _is_name(name, DNS_SUBDOMAIN, MAX_NAME_LENGTH):
-            r.error(
-                "metadata.name",
-                f"expected a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; at most "
-                f"{MAX_NAME_LENGTH} characters), got {_cut(name)}",
-            )
+        if name:
+            _named(r, "metadata.name", name, SUBDOMAIN_NAME)
         namespace = r.string(meta, "namespace", "metadata", "default") or "default"
-        if not _is_name(namespace, DNS_LABEL, 63):
-            r.error(
-                "metadata.namespace",
-                f"expected a DNS-1123 label (lower-case letters, digits, '-'; at most 63 "
-                f"characters), got {_cut(namespace)}",
-            )
+        _named(r, "metadata.namespace", namespace, LABEL_NAME)
         gen = meta.get("generation")
         generation = gen if isinstance(gen, int) and not isinstance(gen, bool) else 0
     spec = _parse_spec(r, obj.get("spec"), "spec")
