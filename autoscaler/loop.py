@@ -13,9 +13,15 @@ applied and ``decision.memory_if_not_applied`` otherwise, then write status, Eve
 self-metrics and one JSON log line. Each failing step is a reason (``InvalidSpec``,
 ``FailedGetScale``, ``FailedGetMetrics``, ``FailedRescale``, ``FailedUpdateStatus``, and
 ``InternalError`` when an unexpected exception ends one reconcile, and ``Unschedulable``
-while pods of the target wait for a node with a free GPU: ``CapacityAvailable=False``)
-that shows in the conditions every poll, but becomes a Warning Event and a log line
-only when it newly appears.
+while pods of the target wait for a node with a free GPU: ``CapacityAvailable=False``,
+or ``GPUUnhealthy`` while pods hold a GPU the exporter reports unhealthy) that shows in
+the conditions every poll, but becomes a Warning Event and a log line only when it
+newly appears.
+
+GPU health: with the per-pod signals the tick fetches ``gpu_healthy`` too (one query,
+:mod:`autoscaler.metrics.gpu_health`); a pod whose fresh sample is 0 reaches the core
+with ``gpu_unhealthy`` set (:func:`~autoscaler.core.health.mark_unhealthy`) and is not
+counted as capacity. A failed or stale health fetch marks nobody.
 
 Pauses: the annotations ``gpuautoscaler.io/paused``, ``paused-scale-in`` and
 ``paused-scale-out`` on the GPUScaler are read on every poll and OR into the spec's
@@ -48,13 +54,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autoscaler.core import Condition, Decision, Memory, Observation, PodState, decide
-from autoscaler.core.holds import UNSCHEDULABLE
-from autoscaler.core.observe import Reading, observe
+from autoscaler.core.health import mark_unhealthy
+from autoscaler.core.holds import GPU_UNHEALTHY, UNSCHEDULABLE
+from autoscaler.core.observe import Reading, max_age_of, observe
 from autoscaler.core.proposal import unschedulable_pods
 from autoscaler.core.startup import measure_startups
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.status import build_status, memory_from_status, memory_to_status, merge_conditions
 from autoscaler.kube.types import EventSink, PodLister, Scale, ScaleClient, ScalerObject, ScalerStore
+from autoscaler.metrics.gpu_health import GPU_HEALTH
 from autoscaler.sources.base import MetricSource, Signal, SignalSnapshot, read_metric, signals_of
 from autoscaler.spec import GPUScalerSpec, Pause, SpecError, apply_pause_annotations, parse_spec
 from autoscaler.telemetry import MetricView, ScalerView, Telemetry
@@ -206,6 +214,7 @@ class ControlLoop:
         }
         snapshots: dict[Signal, SignalSnapshot] = {}
         if needed:
+            needed.add(GPU_HEALTH)  # which pods hold a GPU that cannot serve: one query more
             snapshots = self.metrics.fetch_signals(needed, {obj.namespace for obj, _ in due})
         futures = [self._pool.submit(self._run_one, obj, st, snapshots, now) for obj, st in due]
         with self._lock:
@@ -361,7 +370,7 @@ class ControlLoop:
             self.telemetry.errors.labels("get_metrics").inc()
         capacity = next((c for c in decision.conditions if c.type == "CapacityAvailable"), None)
         if capacity is not None and capacity.status == "False":
-            failures[UNSCHEDULABLE] = capacity.message
+            failures[capacity.reason] = capacity.message  # Unschedulable or GPUUnhealthy
 
         applied = False
         if decision.desired_replicas != decision.current_replicas and not self.settings.dry_run:
@@ -464,6 +473,9 @@ class ControlLoop:
         except KubeError as e:
             pods_error = f"cannot list the target's pods: {e}"
             self.telemetry.errors.labels("list_pods").inc()
+        health = snapshots.get(GPU_HEALTH)
+        if health is not None and pods:
+            pods = mark_unhealthy(pods, health.reading(obj.namespace, [p.name for p in pods]), max_age_of(spec), now)
         names = [p.name for p in pods]
         readings: dict[str, Reading] = {}
         for m in spec.metrics:
@@ -559,7 +571,14 @@ def failures_in_status(status: Mapping[str, Any]) -> frozenset[str]:
             reason = c.get("reason")
             if reason == "FailedUpdateScale":
                 reasons.add(FAILED_RESCALE)
-            elif reason in (INVALID_SPEC, FAILED_GET_SCALE, FAILED_GET_METRICS, INTERNAL_ERROR, UNSCHEDULABLE):
+            elif reason in (
+                INVALID_SPEC,
+                FAILED_GET_SCALE,
+                FAILED_GET_METRICS,
+                INTERNAL_ERROR,
+                UNSCHEDULABLE,
+                GPU_UNHEALTHY,
+            ):
                 reasons.add(reason)
     return frozenset(reasons)
 

@@ -134,12 +134,28 @@ def apply_pause(spec: GPUScalerSpec, current: int, desired: int) -> Held:
 CAPACITY_AVAILABLE = Condition("CapacityAvailable", "True", "Scheduled", "no pod of the target waits for a node")
 
 
+#: The CapacityAvailable reason (and Event) while pods of the target hold a GPU that
+#: cannot serve: a fatal Xid, or NVML no longer answers (the exporter's ``gpu_healthy``).
+GPU_UNHEALTHY = "GPUUnhealthy"
+
+
 def capacity_condition(obs: Observation) -> Condition:
     """``CapacityAvailable``: False while pods of the target wait for a node, naming how
-    many and the scheduler's message (that of the first by name)."""
+    many and the scheduler's message (that of the first by name); else False while pods
+    hold a GPU that cannot serve (they are not counted as capacity, see
+    :mod:`autoscaler.core.proposal`), naming the first and why."""
     waiting = unschedulable_pods(obs.pods)
     if not waiting:
-        return CAPACITY_AVAILABLE
+        broken = [p for p in obs.pods if p.gpu_unhealthy is not None and not p.deleting]
+        if not broken:
+            return CAPACITY_AVAILABLE
+        return Condition(
+            "CapacityAvailable",
+            "False",
+            GPU_UNHEALTHY,
+            f"{len(broken)} pod(s) of the target hold a GPU that cannot serve, not counted as capacity: "
+            f"{broken[0].name}: {broken[0].gpu_unhealthy}",
+        )
     return Condition(
         "CapacityAvailable",
         "False",

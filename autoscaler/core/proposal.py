@@ -15,6 +15,12 @@ to every metric, because a replica still loading its model reports nothing usefu
   target — capacity already on its way, so the same load does not buy a second scale-up;
 * stuck: not Ready and started ``startupSeconds`` ago or more. It failed to load and
   is not capacity on its way: its sample is set aside and it is never zero-filled;
+* GPU unhealthy: Ready, but a GPU it holds stopped answering NVML or reported a fatal
+  Xid (the exporter's ``gpu_healthy`` is 0). It serves nothing until the node is fixed:
+  set aside and never zero-filled, as a stuck pod (it is counted as one). A proposal that
+  counts replicas from the ready pods' load adds these on top: 8 replicas at target with
+  one GPU lost leave 7 serving at 8/7 = 1.14 x target, ``ceil(1.14 x 7) + 1 = 9``, so
+  the lost capacity is replaced while the broken pod still holds its place;
 * unschedulable: not Ready and the scheduler found no node for it (PodScheduled False,
   reason Unschedulable: no free GPU). Neither ready nor loading: capacity that is not on
   its way, however long it waits (it has no start time). Set aside, never zero-filled;
@@ -59,6 +65,7 @@ class PodClasses:
     names: frozenset[str]
     set_aside: frozenset[str]  # ignored | loading | stuck | unschedulable: their samples do not count
     unschedulable: frozenset[str] = frozenset()
+    unhealthy: frozenset[str] = frozenset()  # a GPU lost; also in ``stuck``
 
 
 _NONE: frozenset[str] = frozenset()
@@ -67,16 +74,19 @@ _NONE: frozenset[str] = frozenset()
 def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
     names = frozenset(p.name for p in pods)
     for p in pods:  # a loop, not all() over a generator: 1 us less a poll with 8 pods
-        if not p.ready or p.phase != "Running" or p.deleting:
+        if not p.ready or p.phase != "Running" or p.deleting or p.gpu_unhealthy is not None:
             break
     else:
         return PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
-    candidates, loading, stuck, ignored, unschedulable = [], [], [], [], []
+    candidates, loading, stuck, ignored, unschedulable, unhealthy = [], [], [], [], [], []
     for pod in pods:
         if pod.deleting or pod.phase == "Failed" or pod.phase == "Succeeded":
             ignored.append(pod.name)
         elif not pod.ready and pod.unschedulable is not None:
             unschedulable.append(pod.name)
+        elif pod.gpu_unhealthy is not None:
+            stuck.append(pod.name)  # not capacity until its GPU serves again
+            unhealthy.append(pod.name)
         elif not pod.ready or pod.phase == "Pending":
             if pod.start_time is None or now - pod.start_time < startup_seconds:
                 loading.append(pod.name)
@@ -92,6 +102,7 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
         names,
         frozenset(loading + stuck + ignored + unschedulable),
         frozenset(unschedulable),
+        frozenset(unhealthy),
     )
 
 
@@ -254,14 +265,14 @@ def _per_pod_proposal(
         # The fast path multiplies by the ready-pod count, not by current or the
         # number of samples (superfluous samples do not count here).
         ready_count = len(ready)
-        n = _ceil(ratio * ready_count)
+        n = _ceil(ratio * ready_count) + len(classes.unhealthy)
         if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
             # Stuck pods are set aside, so their missing data must not turn an overload
             # into a scale-down: one ready replica at 1.2 x target with two stuck ones
             # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
             # guard does when its assumptions would move the count against the ratio.
             return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
-        return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
+        return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods){_plus(classes)} = {n}")
     # Rebalance: fill the missing pods pessimistically, and on a scale-up count the
     # loading pods at 0 (capacity already on its way).
     filled = dict(samples)
@@ -296,7 +307,7 @@ def _per_pod_proposal(
             without,
         )
     count = len(filled)  # ready + filled missing + zeroed loading + superfluous samples
-    n = _ceil(new_ratio * count)
+    n = _ceil(new_ratio * count) + len(classes.unhealthy)
     if (new_ratio < 1 and n > current) or (new_ratio > 1 and n < current):
         return _ok(base, current, shown, ratio, "new count would move against the ratio; keep current", without)
     return MetricProposal(
@@ -306,10 +317,15 @@ def _per_pod_proposal(
         replicas=n,
         usage=shown,
         ratio=ratio,
-        reason=f"ceil({new_ratio:.3f} x {count} pods incl. assumed ones) = {n}",
+        reason=f"ceil({new_ratio:.3f} x {count} pods incl. assumed ones){_plus(classes)} = {n}",
         loading_adjusted=up_with_loading,
         replicas_without_loading=without,
     )
+
+
+def _plus(classes: PodClasses) -> str:
+    """The reason's words for pods whose GPU is lost, added on top of the ready ones."""
+    return f" + {len(classes.unhealthy)} with a GPU unhealthy" if classes.unhealthy else ""
 
 
 def square_root_staffing(work: float, beta: float) -> float:
@@ -342,13 +358,13 @@ def _square_root_proposal(
     current = obs.current_replicas
     total = sum(min(samples[p], MAX_VALUE) for p in ready)
     work = total / max(base.target, 0.001)
-    need = square_root_staffing(work, beta)
+    need = square_root_staffing(work, beta) + len(classes.unhealthy)
     shown = total / len(ready)
     ratio = need / current if current > 0 else math.inf
     if current > 0 and tol.within(ratio):
         return _ok(base, current, shown, ratio, f"within tolerance (R {work:.2f} -> {need:.2f} replicas)")
     n = _ceil(need)
-    why = f"ceil(R + {beta:g} sqrt(R)) with R = {total:g} / {base.target:g} = {work:.3f}: {n}"
+    why = f"ceil(R + {beta:g} sqrt(R)){_plus(classes)} with R = {total:g} / {base.target:g} = {work:.3f}: {n}"
     if n < current and len(ready) < len(classes.candidates):
         return _ok(base, current, shown, ratio, f"{why}; ready pods without samples: keep current")
     return _ok(base, n, shown, ratio, why)

@@ -33,6 +33,9 @@ class PodState:
     ``lastTransitionTime`` while the pod is Ready (None otherwise). ``unschedulable``
     is the scheduler's message while the pod's PodScheduled condition is False with
     reason Unschedulable (no node has a free GPU), None while it is not.
+    ``gpu_unhealthy`` says why a GPU the pod holds cannot serve (the exporter's
+    ``gpu_healthy`` is 0: it stopped answering NVML or reported a fatal Xid), None while
+    every GPU of the pod is healthy or nothing is known: such a pod is not capacity.
     """
 
     name: str
@@ -43,6 +46,7 @@ class PodState:
     created: float | None = None
     ready_time: float | None = None
     unschedulable: str | None = None
+    gpu_unhealthy: str | None = None
 
 
 @dataclass(frozen=True)

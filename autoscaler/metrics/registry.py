@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autoscaler.metrics import (
     concurrency,
+    gpu_health,
     gpu_utilization,
     kv_cache_usage,
     latency,
@@ -42,7 +43,7 @@ def series_of(exporters: tuple[str, ...]) -> dict[Signal, SeriesSpec]:
     """The series behind every signal when the cluster runs ``exporters``: ours fill
     what the others lack (dcgm-exporter has no queue depth, vLLM no GPU activity), and
     a later exporter's series win."""
-    table: dict[Signal, SeriesSpec] = {}
+    table: dict[Signal, SeriesSpec] = dict(gpu_health.SERIES)  # ours only: see gpu_health
     for exporter in ("ours", *exporters):
         for d in DEFINITIONS:
             table.update(d.series.get(exporter, {}))

@@ -15,6 +15,7 @@ import pytest
 from autoscaler.core import Memory, Recommendation
 from autoscaler.kube.errors import ServerError
 from autoscaler.loop import ControlLoop, LoopSettings, Outcome, newest_memory
+from autoscaler.metrics.gpu_health import GPU_HEALTH
 from autoscaler.metrics.gpu_utilization import SM_ACTIVE
 from autoscaler.metrics.queue_depth import QUEUE_DEPTH
 from autoscaler.sources.base import Sample
@@ -319,7 +320,8 @@ def test_one_fetch_per_tick_for_all_scalers(world: World) -> None:
     world.source.values["sum(rate(tokens_total[1m]))"] = Sample(100, T0)
     outs = world.poll(T0)
     assert len(outs) == 4 and all(not o.failures for o in outs)
-    assert world.source.fetches == [(frozenset({QUEUE_DEPTH, SM_ACTIVE}), frozenset({"a", "b", "c"}))]
+    # the signals the scalers need, and GPU health for their pods: one batched query each
+    assert world.source.fetches == [(frozenset({QUEUE_DEPTH, SM_ACTIVE, GPU_HEALTH}), frozenset({"a", "b", "c"}))]
     assert world.source.queries == ["sum(rate(tokens_total[1m]))"]  # custom: one per scaler
 
 
