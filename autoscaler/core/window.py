@@ -81,9 +81,9 @@ class WindowState:
         return sum(len(w.value) + sum(len(p) for p in w.per_pod.values()) for w in self.metrics.values())
 
 
-@dataclass(frozen=True)
-class Smoothed:
-    """The observation to decide on, and the state for the next poll."""
+class Smoothed(NamedTuple):
+    """The observation to decide on, and the state for the next poll (a named tuple:
+    the dry-run unpacks one per tick)."""
 
     observation: Observation
     state: WindowState
