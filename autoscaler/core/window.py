@@ -161,9 +161,9 @@ def _advance(
     per_pod: dict[str, tuple[Point, ...]] = {}
     smoothed: dict[str, float] = {}
     for pod, points in before.per_pod.items():
-        if pod in target and pod not in not_ready and pod not in mo.per_pod:
-            if kept := _recent(points, now, window):
-                per_pod[pod] = kept
+        waiting = pod in target and pod not in not_ready and pod not in mo.per_pod  # no sample this poll
+        if waiting and (kept := _recent(points, now, window)):
+            per_pod[pod] = kept
     for pod, v in mo.per_pod.items():
         if pod in not_ready or not _usable(v):
             smoothed[pod] = v  # passes through: a replica still loading, or a value the proposal drops
