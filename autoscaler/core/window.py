@@ -42,6 +42,7 @@ Pure: ``now`` comes in; no clock, no I/O.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -54,19 +55,21 @@ from autoscaler.spec import GPUScalerSpec
 MAX_POINTS = 1024
 
 
-class Point(NamedTuple):
-    """One poll's value of one series, at the poll's time."""
+class Series(NamedTuple):
+    """One series' points in the window, oldest first: a pod's samples of one metric, or a
+    target-wide metric's values, each at the time of the poll that saw it. (Two tuples of
+    floats: the mean is one ``fsum`` and the cut one ``bisect``, ~1 us for 240 points.)"""
 
-    time: float
-    value: float
+    times: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class MetricWindow:
-    """One metric's points in the window: per pod, or target-wide (oldest first)."""
+    """One metric's points in the window: per pod, or target-wide."""
 
-    per_pod: Mapping[str, tuple[Point, ...]] = field(default_factory=dict)
-    value: tuple[Point, ...] = ()
+    per_pod: Mapping[str, Series] = field(default_factory=dict)
+    value: Series = Series()
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class WindowState:
     @property
     def points(self) -> int:
         """How many points are held in all (what bounds the memory)."""
-        return sum(len(w.value) + sum(len(p) for p in w.per_pod.values()) for w in self.metrics.values())
+        return sum(len(w.value.times) + sum(len(s.times) for s in w.per_pod.values()) for w in self.metrics.values())
 
 
 class Smoothed(NamedTuple):
@@ -91,6 +94,7 @@ class Smoothed(NamedTuple):
 
 EMPTY = WindowState()
 _NO_WINDOW = MetricWindow()
+_NO_SERIES = Series()
 
 
 def windowed(spec: GPUScalerSpec) -> bool:
@@ -122,20 +126,25 @@ class _Advanced(NamedTuple):
     observation: MetricObservation | None  # None: pass this poll's through unchanged
 
 
-def _recent(points: tuple[Point, ...], now: float, window: float) -> tuple[Point, ...]:
+def _recent(series: Series, now: float, window: float) -> Series:
     """The points of earlier polls still in the window (``0 < age < window``)."""
-    if points and 0 < now - points[0].time < window and points[-1].time < now:
-        return points  # the common case: nothing aged out
-    return tuple(p for p in points if 0 < now - p.time < window)
+    times = series.times
+    first = bisect_right(times, now - window)
+    end = bisect_left(times, now)
+    if first == 0 and end == len(times):
+        return series  # the common case: nothing aged out
+    return Series(times[first:end], series.values[first:end])
 
 
-def _add(points: tuple[Point, ...], value: float, now: float) -> tuple[Point, ...]:
-    grown = (*points, Point(now, value))
-    return grown[-MAX_POINTS:] if len(grown) > MAX_POINTS else grown
+def _add(series: Series, value: float, now: float) -> Series:
+    times, values = series.times + (now,), series.values + (value,)
+    if len(times) > MAX_POINTS:
+        return Series(times[-MAX_POINTS:], values[-MAX_POINTS:])
+    return Series(times, values)
 
 
-def _mean(points: tuple[Point, ...]) -> float:
-    return math.fsum(p.value for p in points) / len(points)
+def _mean(series: Series) -> float:
+    return math.fsum(series.values) / len(series.values)
 
 
 def _usable(value: float | None) -> bool:
@@ -156,21 +165,21 @@ def _advance(
     through. Per pod, a pod of the target keeps its points while it has no sample (they
     may count again at the next poll); a pod no longer in the target loses them."""
     if mo is None or mo.error is not None:
-        aged = {pod: kept for pod, points in before.per_pod.items() if (kept := _recent(points, now, window))}
+        aged = {pod: kept for pod, series in before.per_pod.items() if (kept := _recent(series, now, window)).times}
         return _Advanced(MetricWindow(aged, _recent(before.value, now, window)), None)
-    per_pod: dict[str, tuple[Point, ...]] = {}
+    per_pod: dict[str, Series] = {}
     smoothed: dict[str, float] = {}
-    for pod, points in before.per_pod.items():
+    for pod, series in before.per_pod.items():
         waiting = pod in target and pod not in not_ready and pod not in mo.per_pod  # no sample this poll
-        if waiting and (kept := _recent(points, now, window)):
+        if waiting and (kept := _recent(series, now, window)).times:
             per_pod[pod] = kept
     for pod, v in mo.per_pod.items():
         if pod in not_ready or not _usable(v):
             smoothed[pod] = v  # passes through: a replica still loading, or a value the proposal drops
             continue
-        points = _add(_recent(before.per_pod.get(pod, ()), now, window), v, now)
-        per_pod[pod] = points
-        smoothed[pod] = _mean(points)
+        series = _add(_recent(before.per_pod.get(pod, _NO_SERIES), now, window), v, now)
+        per_pod[pod] = series
+        smoothed[pod] = _mean(series)
     value_points = _recent(before.value, now, window)
     value = mo.value
     if _usable(value):

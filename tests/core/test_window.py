@@ -191,8 +191,8 @@ def test_memory_is_bounded() -> None:
         state = smooth(s, obs, state, NOW + t).state
     window = state.metrics["queue_depth"]
     assert set(window.per_pod) == {"p11", "steady"}
-    assert len(window.per_pod["steady"]) == MAX_POINTS
-    assert len(window.per_pod["p11"]) == 600
+    assert len(window.per_pod["steady"].times) == MAX_POINTS
+    assert len(window.per_pod["p11"].times) == 600
     assert state.points == MAX_POINTS + 600
 
 
