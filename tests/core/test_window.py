@@ -76,6 +76,7 @@ PER_POD = [
     ("pod-missing-this-poll-stays-missing", 60, [q(0, a=4, b=8), q(15, a=4)], {"a": 4.0}),
     ("pod-missing-then-back", 60, [q(0, a=4, b=8), q(15, a=4), q(30, a=4, b=2)], {"a": 4.0, "b": 5.0}),
     ("nan-passes-through", 60, [q(0, a=4, b=8), q(15, a=4, b=math.nan)], {"a": 4.0, "b": math.nan}),
+    ("nan-then-back", 60, [q(0, a=4, b=8), q(15, a=4, b=math.nan), q(30, a=4, b=2)], {"a": 4.0, "b": 5.0}),
     # A replica still loading has no window: its samples pass as they are, and its
     # window starts when it is Ready (its idle loading time does not dilute its load).
     ("loading-pod-not-averaged", 60, [q(0, not_ready=("b",), a=4, b=0), q(15, not_ready=("b",), a=4, b=0),
