@@ -282,10 +282,11 @@ def _parse_target(r: FieldReader, raw: Any, path: str, definition: MetricDefinit
 _OWN_FIELDS = tuple(dict.fromkeys(f for d in DEFINITIONS for f in d.fields))
 
 #: A metric's ``window`` (any type): the longest is an hour, what Knative's KPA allows for
-#: its stable window. Written as whole seconds (an integer, or ``"90"``/``"90s"``, 1..3600),
+#: its stable window (``autoscaling.knative.dev/window``: 6s <= value <= 1h) and HPA for a
+#: stabilization window. Written as whole seconds (an integer, or ``"90"``/``"90s"``, 1..3600),
 #: whole minutes (``"2m"``/``"2min"``, 1..60) or ``"1h"``. The bound sits in the pattern
 #: itself because the CRD can check a string only by a pattern
-#: (deploy/crd/gpuscalers.gpuautoscaler.io.yaml holds the same one, tests/spec/test_window_spec.py
+#: (deploy/crd/gpuscalers.gpuautoscaler.io.yaml holds the same one, tests/deploy/test_crd_window.py
 #: holds the two equal): what ``validate`` accepts, the API server accepts, and back.
 MAX_WINDOW_SECONDS = 3600
 WINDOW_PATTERN = r"^(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|3600)s?|([1-9]|[1-5][0-9]|60)(m|min)|1h)$"
