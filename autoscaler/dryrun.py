@@ -38,6 +38,7 @@ import numpy as np
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.decide import record_scale
 from autoscaler.core.observe import Reading, Sample, is_fresh, max_age_of, observe
+from autoscaler.core.window import EMPTY, smooth, windowed
 from autoscaler.recording.reader import READY, REPLICAS, Recording
 from autoscaler.spec import GPUScalerSpec
 
@@ -262,6 +263,7 @@ def _observe_at(
 
 def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
     memory = Memory()
+    window = EMPTY if windowed(spec) else None  # the metrics' averaging windows, as the controller's
     previous: int | None = None
     pods: tuple[PodState, ...] = ()
     for data in _blocks(spec, recording):
@@ -277,6 +279,8 @@ def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
                     for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True)
                 )
             obs = _observe_at(spec, data, i, t, current, pods)
+            if window is not None:
+                obs, window = smooth(spec, obs, window, t)
             decision = decide(spec, obs, memory, t)
             memory = decision.memory_if_not_applied
             yield Tick(t, obs, decision)
@@ -284,6 +288,7 @@ def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
 
 def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
     memory = Memory()
+    window = EMPTY if windowed(spec) else None  # the recorded load's averaging windows
     replicas: list[tuple[str, float]] = []  # the replay's own replicas: (name, created at)
     serial = 0
     for data in _blocks(spec, recording):
@@ -297,7 +302,10 @@ def _closed_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
             )
             ready = [p.name for p in pods if p.ready]
             recorded = tuple(PodState(name=name) for name in data.pods_at[i])
-            metrics = dict(_observe_at(spec, data, i, t, len(replicas), recorded).metrics)
+            seen = _observe_at(spec, data, i, t, len(replicas), recorded)
+            if window is not None:
+                seen, window = smooth(spec, seen, window, t)
+            metrics = dict(seen.metrics)
             for m in spec.metrics:
                 observed = metrics[m.key]
                 if m.per_pod and observed.error is None:

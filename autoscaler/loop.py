@@ -34,6 +34,10 @@ memory's watermark (:func:`~autoscaler.core.startup.measure_startups`), hands th
 core in the Observation (which remembers them for ``startupSeconds: auto``) and observes
 each once in ``gpu_autoscaler_replica_startup_seconds``.
 
+Smoothing: a metric with ``window:`` is decided on its mean over that window
+(:func:`~autoscaler.core.window.smooth`, between observe and decide); the window is kept
+in the scaler's in-process state, so a new leader starts it empty.
+
 Scheduling: a scaler first seen at ``t0`` with interval ``i`` is due at
 ``t0 + k*i + U(0, jitter*i)``; with i = 15 s and jitter 0.1 its polls land in
 [t0 + 15k, t0 + 15k + 1.5). The jitter is drawn afresh around a fixed grid, so it
@@ -59,6 +63,8 @@ from autoscaler.core.holds import GPU_UNHEALTHY, UNSCHEDULABLE
 from autoscaler.core.observe import Reading, max_age_of, observe
 from autoscaler.core.proposal import unschedulable_pods
 from autoscaler.core.startup import measure_startups
+from autoscaler.core.window import EMPTY as EMPTY_WINDOW
+from autoscaler.core.window import WindowState, smooth
 from autoscaler.kube.errors import KubeError
 from autoscaler.kube.status import build_status, memory_from_status, memory_to_status, merge_conditions
 from autoscaler.kube.types import EventSink, PodLister, Scale, ScaleClient, ScalerObject, ScalerStore
@@ -134,6 +140,11 @@ class ScalerState:
     #: The pauses in force at the last poll (``Paused``, ``ScaleInPaused``, ``ScaleOutPaused``):
     #: a Normal Event marks each start and end. None: not seen yet (seeded from status).
     pauses: frozenset[str] | None = None
+    #: The metrics' averaging windows (``window:``, :mod:`autoscaler.core.window`), kept
+    #: here and not in status: a steady scaler writes no status. A new leader starts
+    #: empty, at worst as reactive as no window; its scale-downs stay held by the
+    #: stabilization memory that status keeps.
+    window: WindowState = EMPTY_WINDOW
 
 
 @dataclass(frozen=True)
@@ -357,6 +368,8 @@ class ControlLoop:
             return self._finish(obj, state, None, memory, (cond, *pause_conditions), {FAILED_GET_SCALE: message}, now)
 
         obs = self._observe(obj, spec, scale, snapshots, now)
+        smoothed = smooth(spec, obs, state.window, now)
+        obs, state.window = smoothed.observation, smoothed.state
         startups = measure_startups(obs.pods, memory, state.measured)
         if startups:
             obs = replace(obs, startups=startups)

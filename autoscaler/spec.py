@@ -35,6 +35,7 @@ from autoscaler.metrics import gpu_utilization, queue_depth
 from autoscaler.metrics.registry import DEFINITIONS, FIXED_KEYS, TYPE_NAMES, definition_of
 from autoscaler.metrics.types import MetricDefinition, MetricType
 from autoscaler.safe_yaml import YAMLProblem, decode, load_documents
+from autoscaler.times import parse_duration
 
 API_VERSION = "gpuautoscaler.io/v1alpha1"
 KIND = "GPUScaler"
@@ -137,6 +138,9 @@ class MetricSpec:
     #: TokenThroughput's ``squareRootStaffing`` (beta): ask ``ceil(R + beta sqrt(R))`` for
     #: R replicas of work (:func:`autoscaler.core.proposal.square_root_staffing`); 0: HPA's rule.
     square_root_staffing: float = 0.0
+    #: ``window``: each sample becomes its mean over the last this many seconds
+    #: (:mod:`autoscaler.core.window`); None (absent): no smoothing.
+    window_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, MetricType):  # built in code from a string: "QueueDepth"
@@ -277,16 +281,49 @@ def _parse_target(r: FieldReader, raw: Any, path: str, definition: MetricDefinit
 #: Every type's own fields: one given to a type that lacks it is named as such.
 _OWN_FIELDS = tuple(dict.fromkeys(f for d in DEFINITIONS for f in d.fields))
 
+#: A metric's ``window`` (any type): the longest is an hour, what Knative's KPA allows for
+#: its stable window (``autoscaling.knative.dev/window``: 6s <= value <= 1h) and HPA for a
+#: stabilization window. Written as whole seconds (an integer, or ``"90"``/``"90s"``, 1..3600),
+#: whole minutes (``"2m"``/``"2min"``, 1..60) or ``"1h"``. The bound sits in the pattern
+#: itself because the CRD can check a string only by a pattern
+#: (deploy/crd/gpuscalers.gpuautoscaler.io.yaml holds the same one, tests/deploy/test_crd_window.py
+#: holds the two equal): what ``validate`` accepts, the API server accepts, and back.
+MAX_WINDOW_SECONDS = 3600
+WINDOW_PATTERN = r"^(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|3600)s?|([1-9]|[1-5][0-9]|60)(m|min)|1h)$"
+_WINDOW = re.compile(WINDOW_PATTERN)
+
+
+def _parse_window(r: FieldReader, obj: Mapping[str, Any], path: str) -> float | None:
+    """``window`` in seconds (None when absent or invalid): ``60`` -> 60, ``"90s"`` -> 90,
+    ``"2m"`` -> 120, ``"1h"`` -> 3600."""
+    raw = obj.get("window")
+    if raw is None:
+        return None
+    expected = "expected a duration of 1 s to 1 h: whole seconds (30, '30s'), whole minutes ('2m') or '1h'"
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        r.error(f"{path}.window", f"{expected}, got {describe_value(raw)}")
+        return None
+    if isinstance(raw, int):
+        if not 1 <= raw <= MAX_WINDOW_SECONDS:
+            r.error(f"{path}.window", f"{expected}, got {describe_value(raw)}")
+            return None
+        return float(raw)
+    if _WINDOW.fullmatch(raw) is None:
+        r.error(f"{path}.window", f"{expected}, got {describe_value(raw)}")
+        return None
+    return parse_duration(raw)
+
 
 def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     """Generic over the registry: the type picks the definition, which reads its own fields."""
     obj = r.mapping(raw, path)
     if obj is None:
         return None
-    r.unknown(obj, path, ("type", *_OWN_FIELDS, "target"))
+    r.unknown(obj, path, ("type", *_OWN_FIELDS, "target", "window"))
     mtype = r.string(obj, "type", path, None, choices=METRIC_TYPES)
     definition = definition_of(mtype) if mtype is not None else None
     target = _parse_target(r, obj.get("target"), f"{path}.target", definition)
+    window = _parse_window(r, obj, path)
     if definition is None:
         return None
     for k in _OWN_FIELDS:
@@ -296,7 +333,9 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     own = definition.parse(r, obj, path)
     if own is None or target is None:
         return None
-    metric = MetricSpec(type=definition.type, target=target, **own)
+    if obj.get("window") is not None and window is None:
+        return None
+    metric = MetricSpec(type=definition.type, target=target, window_seconds=window, **own)
     if obj.get("squareRootStaffing") is not None and target.kind != "averageValue":
         r.error(f"{path}.squareRootStaffing", "applies only to an averageValue target (what one replica sustains)")
         return None

@@ -19,6 +19,7 @@ import numpy as np
 from autoscaler.core import Decision, Memory, MetricObservation, Observation, PodState, decide
 from autoscaler.core.observe import Reading, Sample, counter_rates, max_age_of, observe_metric
 from autoscaler.core.startup import measure_startups
+from autoscaler.core.window import EMPTY, WindowState, smooth
 from autoscaler.metrics.registry import series_of
 from autoscaler.metrics.types import Signal
 from autoscaler.spec import (
@@ -53,6 +54,7 @@ class CorePolicy:
         #: Each counter signal's per-pod totals at the previous poll, for its rate.
         self._totals: dict[Signal, dict[str, tuple[float, float]]] = {}
         self._ready_since: dict[int, float] = {}  # serial -> the first poll that saw it Ready
+        self._window: WindowState = EMPTY  # the metrics' averaging windows, as the controller's
 
     def _name(self, serial: int) -> str:
         n = self._names.get(serial)
@@ -89,6 +91,7 @@ class CorePolicy:
             metrics=self._metrics(view.metrics) if view.metrics is not None else {},
             startups=measure_startups(pods, self.memory),
         )
+        obs, self._window = smooth(self.spec, obs, self._window, view.now)
         d = decide(self.spec, obs, self.memory, view.now)
         self.memory = d.memory
         self.last = d

@@ -1,0 +1,39 @@
+"""The CRD's schema for a metric's ``window`` agrees with ``gpu-autoscaler validate``,
+both ways, on each side of each limit."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from autoscaler.spec import WINDOW_PATTERN, SpecError, parse_scaler
+from tests.deploy import manifests
+from tests.deploy.test_crd_work_metrics import scaler
+
+QUEUE = {"type": "QueueDepth", "target": {"averageValue": 4}}
+EDGES = [1, 60, 3600, 0, -1, 3601, 2**31, 30.5, True, "1", "60s", "3600s", "3601s", "0s", "2m", "2min", "60m",
+         "61m", "0m", "1h", "2h", "1d", "500ms", "1.5m", "060s", " 60s", "60S", "", "soon"]
+
+
+def validate_accepts(doc: dict[str, Any]) -> bool:
+    try:
+        parse_scaler(copy.deepcopy(doc))
+    except SpecError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("window", EDGES, ids=[repr(w) for w in EDGES])
+def test_validate_agrees_with_the_api_server(window: Any) -> None:
+    doc = scaler(QUEUE | {"window": window})
+    errors = manifests.gpuscaler_errors(doc)
+    assert validate_accepts(doc) == (errors == []), errors
+
+
+def test_the_crd_holds_the_parsers_pattern() -> None:
+    (version,) = manifests.crd()["spec"]["versions"]
+    metric = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["metrics"]["items"]
+    window = metric["properties"]["window"]
+    assert window["pattern"] == WINDOW_PATTERN
+    assert (window["minimum"], window["maximum"], window["x-kubernetes-int-or-string"]) == (1, 3600, True)
