@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from autoscaler.metrics.gpu_health import GPU_HEALTH
 from autoscaler.metrics.registry import DEFINITIONS, EXPORTERS, FIXED_KEYS, SIGNALS, definition_of, series_of
 from autoscaler.metrics.types import MetricDefinition, MetricType
 from autoscaler.spec import METRIC_TYPES, RESERVED_KEYS, MetricSpec, MetricTarget
@@ -34,7 +35,7 @@ def test_a_definition_is_complete(definition: MetricDefinition) -> None:
 
 def test_every_signal_source_has_every_signal() -> None:
     for exporters in [(), *((e,) for e in EXPORTERS), ("dcgm", "vllm")]:
-        assert set(series_of(exporters)) == set(SIGNALS)
+        assert set(series_of(exporters)) == {*SIGNALS, GPU_HEALTH}  # health: every source, no type's
 
 
 @pytest.mark.parametrize("type_, key, per_pod", [
