@@ -126,7 +126,9 @@ def _convert(node: ast.expr, depth: int) -> Expr:
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in FUNCTIONS:
-            raise ExpressionError(f"expected a call of {' or '.join(FUNCTIONS)}{where}, got {ast.unparse(node.func)}()")
+            called = ast.unparse(node.func)
+            called = called if len(called) <= 40 else called[:37] + "..."
+            raise ExpressionError(f"expected a call of {' or '.join(FUNCTIONS)}{where}, got {called}()")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise ExpressionError(f"expected plain arguments to {name}(){where}")
         if len(node.args) < 2:
