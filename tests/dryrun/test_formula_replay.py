@@ -10,14 +10,14 @@ from click.testing import CliRunner
 
 from autoscaler.cli import main
 from autoscaler.dryrun import replay
-from autoscaler.recording.reader import load_recording
-from autoscaler.spec import parse_spec
+from autoscaler.recording.reader import Recording, load_recording
+from autoscaler.spec import GPUScalerSpec, parse_spec
 
 T0 = 1_800_000_000
 REPO = Path(__file__).resolve().parents[2]
 
 
-def spec(expression: str, **target: float):
+def spec(expression: str, **target: float) -> GPUScalerSpec:
     return parse_spec({
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm"},
         "maxReplicas": 10, "pollingIntervalSeconds": 15, "startupSeconds": 60,
@@ -28,7 +28,7 @@ def spec(expression: str, **target: float):
     })
 
 
-def recording(tmp_path: Path, rows: list[str], s):
+def recording(tmp_path: Path, rows: list[str], s: GPUScalerSpec) -> Recording:
     p = tmp_path / "rec.csv"
     rows = sorted(rows, key=lambda r: int(r.split(",")[0]))  # a recording is in time order
     p.write_text("timestamp,metric,pod,value\n" + "\n".join(rows) + "\n")
