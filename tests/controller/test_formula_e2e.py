@@ -18,7 +18,8 @@ from tests.controller.conftest import Stack
 from tests.controller.harness import condition, events, replicas, scaler_doc, wait_until
 
 NS = "e2e-formula"
-FORMULA = {"expression": "max(queue_depth / 4, floor)", "target": {"averageValue": 1}}
+EXPRESSION = "max(queue_depth / 4, floor)"
+FORMULA = {"expression": EXPRESSION, "target": {"averageValue": 1}}
 
 
 def _active(stack: Stack) -> dict[str, str]:
@@ -83,7 +84,7 @@ def test_a_formula_scales_names_its_leading_term_and_holds_on_a_division_by_zero
         assert any("division by zero" in e["message"] for e in events(stack.api, NS, "FailedGetMetrics"))
 
         # Fixed: it recovers alone. max(0 / 4, 3) = 3, the floor leads again.
-        _patch_expression(stack, FORMULA["expression"])
+        _patch_expression(stack, EXPRESSION)
         wait_until(lambda: replicas(stack.api, NS, "llm") == 3, 10, "recovery: 3", c)
         wait_until(lambda: _active(stack).get("message") == "the desired count was computed from formula (floor led)",
                    5, "ScalingActive=True again", c)
