@@ -222,11 +222,18 @@ def formula_proposal(
     )
 
 
+#: The longest leading name: ``status.leadingMetric``'s maxLength in the CRD (a metric's
+#: own name is at most this long too). A longer term is cut: ``formula (a_very_lo... led)``.
+MAX_LEADING = 253
+
+
 def name_leading(leading: MetricProposal) -> MetricProposal:
     """The leading proposal as the reason and ``ScalingActive`` name it: a formula's with
     its leading term, ``formula (queue_depth led)``; any other as it is."""
     if isinstance(leading, FormulaProposal) and leading.led:
-        return replace(leading, key=f"{leading.key} ({leading.led} led)")
+        room = MAX_LEADING - len(f"{leading.key} ( led)")
+        led = leading.led if len(leading.led) <= room else leading.led[: room - 3] + "..."
+        return replace(leading, key=f"{leading.key} ({led} led)")
     return leading
 
 

@@ -236,3 +236,14 @@ def test_without_a_formula_nothing_changes() -> None:
     d = decide(plain, obs(2, queue_depth=per_pod(8, 8), kv_cache_usage=per_pod(50, 50)), SEEN, NOW)
     assert (d.desired_replicas, d.leading_metric) == (4, "queue_depth")
     assert [p.key for p in d.proposals] == ["queue_depth", "kv_cache_usage"]
+
+
+def test_a_long_leading_term_fits_status_leading_metric() -> None:
+    # a / b with two 200-character names: "formula (a / b led)" would be 419 characters; the
+    # CRD holds status.leadingMetric to 253, so the term is cut
+    a, b = "a" * 200, "b" * 200
+    scaler = formula(f"{a} / {b}", prom(a, average=1), prom(b, average=1), average=1)
+    d = decide(scaler, obs(2, **{a: value(8), b: value(2)}), SEEN, NOW)
+    assert d.desired_replicas == 4  # 8 / 2 = 4 -> ceil(4 / 1)
+    assert d.leading_metric is not None and len(d.leading_metric) == 253
+    assert d.leading_metric.startswith(f"formula ({a} / bbb") and d.leading_metric.endswith("b... led)")
