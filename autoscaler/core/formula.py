@@ -206,9 +206,11 @@ def formula_proposal(
     if unseen and n < obs.current_replicas:
         n, why = obs.current_replicas, f"{why}; ready pods without samples: keep current"
     without = None
-    if classes.loading and n >= obs.current_replicas:
+    if classes.loading and n >= obs.current_replicas and any(metrics[k].per_pod for k in formula.names):
         # What a calculator blind to loading replicas would ask for: this answer plus
-        # them again on top (a second scale-up for the same load).
+        # them again on top (a second scale-up for the same load). Only where a per-pod
+        # metric is named: a formula of target-wide values alone reads no pod, as a
+        # Prometheus metric does not.
         without = n + len(classes.loading)
     return replace(
         base,

@@ -204,6 +204,9 @@ LOADING = pods(4, loading=(2, 3))
     pytest.param(formula("queue_depth", queue(4), average=4), obs(3, pods(3, loading=(2,)), queue_depth=per_pod(4, 4, 99)),
                  2, "DesiredWithinRange", "formula (queue_depth led) 8 (target 4) asks 2; 3 -> 2",
                  id="a-loading-sample-is-set-aside"),
+    # target-wide values alone read no pod: no Loading limit, as for a Prometheus metric (12 / 1 = 12)
+    pytest.param(formula("tps / 100", prom("tps", value=1), average=1), obs(4, LOADING, tps=value(1200)),
+                 12, "DesiredWithinRange", "formula (tps led) 12 (target 1) asks 12; 4 -> 12", id="target-wide-only"),
     # 4 ready, samples of 2: 2 / 4 -> 1 would scale down on load unseen: keep current
     pytest.param(formula("queue_depth", queue(4), average=4), obs(4, queue_depth=per_pod(1, 1)),
                  4, "DesiredWithinRange", "formula (queue_depth led) 2 (target 4) asks 4; hold at 4", id="missing-pods-keep-current"),
