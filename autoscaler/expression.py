@@ -88,27 +88,34 @@ class ExpressionError(ValueError):
 
 
 def parse_expression(text: str) -> Expr:
-    """The tree of ``text``; raises :class:`ExpressionError` saying what is wrong and where.
+    """The tree of ``text``; raises :class:`ExpressionError` saying what is wrong and where
+    (``at column N``: the Nth character of ``text``).
 
-    Names are not checked here (the spec knows which metrics exist)."""
+    Line breaks count as spaces (a YAML block scalar may hold the expression over several
+    lines). Names are not checked here (the spec knows which metrics exist)."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expected at most {MAX_LENGTH} characters, got {len(text)}")
-    if not text.strip():
+    flat = text.replace("\r", " ").replace("\n", " ")
+    body = flat.lstrip()
+    if not body.strip():
         raise ExpressionError(f"expected an expression of {EXPECTED}, got an empty string")
+    shift = len(flat) - len(body)  # Python's parser refuses leading spaces; columns count them
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(body.rstrip(), mode="eval")
     except SyntaxError as e:
-        where = f" at column {e.offset}" if e.offset else ""
-        raise ExpressionError(f"expected an expression of {EXPECTED}; invalid syntax{where}") from None
+        # Python's own words ("invalid syntax", "'(' was never closed") and where: offset 0
+        # is the end of the text (``queue_depth +``).
+        where = f" at column {e.offset + shift}" if e.offset else " at the end" if e.offset == 0 else ""
+        raise ExpressionError(f"expected an expression of {EXPECTED}; {e.msg or 'invalid syntax'}{where}") from None
     except (ValueError, RecursionError, MemoryError):  # NUL bytes; nesting the parser cannot hold
         raise ExpressionError(f"expected an expression of {EXPECTED}; it cannot be parsed") from None
-    return _convert(tree.body, 1)
+    return _convert(tree.body, 1, shift)
 
 
-def _convert(node: ast.expr, depth: int) -> Expr:
+def _convert(node: ast.expr, depth: int, shift: int) -> Expr:
     if depth > MAX_DEPTH:
         raise ExpressionError(f"expected at most {MAX_DEPTH} levels of nesting")
-    where = f" at column {node.col_offset + 1}"
+    where = f" at column {node.col_offset + 1 + shift}"
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -119,10 +126,11 @@ def _convert(node: ast.expr, depth: int) -> Expr:
     if isinstance(node, ast.Name):
         return Name(node.id)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _convert(node.operand, depth + 1)
+        operand = _convert(node.operand, depth + 1, shift)
         return Negate(operand) if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return Binary(_OPERATORS[type(node.op)], _convert(node.left, depth + 1), _convert(node.right, depth + 1))
+        left, right = _convert(node.left, depth + 1, shift), _convert(node.right, depth + 1, shift)
+        return Binary(_OPERATORS[type(node.op)], left, right)
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in FUNCTIONS:
@@ -134,7 +142,7 @@ def _convert(node: ast.expr, depth: int) -> Expr:
         if len(node.args) < 2:
             raise ExpressionError(f"expected at least two arguments to {name}(){where}, got {len(node.args)}")
         assert name is not None
-        return Call(name, tuple(_convert(a, depth + 1) for a in node.args))
+        return Call(name, tuple(_convert(a, depth + 1, shift) for a in node.args))
     raise ExpressionError(f"expected {EXPECTED}; {_describe(node)}{where} is not supported")
 
 
