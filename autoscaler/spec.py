@@ -30,6 +30,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from autoscaler.expression import Expr, ExpressionError, parse_expression
+from autoscaler.expression import names as expression_names
 from autoscaler.fields import FieldError, FieldReader, describe_value
 from autoscaler.metrics import gpu_utilization, queue_depth
 from autoscaler.metrics.registry import DEFINITIONS, FIXED_KEYS, TYPE_NAMES, definition_of
@@ -160,6 +162,38 @@ class MetricSpec:
         return self.definition.per_pod
 
 
+#: The key of a formula's proposal in status.currentMetrics, the dry-run's ``metrics``
+#: and the controller's ``metric`` label; no metric may take it while a formula is set.
+FORMULA_KEY = "formula"
+#: A formula's target kinds: its value is target-wide, so there is no per-pod percent.
+FORMULA_TARGET_KINDS = ("averageValue", "value")
+
+
+@dataclass(frozen=True)
+class FormulaSpec:
+    """``spec.formula``: one proposal from an expression over the scaler's metrics, in
+    place of the proposals of the metrics it names (KEDA's ``scalingModifiers``).
+
+    Each name is a metric's key and stands for that metric's target-wide value: the sum
+    of the ready pods' samples for a per-pod metric (queue 6 and 10 on two pods: 16), the
+    value for a target-wide one. The result is compared with ``target`` by HPA's
+    External/Object rules: ``averageValue`` asks ``ceil(result / averageValue)``
+    (``queue_depth + 0.5 * kv_cache_usage`` with queue 16 and KV cache 60 % + 40 % on two
+    pods is 16 + 0.5 x 100 = 66; against 30: ceil(2.2) = 3), ``value`` asks
+    ``ceil(result / value x ready pods)``. Metrics it does not name (a Latency guard)
+    still join the max. Evaluation: :mod:`autoscaler.core.formula`.
+    """
+
+    expression: str
+    tree: Expr
+    target: MetricTarget
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The metric keys the expression names, in order of first appearance."""
+        return expression_names(self.tree)
+
+
 @dataclass(frozen=True)
 class ScalingPolicy:
     type: str
@@ -232,6 +266,8 @@ class GPUScalerSpec:
     #: ``startupSeconds: auto``: the decision uses the measured load time
     #: (:mod:`autoscaler.core.startup`) and ``startup_seconds`` (120) until one is measured.
     startup_auto: bool = False
+    #: ``formula``: one proposal from an expression over named metrics (None: max over metrics).
+    formula: FormulaSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +381,50 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     return metric
 
 
+def _parse_formula(r: FieldReader, raw: Any, path: str, metrics: tuple[MetricSpec, ...] | None) -> FormulaSpec | None:
+    """``spec.formula``; ``metrics`` are the parsed metrics (None when some failed to parse:
+    then names cannot be checked, and the metric's own error is reported instead)."""
+    obj = r.mapping(raw, path, required=False)
+    if obj is None:
+        return None
+    r.unknown(obj, path, ("expression", "target"))
+    target = _parse_target(r, obj.get("target"), f"{path}.target", None)
+    if target is not None and target.kind not in FORMULA_TARGET_KINDS:
+        r.error(f"{path}.target.{target.kind}", f"expected one of {', '.join(FORMULA_TARGET_KINDS)} for a formula")
+        target = None
+    text = r.string(obj, "expression", path, None)
+    if text is None:
+        return None
+    try:
+        tree = parse_expression(text)
+    except ExpressionError as e:
+        r.error(f"{path}.expression", str(e))
+        return None
+    if metrics is None:
+        return None
+    keys = [m.key for m in metrics]
+    named = expression_names(tree)
+    unknown = [n for n in named if n not in keys]
+    if unknown:
+        r.error(
+            f"{path}.expression",
+            f"expected names of this scaler's metrics ({', '.join(keys)}), got {', '.join(map(repr, unknown))}",
+        )
+        return None
+    if not named:
+        r.error(f"{path}.expression", f"expected an expression naming at least one of {', '.join(keys)}")
+        return None
+    if FORMULA_KEY in keys:
+        r.error(
+            f"{path}",
+            f"a metric is named {FORMULA_KEY!r}, the key of the formula's proposal; expected another metric name",
+        )
+        return None
+    if target is None:
+        return None
+    return FormulaSpec(text, tree, target)
+
+
 def _parse_rules(r: FieldReader, raw: Any, path: str, default: ScalingRules) -> ScalingRules:
     obj = r.mapping(raw, path, required=False)
     if obj is None:
@@ -416,6 +496,7 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
             "paused",
             "pausedScaleIn",
             "pausedScaleOut",
+            "formula",
         ),
     )
     ref = None
@@ -488,6 +569,8 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
             if replicas is not None and max_replicas is not None and replicas > max_replicas:
                 r.error(f"{fp}.replicas", f"expected an integer <= maxReplicas ({max_replicas}), got {replicas}")
         fallback = Fallback(threshold or 3, replicas)
+    complete = isinstance(raw_metrics, list) and len(metrics) == len(raw_metrics)
+    formula = _parse_formula(r, obj.get("formula"), f"{path}.formula", tuple(metrics) if complete else None)
     paused = r.boolean(obj, "paused", path, False)
     paused_scale_in = r.boolean(obj, "pausedScaleIn", path, False)
     paused_scale_out = r.boolean(obj, "pausedScaleOut", path, False)
@@ -506,6 +589,7 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
         paused=paused,
         paused_scale_in=paused_scale_in,
         paused_scale_out=paused_scale_out,
+        formula=formula,
     )
 
 

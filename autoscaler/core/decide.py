@@ -37,6 +37,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
+from autoscaler.core.formula import name_leading, propose_formula
 from autoscaler.core.holds import (
     UNSCHEDULABLE,
     Held,
@@ -133,7 +134,11 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
 
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
     classes = classify_pods(obs.pods, startup_seconds(spec.startup_seconds, spec.startup_auto, memory), now)
-    proposals = tuple(propose(m, obs, tolerance, classes, spec.min_replicas) for m in spec.metrics)
+    proposals = (
+        tuple(propose(m, obs, tolerance, classes, spec.min_replicas) for m in spec.metrics)
+        if spec.formula is None
+        else propose_formula(spec, obs, tolerance, classes)  # the formula in place of the metrics it names
+    )
     valid = [p for p in proposals if p.replicas is not None]
     invalid = [p for p in proposals if p.replicas is None]
     if not valid or (invalid and max(p.replicas for p in valid if p.replicas is not None) < current):
@@ -141,7 +146,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
 
     if memory.consecutive_failures:
         memory = _replace(memory, consecutive_failures=0)
-    leading = max(valid, key=lambda p: p.replicas or 0)  # first of the maxima, as HPA reports it
+    leading = name_leading(max(valid, key=lambda p: p.replicas or 0))  # first of the maxima, as HPA reports it
     proposal = leading.replicas
     assert proposal is not None
     limits: list[Limit] = []
