@@ -23,9 +23,11 @@ from autoscaler.safe_output import PLOT_EXTENSIONS, OutputRefused, check_output
 def validate(scaler_file: str) -> None:
     """Check a GPUScaler file; print OK or every error (exit 0 or 2)."""
     scaler = load_scaler_or_exit(scaler_file)
+    formula = scaler.spec.formula
+    combined = f", formula {formula.expression!r} in place of max" if formula is not None else ""
     click.echo(
         f"OK: {scaler_file}: GPUScaler {scaler.namespace}/{scaler.name} "
-        f"({len(scaler.spec.metrics)} metric(s), "
+        f"({len(scaler.spec.metrics)} metric(s){combined}, "
         f"replicas {scaler.spec.min_replicas}..{scaler.spec.max_replicas})"
     )
 

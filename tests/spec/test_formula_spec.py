@@ -173,3 +173,4 @@ def test_cli_validate_accepts_a_formula(tmp_path: Path) -> None:
     p = write(tmp_path, {"expression": "queue_depth + 0.5 * kv_cache_usage", "target": {"averageValue": 30}})
     result = CliRunner().invoke(main, ["validate", str(p)])
     assert result.exit_code == 0 and result.stdout.startswith(f"OK: {p}")
+    assert "formula 'queue_depth + 0.5 * kv_cache_usage' in place of max" in result.stdout
