@@ -391,12 +391,20 @@ def _unavailable(
 
 
 def _replace(memory: Memory, **changes: object) -> Memory:
-    """``dataclasses.replace`` for a Memory, every field copied as it does, without its
-    per-field introspection: 0.7 us instead of 2 us, and a poll replaces the memory
-    once or twice (plus once more in ``record_scale`` when the count changes)."""
-    values = dict(memory.__dict__)
-    values.update(changes)
-    return Memory(**values)  # type: ignore[arg-type]
+    """``dataclasses.replace`` for a Memory: the same fields, ``changes`` applied.
+
+    A Memory is frozen and its ``__init__`` only stores the fields (no defaults to
+    compute, no ``__post_init__``), so the copy fills the new instance's ``__dict__``
+    directly rather than calling ``__init__``, which stores the seven fields one
+    ``object.__setattr__`` at a time: 0.35 us instead of 1.25 us, and a poll replaces the
+    memory once or twice (plus once more in ``record_scale`` when the count changes).
+    Only keyword names of Memory's fields are passed (mypy checks the callers' values
+    against nothing here, so keep this private to the core)."""
+    copy: Memory = object.__new__(Memory)
+    fields = copy.__dict__
+    fields.update(memory.__dict__)
+    fields.update(changes)
+    return copy
 
 
 _ALL_AVAILABLE = Condition("MetricsAvailable", "True", "MetricsAvailable", "every metric returned data")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -36,9 +35,10 @@ from autoscaler.spec import INT32_MAX as MAX_INT32
 from autoscaler.spec import MetricSpec
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    """The hysteresis band: no change while ``1 - down <= ratio <= 1 + up`` (inclusive)."""
+class Tolerance(NamedTuple):
+    """The hysteresis band: no change while ``1 - down <= ratio <= 1 + up`` (inclusive).
+    (Named tuples, this and :class:`PodClasses`: immutable as a frozen dataclass, and
+    built on every poll at a third of the cost.)"""
 
     up: float
     down: float
@@ -47,8 +47,7 @@ class Tolerance:
         return (1.0 - self.down) <= ratio <= (1.0 + self.up)
 
 
-@dataclass(frozen=True)
-class PodClasses:
+class PodClasses(NamedTuple):
     """The pods by readiness, computed once per poll; ``candidates`` are the pods that
     count as ready when they have a sample (and as missing when they have none)."""
 
@@ -97,6 +96,11 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
 
 def unschedulable_pods(pods: tuple[PodState, ...]) -> tuple[PodState, ...]:
     """The pods that wait for a node (the same rule as :func:`classify_pods`), by name."""
+    for p in pods:  # the common case first: no pod waits (a loop: decide asks twice a poll)
+        if p.unschedulable is not None:
+            break
+    else:
+        return ()
     return tuple(
         p
         for p in pods
@@ -219,9 +223,14 @@ def _per_pod_proposal(
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
     inf, most = math.inf, MAX_VALUE  # locals: read once per sample
-    samples = {
-        p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items() if 0 <= v < inf and p not in set_aside
-    }
+    if set_aside:
+        samples = {
+            p: int((v if v < most else most) * 1000 + 0.5)
+            for p, v in raw.items()
+            if 0 <= v < inf and p not in set_aside
+        }
+    else:  # every pod ready, the common case: no pod to set aside
+        samples = {p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items() if 0 <= v < inf}
     if not samples:
         if (classes.loading or classes.unschedulable) and not classes.candidates:
             # Every replica is still loading its model (or stuck, or waiting for a node):
@@ -239,10 +248,19 @@ def _per_pod_proposal(
         valid = any(0 <= v < math.inf for v in raw.values())
         return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
     pod_names = classes.names
-    ready = classes.candidates & samples.keys()
-    missing = classes.candidates - ready if len(ready) < len(classes.candidates) else frozenset()
+    candidates = classes.candidates
+    if samples.keys() == candidates:
+        # The common case: a sample for every ready pod and for no other pod, so every
+        # sample counts, known or not (the candidates are among the pods' names).
+        ready_count, missing = len(candidates), _NONE
+        mean = sum(samples.values()) // ready_count
+        usage: int | None = mean // 1000 * 1000 if kind == "averageUtilization" else mean  # as _usage_of
+    else:
+        ready = candidates & samples.keys()
+        ready_count = len(ready)
+        missing = candidates - ready if ready_count < len(candidates) else _NONE
+        usage = _usage_of(samples, kind, pod_names)
     loading = classes.loading
-    usage = _usage_of(samples, kind, pod_names)
     if usage is None:
         return _invalid(base, "no metrics matched known pods")
     ratio = usage / target_milli
@@ -253,7 +271,6 @@ def _per_pod_proposal(
             return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
         # The fast path multiplies by the ready-pod count, not by current or the
         # number of samples (superfluous samples do not count here).
-        ready_count = len(ready)
         n = _ceil(ratio * ready_count)
         if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
             # Stuck pods are set aside, so their missing data must not turn an overload
@@ -285,7 +302,7 @@ def _per_pod_proposal(
         # Also kept when the loading ones absorb the whole load and the answer is a
         # hold: 2 ready at twice the target with 2 loading is (2+2+0+0)/4 = 1.0, hold
         # at 4 where a blind calculator asks ceil(2 x 2) + 2 = 6; the reason is Loading.
-        without = _ceil(ratio * len(ready)) + len(loading)
+        without = _ceil(ratio * ready_count) + len(loading)
     if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
         return _ok(
             base,
