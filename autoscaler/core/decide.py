@@ -424,12 +424,15 @@ def _metrics_condition(invalid: list[MetricProposal]) -> Condition:
     return Condition("MetricsAvailable", "False", "FailedGetMetrics", "; ".join(f"{p.key}: {p.error}" for p in invalid))
 
 
+_ABLE_MESSAGES = {
+    "ReadyForNewScale": "recommended size matches current size",
+    "ScaleUpStabilized": "recent recommendations were lower than current one, applying the lowest",
+    "ScaleDownStabilized": "recent recommendations were higher than current one, applying the highest",
+}
+
+
 def _able_message(reason: str) -> str:
-    return {
-        "ReadyForNewScale": "recommended size matches current size",
-        "ScaleUpStabilized": "recent recommendations were lower than current one, applying the lowest",
-        "ScaleDownStabilized": "recent recommendations were higher than current one, applying the highest",
-    }.get(reason, reason)
+    return _ABLE_MESSAGES.get(reason, reason)
 
 
 def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int) -> str:

@@ -68,6 +68,14 @@ def is_fresh(age: Age, max_age: float) -> Age:
     return age < max_age  # type: ignore[operator, return-value]
 
 
+def is_usable(value: Age, age: Age, max_age: float) -> Age:
+    """The per-pod sample rule: a number >= 0 (not NaN, not infinite) and fresh. Works on
+    floats and, elementwise, on numpy arrays: the dry-run checks a block of ticks at once
+    and takes a tick whose pods all pass straight into the observation, which is then
+    exactly what :func:`observe_per_pod` (which inlines this rule) returns for it."""
+    return (value >= 0) & (value < math.inf) & is_fresh(age, max_age)  # type: ignore[operator, no-any-return]
+
+
 def observe_per_pod(reading: Reading, pods: Sequence[str], max_age: float, now: float, label: str) -> MetricObservation:
     """A per-pod metric for the target's ``pods``: usable samples only, or an error."""
     if reading.error is not None:
