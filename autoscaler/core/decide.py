@@ -450,7 +450,7 @@ def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, o
     """Settle the memory both ways (applied or not) and build the Decision."""
     current, desired = obs.current_replicas, out.desired
     action = SCALE_UP if desired > current else SCALE_DOWN if desired < current else HOLD
-    return Decision(
+    return Decision.of(
         current_replicas=current,
         desired_replicas=desired,
         action=action,

