@@ -300,11 +300,8 @@ def _observe_at(
     same one as ``observe`` would return, without a Reading per metric first (most ticks
     of a healthy recording: a third of the replay's time)."""
     if data.all_usable[i]:
-        return Observation(
-            current_replicas=current,
-            pods=pods,
-            metrics={key: MetricObservation(per_pod=data.samples_at(key, i)) for key in data.rows},
-        )
+        metrics = {key: MetricObservation.sampled(data.samples_at(key, i)) for key in data.rows}
+        return Observation.of(current, pods, metrics)
     return observe(
         spec, {m.key: data.reading(m.key, i) for m in spec.metrics}, current_replicas=current, pods=pods, now=t
     )

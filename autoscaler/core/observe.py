@@ -107,7 +107,7 @@ def observe_per_pod(reading: Reading, pods: Sequence[str], max_age: float, now: 
             if n
         ]
         return MetricObservation.failed(f"no usable {label} samples for the {len(pods)} pods ({', '.join(parts)})")
-    return MetricObservation(per_pod=per_pod)
+    return MetricObservation.sampled(per_pod)
 
 
 def observe_value(reading: Reading, max_age: float, now: float) -> MetricObservation:
@@ -213,7 +213,7 @@ def observe(
     names = [p.name for p in pods]
     max_age = max_age_of(spec)
     metrics = {m.key: observe_metric(m, readings.get(m.key, _UNREAD), names, max_age, now) for m in spec.metrics}
-    return Observation(current_replicas=current_replicas, pods=pods, metrics=metrics, status_replicas=status_replicas)
+    return Observation.of(current_replicas, pods, metrics, status_replicas)
 
 
 _UNREAD = Reading(error="metric was not read")

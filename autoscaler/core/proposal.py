@@ -64,7 +64,7 @@ _NONE: frozenset[str] = frozenset()
 
 
 def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
-    names = frozenset(p.name for p in pods)
+    names = frozenset([p.name for p in pods])
     for p in pods:  # a loop, not all() over a generator: 1 us less a poll with 8 pods
         if not p.ready or p.phase != "Running" or p.deleting:
             break

@@ -88,6 +88,11 @@ class MetricObservation:
     def failed(error: str) -> MetricObservation:
         return MetricObservation(error=error)
 
+    @classmethod
+    def sampled(cls, per_pod: Mapping[str, float]) -> MetricObservation:
+        """A per-pod metric's usable samples, built every poll for every metric: see :func:`_stored`."""
+        return _stored(cls, {"per_pod": per_pod, "value": None, "error": None})
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -105,6 +110,27 @@ class Observation:
     metrics: Mapping[str, MetricObservation] = field(default_factory=dict)
     status_replicas: int | None = None
     startups: tuple[Startup, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        current_replicas: int,
+        pods: tuple[PodState, ...],
+        metrics: Mapping[str, MetricObservation],
+        status_replicas: int | None = None,
+        startups: tuple[Startup, ...] = (),
+    ) -> Observation:
+        """The observation of one poll (built every poll): see :func:`_stored`."""
+        return _stored(
+            cls,
+            {
+                "current_replicas": current_replicas,
+                "pods": pods,
+                "metrics": metrics,
+                "status_replicas": status_replicas,
+                "startups": startups,
+            },
+        )
 
 
 @dataclass(frozen=True)

@@ -37,3 +37,17 @@ def test_a_decision_is_the_one_init_builds() -> None:
     assert vars(fast) == {f.name: getattr(slow, f.name) for f in dataclasses.fields(Decision)}
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.desired_replicas = 4  # type: ignore[misc]
+
+
+def test_observations_are_the_ones_init_builds() -> None:
+    from autoscaler.core.types import MetricObservation, Observation, PodState
+    sampled = MetricObservation.sampled({"a": 4.0, "b": 0.0})
+    assert sampled == MetricObservation(per_pod={"a": 4.0, "b": 0.0}) and repr(sampled) == repr(
+        MetricObservation(per_pod={"a": 4.0, "b": 0.0}))
+    assert vars(sampled) == {f.name: getattr(MetricObservation(per_pod={"a": 4.0, "b": 0.0}), f.name)
+                             for f in dataclasses.fields(MetricObservation)}
+    pods = (PodState("a"), PodState("b", ready=False, start_time=1.0))
+    fast = Observation.of(2, pods, {"queue_depth": sampled}, 3)
+    slow = Observation(current_replicas=2, pods=pods, metrics={"queue_depth": sampled}, status_replicas=3)
+    assert fast == slow and repr(fast) == repr(slow)
+    assert vars(fast) == {f.name: getattr(slow, f.name) for f in dataclasses.fields(Observation)}
