@@ -115,14 +115,17 @@ class _Samples:
         self.times = times
         n = len(times)
         grid = np.asarray(times, dtype=float)
-        # Per per-pod metric: pod names, per tick the rows of values and of sample times,
-        # and whether every pod has a sample by then (a tick then zips the rows as they are).
-        self.rows: dict[str, tuple[tuple[str, ...], list[list[float]], list[list[float]], list[bool]]] = {}
+        # Per per-pod metric: pod names and per tick the row of values; the sample times
+        # as an array, made rows only for a block where some tick needs a Reading.
+        self.rows: dict[str, tuple[tuple[str, ...], list[list[float]]]] = {}
+        self.stamps: dict[str, np.ndarray] = {}
+        self._stamp_rows: dict[str, tuple[list[list[float]], list[bool]]] = {}
         seen: dict[str, np.ndarray] = {}
         usable: dict[str, np.ndarray] = {}  # per metric, whether each sample is usable
         for key, (names, group) in layout.per_pod.items():
             v, t = values[group], stamps[group]
-            self.rows[key] = (names, v.T.tolist(), t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist())
+            self.rows[key] = (names, v.T.tolist())
+            self.stamps[key] = t
             with np.errstate(invalid="ignore"):
                 usable[key] = is_usable(v, grid - t, layout.max_age)
             for pod, ok in zip(names, self._fresh(layout, grid, v, t), strict=True):
@@ -149,31 +152,28 @@ class _Samples:
             matrix.shape
         )
         # The pod list changes rarely: ticks share one tuple until who is there, or who
-        # is ready, changes (a tick then only compares two small byte strings).
+        # is ready, changes (found for the whole block at once; the first tick compares
+        # with the last of the block before, as a small byte string).
         state = (matrix.astype(np.uint8) + (matrix & ready).astype(np.uint8)).T
+        changed = np.zeros(n, dtype=bool)
+        changed[1:] = (state[1:] != state[:-1]).any(axis=1)
+        changed[0] = state[0].tobytes() != previous
+        self.pods_changed: list[bool] = changed.tolist()
         self.pods_at: list[tuple[str, ...]] = []
         self.ready_at: list[tuple[bool, ...]] = []
-        self.pods_changed: list[bool] = []
         # Whether a tick's observation is its samples as they are (see _observe_at), and
         # per metric which of its pods' samples those are (None: all, in the same order).
         self.all_usable: list[bool] = direct.tolist()
         self.columns_at: list[dict[str, list[int] | None]] = []
-        for i in range(n):
-            key = state[i].tobytes()
-            changed = key != previous
-            if changed or not self.pods_at:
-                present = np.flatnonzero(matrix[:, i])
-                there = tuple(pods[j] for j in present)
-                self.pods_at.append(there)
-                self.ready_at.append(tuple(bool(ready[j, i]) for j in present))
-                self.columns_at.append({key: _columns(names, there) for key, (names, _) in layout.per_pod.items()})
-            else:
-                self.pods_at.append(self.pods_at[-1])
-                self.ready_at.append(self.ready_at[-1])
-                self.columns_at.append(self.columns_at[-1])
-            self.pods_changed.append(changed)
-            previous = key
-        self.last_state = previous
+        cuts = (np.flatnonzero(changed[1:]) + 1).tolist()  # each run of ticks with the same pods shares them
+        for start, stop in zip([0, *cuts], [*cuts, n], strict=True):
+            present = np.flatnonzero(matrix[:, start])
+            there = tuple(pods[j] for j in present)
+            run = stop - start
+            self.pods_at += [there] * run
+            self.ready_at += [tuple(bool(ready[j, start]) for j in present)] * run
+            self.columns_at += [{key: _columns(names, there) for key, (names, _) in layout.per_pod.items()}] * run
+        self.last_state = state[n - 1].tobytes()
         self.first_seen = layout.first_seen
         self.replicas: list[float] | None = None
         if layout.replicas is not None:
@@ -188,7 +188,7 @@ class _Samples:
 
     def samples_at(self, key: str, i: int) -> dict[str, float]:
         """The values of a per-pod metric for the pods there at tick ``i`` (when each has one)."""
-        names, values, _, _ = self.rows[key]
+        names, values = self.rows[key]
         columns = self.columns_at[i][key]
         if columns is None:
             return dict(zip(names, values[i], strict=True))
@@ -198,7 +198,11 @@ class _Samples:
     def reading(self, key: str, i: int) -> Reading:
         names_rows = self.rows.get(key)
         if names_rows is not None:
-            names, values, stamps, complete = names_rows
+            names, values = names_rows
+            if key not in self._stamp_rows:  # whether every pod has a sample by then: zip the rows as they are
+                t = self.stamps[key]
+                self._stamp_rows[key] = (t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist())
+            stamps, complete = self._stamp_rows[key]
             if complete[i]:
                 return Reading(per_pod=dict(zip(names, zip(values[i], stamps[i], strict=True), strict=True)))
             return Reading(
