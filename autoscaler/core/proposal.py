@@ -231,22 +231,31 @@ def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) 
 def _per_pod_proposal(
     base: _Base, raw: Mapping[str, float], obs: Observation, tol: Tolerance, classes: PodClasses
 ) -> MetricProposal:
-    current = obs.current_replicas
     kind = base.target_kind
     target_milli = _target_milli(base.target)
-    if not obs.pods:
-        return _invalid(base, "no pods of the scale target")
-    set_aside = classes.set_aside
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
     inf, most = math.inf, MAX_VALUE  # locals: read once per sample
+    set_aside = classes.set_aside
+    candidates = classes.candidates
+    if not set_aside and candidates and raw.keys() == candidates:
+        # The common case: every pod ready, each with a sample (and no other pod), so
+        # every valid sample counts, known or not (the candidates are the pods' names).
+        milli = [int((v if v < most else most) * 1000 + 0.5) for v in raw.values() if 0 <= v < inf]
+        if len(milli) == len(candidates):  # and all are valid
+            mean = sum(milli) // len(milli)
+            used = mean // 1000 * 1000 if kind == "averageUtilization" else mean  # as _usage_of
+            return _ready_proposal(base, used / target_milli, used / 1000, len(milli), obs, tol, classes)
+    current = obs.current_replicas
+    if not obs.pods:
+        return _invalid(base, "no pods of the scale target")
     if set_aside:
         samples = {
             p: int((v if v < most else most) * 1000 + 0.5)
             for p, v in raw.items()
             if 0 <= v < inf and p not in set_aside
         }
-    else:  # every pod ready, the common case: no pod to set aside
+    else:  # every pod ready: no pod to set aside
         samples = {p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items() if 0 <= v < inf}
     if not samples:
         if (classes.loading or classes.unschedulable) and not classes.candidates:
@@ -265,37 +274,18 @@ def _per_pod_proposal(
         valid = any(0 <= v < math.inf for v in raw.values())
         return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
     pod_names = classes.names
-    candidates = classes.candidates
-    if samples.keys() == candidates:
-        # The common case: a sample for every ready pod and for no other pod, so every
-        # sample counts, known or not (the candidates are among the pods' names).
-        ready_count, missing = len(candidates), _NONE
-        mean = sum(samples.values()) // ready_count
-        usage: int | None = mean // 1000 * 1000 if kind == "averageUtilization" else mean  # as _usage_of
-    else:
-        ready = candidates & samples.keys()
-        ready_count = len(ready)
-        missing = candidates - ready if ready_count < len(candidates) else _NONE
-        usage = _usage_of(samples, kind, pod_names)
+    ready = candidates & samples.keys()
+    ready_count = len(ready)
+    missing = candidates - ready if ready_count < len(candidates) else _NONE
     loading = classes.loading
+    usage = _usage_of(samples, kind, pod_names)
     if usage is None:
         return _invalid(base, "no metrics matched known pods")
     ratio = usage / target_milli
     shown = usage / 1000
     up_with_loading = bool(loading) and ratio > 1
     if not up_with_loading and not missing:
-        if tol.within(ratio):
-            return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
-        # The fast path multiplies by the ready-pod count, not by current or the
-        # number of samples (superfluous samples do not count here).
-        n = _ceil(ratio * ready_count)
-        if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
-            # Stuck pods are set aside, so their missing data must not turn an overload
-            # into a scale-down: one ready replica at 1.2 x target with two stuck ones
-            # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
-            # guard does when its assumptions would move the count against the ratio.
-            return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
-        return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
+        return _ready_proposal(base, ratio, shown, ready_count, obs, tol, classes)
     # Rebalance: fill the missing pods pessimistically, and on a scale-up count the
     # loading pods at 0 (capacity already on its way).
     filled = dict(samples)
@@ -344,6 +334,26 @@ def _per_pod_proposal(
         loading_adjusted=up_with_loading,
         replicas_without_loading=without,
     )
+
+
+def _ready_proposal(
+    base: _Base, ratio: float, shown: float, ready_count: int, obs: Observation, tol: Tolerance, classes: PodClasses
+) -> MetricProposal:
+    """The proposal when no pod is missing and none is loading on a scale-up: HPA's fast
+    path, ``ceil(ratio x ready pods)`` outside the tolerance band."""
+    current = obs.current_replicas
+    if tol.within(ratio):
+        return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
+    # The fast path multiplies by the ready-pod count, not by current or the
+    # number of samples (superfluous samples do not count here).
+    n = _ceil(ratio * ready_count)
+    if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
+        # Stuck pods are set aside, so their missing data must not turn an overload
+        # into a scale-down: one ready replica at 1.2 x target with two stuck ones
+        # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
+        # guard does when its assumptions would move the count against the ratio.
+        return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
+    return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
 
 
 def square_root_staffing(work: float, beta: float) -> float:
