@@ -186,14 +186,18 @@ class _Samples:
             fresh: np.ndarray = ~np.isnan(values) & is_fresh(grid - stamps, layout.max_age)
         return fresh
 
-    def samples_at(self, key: str, i: int) -> dict[str, float]:
-        """The values of a per-pod metric for the pods there at tick ``i`` (when each has one)."""
-        names, values = self.rows[key]
-        columns = self.columns_at[i][key]
-        if columns is None:
-            return dict(zip(names, values[i], strict=True))
-        row = values[i]
-        return dict(zip(self.pods_at[i], [row[c] for c in columns], strict=True))
+    def observed_at(self, i: int) -> dict[str, MetricObservation]:
+        """Every metric at tick ``i``, where each pod there has a usable sample of each
+        (``all_usable``): the samples as they are, by pod in the pods' order."""
+        columns, pods = self.columns_at[i], self.pods_at[i]
+        metrics = {}
+        for key, (names, values) in self.rows.items():
+            picks, row = columns[key], values[i]
+            if picks is None:
+                metrics[key] = MetricObservation.sampled(dict(zip(names, row, strict=True)))
+            else:
+                metrics[key] = MetricObservation.sampled(dict(zip(pods, [row[c] for c in picks], strict=True)))
+        return metrics
 
     def reading(self, key: str, i: int) -> Reading:
         names_rows = self.rows.get(key)
@@ -304,8 +308,7 @@ def _observe_at(
     same one as ``observe`` would return, without a Reading per metric first (most ticks
     of a healthy recording: a third of the replay's time)."""
     if data.all_usable[i]:
-        metrics = {key: MetricObservation.sampled(data.samples_at(key, i)) for key in data.rows}
-        return Observation.of(current, pods, metrics)
+        return Observation.of(current, pods, data.observed_at(i))
     return observe(
         spec, {m.key: data.reading(m.key, i) for m in spec.metrics}, current_replicas=current, pods=pods, now=t
     )

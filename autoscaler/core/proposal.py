@@ -353,7 +353,8 @@ def _ready_proposal(
         # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
         # guard does when its assumptions would move the count against the ratio.
         return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
-    return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}")
+    why = f"ceil({ratio:.3f} x {ready_count} ready pods) = {n}"
+    return MetricProposal.valid(base.key, base.target_kind, base.target, n, shown, ratio, why, None)
 
 
 def square_root_staffing(work: float, beta: float) -> float:
