@@ -320,12 +320,13 @@ def _open_loop(spec: GPUScalerSpec, recording: Recording) -> Iterator[Tick]:
     pods: tuple[PodState, ...] = ()
     for data in _blocks(spec, recording):
         assert data.replicas is not None
+        counts, pods_changed = data.replicas, data.pods_changed
         for i, t in enumerate(data.times):
-            current = int(data.replicas[i])
+            current = int(counts[i])
             if previous is not None and current != previous:
                 memory = record_scale(memory, spec, previous, current, t)
             previous = current
-            if data.pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
+            if pods_changed[i]:  # PodState is frozen: the same pods are shared between ticks
                 pods = tuple(
                     PodState(name=name, ready=ready, start_time=data.first_seen.get(name))
                     for name, ready in zip(data.pods_at[i], data.ready_at[i], strict=True)

@@ -70,7 +70,8 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if not memory.recommendations:
         memory = _replace(memory, recommendations=(Recommendation(now, current),))
-    memory = remember_startups(memory, obs.startups, now)
+    if obs.startups or memory.startups_since is None:  # else nothing to remember (every poll after the first)
+        memory = remember_startups(memory, obs.startups, now)
 
     if spec.paused:
         return _finish(
