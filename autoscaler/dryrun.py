@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,9 +42,9 @@ from autoscaler.recording.reader import READY, REPLICAS, Recording
 from autoscaler.spec import GPUScalerSpec
 
 
-@dataclass(frozen=True)
-class Tick:
-    """One evaluation: when, what the core saw, and what it decided."""
+class Tick(NamedTuple):
+    """One evaluation: when, what the core saw, and what it decided (a named tuple:
+    immutable as a frozen dataclass, and built every tick at less cost)."""
 
     timestamp: float
     observation: Observation
@@ -164,6 +164,7 @@ class _Samples:
         # Whether a tick's observation is its samples as they are (see _observe_at), and
         # per metric which of its pods' samples those are (None: all, in the same order).
         self.all_usable: list[bool] = direct.tolist()
+        self.fallbacks = n - int(direct.sum())  # ticks that go through observe
         self.columns_at: list[dict[str, list[int] | None]] = []
         cuts = (np.flatnonzero(changed[1:]) + 1).tolist()  # each run of ticks with the same pods shares them
         for start, stop in zip([0, *cuts], [*cuts, n], strict=True):
@@ -203,14 +204,19 @@ class _Samples:
         names_rows = self.rows.get(key)
         if names_rows is not None:
             names, values = names_rows
-            if key not in self._stamp_rows:  # whether every pod has a sample by then: zip the rows as they are
-                t = self.stamps[key]
-                self._stamp_rows[key] = (t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist())
-            stamps, complete = self._stamp_rows[key]
-            if complete[i]:
-                return Reading(per_pod=dict(zip(names, zip(values[i], stamps[i], strict=True), strict=True)))
+            if self.fallbacks * 4 < len(self.times):  # a few ticks: their own column of times
+                stamps_i: list[float] = self.stamps[key][:, i].tolist()
+                complete_i = not any(t != t for t in stamps_i)
+            else:  # many: the rows of times, once, and whether every pod has a sample by then
+                if key not in self._stamp_rows:
+                    t = self.stamps[key]
+                    self._stamp_rows[key] = (t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist())
+                stamps, complete = self._stamp_rows[key]
+                stamps_i, complete_i = stamps[i], complete[i]
+            if complete_i:  # zip the rows as they are
+                return Reading(per_pod=dict(zip(names, zip(values[i], stamps_i, strict=True), strict=True)))
             return Reading(
-                per_pod={pod: (v, t) for pod, v, t in zip(names, values[i], stamps[i], strict=True) if t == t}
+                per_pod={pod: (v, t) for pod, v, t in zip(names, values[i], stamps_i, strict=True) if t == t}
             )
         wide = self.wide.get(key)
         if wide is None or wide[1][i] != wide[1][i]:
