@@ -115,17 +115,16 @@ class _Samples:
         self.times = times
         n = len(times)
         grid = np.asarray(times, dtype=float)
-        # Per per-pod metric: pod names and per tick the row of values; the sample times
-        # as an array, made rows only for a block where some tick needs a Reading.
+        # Per per-pod metric: pod names and per tick the row of values (the sample times
+        # are kept below, as the ticks that need them want them).
         self.rows: dict[str, tuple[tuple[str, ...], list[list[float]]]] = {}
-        self.stamps: dict[str, np.ndarray] = {}
-        self._stamp_rows: dict[str, tuple[list[list[float]], list[bool]]] = {}
+        times_of: dict[str, np.ndarray] = {}
         seen: dict[str, np.ndarray] = {}
         usable: dict[str, np.ndarray] = {}  # per metric, whether each sample is usable
         for key, (names, group) in layout.per_pod.items():
             v, t = values[group], stamps[group]
             self.rows[key] = (names, v.T.tolist())
-            self.stamps[key] = t
+            times_of[key] = t
             with np.errstate(invalid="ignore"):
                 usable[key] = is_usable(v, grid - t, layout.max_age)
             for pod, ok in zip(names, self._fresh(layout, grid, v, t), strict=True):
@@ -164,7 +163,15 @@ class _Samples:
         # Whether a tick's observation is its samples as they are (see _observe_at), and
         # per metric which of its pods' samples those are (None: all, in the same order).
         self.all_usable: list[bool] = direct.tolist()
-        self.fallbacks = n - int(direct.sum())  # ticks that go through observe
+        # The ticks that go through observe need their samples' times: with a few, each
+        # takes its own column of the array; with many, the rows are made once for all,
+        # with whether every pod has a sample by then (a Reading then zips the rows).
+        self.stamps: dict[str, np.ndarray] = {}
+        self.stamp_rows: dict[str, tuple[list[list[float]], list[bool]]] = {}
+        if (n - int(direct.sum())) * 4 < n:
+            self.stamps = times_of
+        else:
+            self.stamp_rows = {key: (t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist()) for key, t in times_of.items()}
         self.columns_at: list[dict[str, list[int] | None]] = []
         cuts = (np.flatnonzero(changed[1:]) + 1).tolist()  # each run of ticks with the same pods shares them
         for start, stop in zip([0, *cuts], [*cuts, n], strict=True):
@@ -204,14 +211,11 @@ class _Samples:
         names_rows = self.rows.get(key)
         if names_rows is not None:
             names, values = names_rows
-            if self.fallbacks * 4 < len(self.times):  # a few ticks: their own column of times
+            if key in self.stamps:  # a few such ticks in the block: this one's column
                 stamps_i: list[float] = self.stamps[key][:, i].tolist()
                 complete_i = not any(t != t for t in stamps_i)
-            else:  # many: the rows of times, once, and whether every pod has a sample by then
-                if key not in self._stamp_rows:
-                    t = self.stamps[key]
-                    self._stamp_rows[key] = (t.T.tolist(), (~np.isnan(t)).all(axis=0).tolist())
-                stamps, complete = self._stamp_rows[key]
+            else:
+                stamps, complete = self.stamp_rows[key]
                 stamps_i, complete_i = stamps[i], complete[i]
             if complete_i:  # zip the rows as they are
                 return Reading(per_pod=dict(zip(names, zip(values[i], stamps_i, strict=True), strict=True)))

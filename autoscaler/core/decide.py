@@ -221,9 +221,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     conditions = (
         _ABLE_TO_SCALE[able_reason],
         _condition("ScalingActive", "True", "ValidMetricFound", f"the desired count was computed from {leading.key}"),
-        _condition("ScalingLimited", "True", limited_reason, limit_msg)
-        if desired != stab.replicas
-        else _WITHIN_RANGE,
+        _condition("ScalingLimited", "True", limited_reason, limit_msg) if desired != stab.replicas else _WITHIN_RANGE,
         _metrics_condition(invalid),
     )
     return _finish(
