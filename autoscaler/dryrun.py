@@ -4,7 +4,9 @@ Evaluation ticks fall every ``pollingIntervalSeconds`` from the first sample to 
 last. At each tick a metric's reading for a pod is its latest sample at or before the
 tick, and the one observe step the controller uses (:mod:`autoscaler.core.observe`)
 turns the readings into the observation: a sample two polling intervals old, NaN or
-negative is missing.
+negative is missing. (A tick at which every pod has a usable sample of every metric,
+most ticks of a healthy recording, is observed directly, by the same rule checked for a
+block of ticks at once: see :func:`_observe_at`.)
 
 *Open loop* (the recording has ``replicas`` rows): the current count is what really ran,
 the pods are those with fresh samples, and the core's recommendation is reported
@@ -316,7 +318,8 @@ def _observe_at(
     block with :func:`is_usable`, the rule :func:`observe_per_pod` applies to each), the
     step keeps every sample as it is: the observation is built from them directly, the
     same one as ``observe`` would return, without a Reading per metric first (most ticks
-    of a healthy recording: a third of the replay's time)."""
+    of a healthy recording: the Readings and the observe step were a quarter of a week's
+    replay in ``python -m benchmarks.dryrun``)."""
     if data.all_usable[i]:
         return Observation.of(current, pods, data.observed_at(i))
     return observe(
