@@ -219,9 +219,14 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     code = limits[-1].name if limits else "DesiredWithinRange"
     words = _describe(leading, proposal, limits, current, desired)
     conditions = (
-        _ABLE_TO_SCALE[able_reason],
+        _condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
         _condition("ScalingActive", "True", "ValidMetricFound", f"the desired count was computed from {leading.key}"),
-        _condition("ScalingLimited", "True", limited_reason, limit_msg) if desired != stab.replicas else _WITHIN_RANGE,
+        _condition(
+            "ScalingLimited",
+            "True" if desired != stab.replicas else "False",
+            limited_reason if desired != stab.replicas else "DesiredWithinRange",
+            limit_msg if desired != stab.replicas else "the desired count is within the acceptable range",
+        ),
         _metrics_condition(invalid),
     )
     return _finish(
@@ -426,11 +431,9 @@ _ABLE_MESSAGES = {
     "ScaleDownStabilized": "recent recommendations were higher than current one, applying the highest",
 }
 
-#: The conditions a poll that computed a count reports most often, built once.
-_ABLE_TO_SCALE = {reason: Condition("AbleToScale", "True", reason, words) for reason, words in _ABLE_MESSAGES.items()}
-_WITHIN_RANGE = Condition(
-    "ScalingLimited", "False", "DesiredWithinRange", "the desired count is within the acceptable range"
-)
+
+def _able_message(reason: str) -> str:
+    return _ABLE_MESSAGES.get(reason, reason)
 
 
 def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int) -> str:
