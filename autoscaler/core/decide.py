@@ -288,12 +288,17 @@ class Conclusion(NamedTuple):
     metrics_available: bool = True
 
 
+_NOT_LIMITED = "the desired count is within the acceptable range"
+
+
 def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> Rated:
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if d > current:
         limit = scale_up_limit(current, memory.scale_events, up_rules, now)
         if limit < current:
             limit = current
+        if d <= limit and d <= spec.max_replicas:  # nothing bites (most polls): no words to format
+            return Rated(d, "DesiredWithinRange", _NOT_LIMITED)
         if limit < spec.max_replicas:
             return Rated(min(d, limit), "ScaleUpLimit", f"scale-up policies allow at most {limit} now")
         return Rated(min(d, spec.max_replicas), "TooManyReplicas", f"maxReplicas is {spec.max_replicas}")
@@ -301,10 +306,12 @@ def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: 
         limit = scale_down_limit(current, memory.scale_events, down_rules, now)
         if limit > current:
             limit = current
+        if d >= limit and d >= spec.min_replicas:
+            return Rated(d, "DesiredWithinRange", _NOT_LIMITED)
         if limit > spec.min_replicas:
             return Rated(max(d, limit), "ScaleDownLimit", f"scale-down policies allow at least {limit} now")
         return Rated(max(d, spec.min_replicas), "TooFewReplicas", f"minReplicas is {spec.min_replicas}")
-    return Rated(d, "DesiredWithinRange", "the desired count is within the acceptable range")
+    return Rated(d, "DesiredWithinRange", _NOT_LIMITED)
 
 
 def _unavailable(
