@@ -7,6 +7,8 @@ read as ratios that do not depend on how busy the machine is:
 1. **A week of one scaler** (40,320 ticks at 15 s, 8 pods, 2 metrics, 685,440 rows):
    CPU of the checking pass and of the replay (which streams the file again), per tick,
    against the decision core alone on the very same observations. Target: replay <= 1 s.
+   Each is the best of :data:`REPEATS` runs: on a shared machine one run can lose a
+   tenth of its time to other jobs (the same for the three figures).
 2. **A large recording** (100 pods x 2 metrics x 3.5 days at 15 s: 4.05 million rows,
    ~210 MB), generated into a temporary folder, never kept: ``gpu-autoscaler dry-run``
    on it in a child process, its wall time, CPU and peak RSS, and the same for the first
@@ -35,6 +37,7 @@ WEEK_TICKS = 7 * 24 * 3600 // 15  # 40,320
 PODS = 8
 LARGE_PODS = 100
 LARGE_TICKS = 7 * 24 * 3600 // 2 // 15  # 3.5 days: 20,160
+REPEATS = 3
 
 SCALER = {
     "apiVersion": "gpuautoscaler.io/v1alpha1",
@@ -90,24 +93,29 @@ def week() -> None:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "week.csv")
         rows = write_week(path)
-        c0 = time.process_time()
-        rec = load_recording(path, scaler.spec)
-        c1 = time.process_time()
-        # Streamed, as the CLI consumes it: keeping 40,320 ticks alive would make the
-        # garbage collector's full passes, not the replay, the cost measured.
-        ticks = 0
-        for _tick in replay(scaler.spec, rec):
-            ticks += 1
-        c2 = time.process_time()
+        checks, replays, cores = [], [], []
+        for _ in range(REPEATS):
+            c0 = time.process_time()
+            rec = load_recording(path, scaler.spec)
+            checks.append(time.process_time() - c0)
+        for _ in range(REPEATS):
+            # Streamed, as the CLI consumes it: keeping 40,320 ticks alive would make the
+            # garbage collector's full passes, not the replay, the cost measured.
+            ticks = 0
+            c0 = time.process_time()
+            for _tick in replay(scaler.spec, rec):
+                ticks += 1
+            replays.append(time.process_time() - c0)
         observations = [(tick.observation, tick.timestamp) for tick in replay(scaler.spec, rec)]
     # Baseline: the core alone on the very same observations.
-    memory = Memory()
-    c3 = time.process_time()
-    for obs, now in observations:
-        memory = decide(scaler.spec, obs, memory, now).memory_if_not_applied
-    c4 = time.process_time()
-    check_s, replay_s, core_s = c1 - c0, c2 - c1, c4 - c3
-    print(f"week: {ticks:,} ticks (one week at 15 s), {PODS} pods, 2 metrics, {rows:,} CSV rows")
+    for _ in range(REPEATS):
+        memory = Memory()
+        c0 = time.process_time()
+        for obs, now in observations:
+            memory = decide(scaler.spec, obs, memory, now).memory_if_not_applied
+        cores.append(time.process_time() - c0)
+    check_s, replay_s, core_s = min(checks), min(replays), min(cores)
+    print(f"week: {ticks:,} ticks (one week at 15 s), {PODS} pods, 2 metrics, {rows:,} CSV rows; best of {REPEATS}")
     print(f"  check pass         {check_s:6.2f} s CPU   {1e6 * check_s / ticks:6.1f} us/tick")
     print(f"  replay             {replay_s:6.2f} s CPU   {1e6 * replay_s / ticks:6.1f} us/tick   target <= 1 s")
     print(f"  core alone         {core_s:6.2f} s CPU   {1e6 * core_s / ticks:6.1f} us/tick   (baseline)")

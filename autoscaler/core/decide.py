@@ -71,7 +71,8 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if not memory.recommendations:
         memory = _replace(memory, recommendations=(Recommendation(now, current),))
-    memory = remember_startups(memory, obs.startups, now)
+    if obs.startups or memory.startups_since is None:  # else nothing to remember (every poll after the first)
+        memory = remember_startups(memory, obs.startups, now)
 
     if spec.paused:
         return _finish(
@@ -292,12 +293,17 @@ class Conclusion(NamedTuple):
     metrics_available: bool = True
 
 
+_NOT_LIMITED = "the desired count is within the acceptable range"
+
+
 def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: float) -> Rated:
     up_rules, down_rules = spec.behavior.scale_up, spec.behavior.scale_down
     if d > current:
         limit = scale_up_limit(current, memory.scale_events, up_rules, now)
         if limit < current:
             limit = current
+        if d <= limit and d <= spec.max_replicas:  # nothing bites (most polls): no words to format
+            return Rated(d, "DesiredWithinRange", _NOT_LIMITED)
         if limit < spec.max_replicas:
             return Rated(min(d, limit), "ScaleUpLimit", f"scale-up policies allow at most {limit} now")
         return Rated(min(d, spec.max_replicas), "TooManyReplicas", f"maxReplicas is {spec.max_replicas}")
@@ -305,10 +311,12 @@ def _apply_rate(spec: GPUScalerSpec, current: int, d: int, memory: Memory, now: 
         limit = scale_down_limit(current, memory.scale_events, down_rules, now)
         if limit > current:
             limit = current
+        if d >= limit and d >= spec.min_replicas:
+            return Rated(d, "DesiredWithinRange", _NOT_LIMITED)
         if limit > spec.min_replicas:
             return Rated(max(d, limit), "ScaleDownLimit", f"scale-down policies allow at least {limit} now")
         return Rated(max(d, spec.min_replicas), "TooFewReplicas", f"minReplicas is {spec.min_replicas}")
-    return Rated(d, "DesiredWithinRange", "the desired count is within the acceptable range")
+    return Rated(d, "DesiredWithinRange", _NOT_LIMITED)
 
 
 def _unavailable(
@@ -396,12 +404,20 @@ def _unavailable(
 
 
 def _replace(memory: Memory, **changes: object) -> Memory:
-    """``dataclasses.replace`` for a Memory, every field copied as it does, without its
-    per-field introspection: 0.7 us instead of 2 us, and a poll replaces the memory
-    once or twice (plus once more in ``record_scale`` when the count changes)."""
-    values = dict(memory.__dict__)
-    values.update(changes)
-    return Memory(**values)  # type: ignore[arg-type]
+    """``dataclasses.replace`` for a Memory: the same fields, ``changes`` applied.
+
+    A Memory is frozen and its ``__init__`` only stores the fields (no defaults to
+    compute, no ``__post_init__``), so the copy fills the new instance's ``__dict__``
+    directly rather than calling ``__init__``, which stores the seven fields one
+    ``object.__setattr__`` at a time: 0.35 us instead of 1.25 us, and a poll replaces the
+    memory once or twice (plus once more in ``record_scale`` when the count changes).
+    Only keyword names of Memory's fields are passed (mypy checks the callers' values
+    against nothing here, so keep this private to the core)."""
+    copy: Memory = object.__new__(Memory)
+    fields = copy.__dict__
+    fields.update(memory.__dict__)
+    fields.update(changes)
+    return copy
 
 
 _ALL_AVAILABLE = Condition("MetricsAvailable", "True", "MetricsAvailable", "every metric returned data")
@@ -421,12 +437,15 @@ def _metrics_condition(invalid: list[MetricProposal]) -> Condition:
     return Condition("MetricsAvailable", "False", "FailedGetMetrics", "; ".join(f"{p.key}: {p.error}" for p in invalid))
 
 
+_ABLE_MESSAGES = {
+    "ReadyForNewScale": "recommended size matches current size",
+    "ScaleUpStabilized": "recent recommendations were lower than current one, applying the lowest",
+    "ScaleDownStabilized": "recent recommendations were higher than current one, applying the highest",
+}
+
+
 def _able_message(reason: str) -> str:
-    return {
-        "ReadyForNewScale": "recommended size matches current size",
-        "ScaleUpStabilized": "recent recommendations were lower than current one, applying the lowest",
-        "ScaleDownStabilized": "recent recommendations were higher than current one, applying the highest",
-    }.get(reason, reason)
+    return _ABLE_MESSAGES.get(reason, reason)
 
 
 def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int) -> str:
@@ -444,7 +463,7 @@ def _finish(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float, o
     """Settle the memory both ways (applied or not) and build the Decision."""
     current, desired = obs.current_replicas, out.desired
     action = SCALE_UP if desired > current else SCALE_DOWN if desired < current else HOLD
-    return Decision(
+    return Decision.of(
         current_replicas=current,
         desired_replicas=desired,
         action=action,

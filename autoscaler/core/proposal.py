@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -42,9 +41,10 @@ from autoscaler.spec import INT32_MAX as MAX_INT32
 from autoscaler.spec import MetricSpec
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    """The hysteresis band: no change while ``1 - down <= ratio <= 1 + up`` (inclusive)."""
+class Tolerance(NamedTuple):
+    """The hysteresis band: no change while ``1 - down <= ratio <= 1 + up`` (inclusive).
+    (Named tuples, this and :class:`PodClasses`: immutable as a frozen dataclass, and
+    built on every poll at a third of the cost.)"""
 
     up: float
     down: float
@@ -53,8 +53,7 @@ class Tolerance:
         return (1.0 - self.down) <= ratio <= (1.0 + self.up)
 
 
-@dataclass(frozen=True)
-class PodClasses:
+class PodClasses(NamedTuple):
     """The pods by readiness, computed once per poll; ``candidates`` are the pods that
     count as ready when they have a sample (and as missing when they have none)."""
 
@@ -71,13 +70,30 @@ class PodClasses:
 _NONE: frozenset[str] = frozenset()
 
 
+#: The last pods found all ready, and their classes: a replay hands the same pods tuple
+#: to tick after tick while nobody comes or goes (see :func:`classify_pods`).
+_last_all_ready: tuple[tuple[PodState, ...], PodClasses] = ((), PodClasses(_NONE, _NONE, _NONE, _NONE, _NONE, _NONE))
+
+
 def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float) -> PodClasses:
-    names = frozenset(p.name for p in pods)
+    """The pods by readiness at ``now``.
+
+    When every pod is ready (the common case) the answer depends on the pods alone, and
+    the last such answer is kept with its pods: the same tuple (``is``: immutable, and
+    one entry, so nothing grows) gets it back without a look at each pod, 1 us a poll
+    of 8 pods. One shared reference, replaced whole: safe across threads."""
+    global _last_all_ready
+    last = _last_all_ready
+    if last[0] is pods:
+        return last[1]
+    names = frozenset([p.name for p in pods])
     for p in pods:  # a loop, not all() over a generator: 1 us less a poll with 8 pods
         if not p.ready or p.phase != "Running" or p.deleting or p.gpu_unhealthy is not None:
             break
     else:
-        return PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
+        classes = PodClasses(names, _NONE, _NONE, _NONE, names, _NONE)  # the common case: all ready
+        _last_all_ready = (pods, classes)
+        return classes
     candidates, loading, stuck, ignored, unschedulable, unhealthy = [], [], [], [], [], []
     for pod in pods:
         if pod.deleting or pod.phase == "Failed" or pod.phase == "Succeeded":
@@ -108,6 +124,11 @@ def classify_pods(pods: tuple[PodState, ...], startup_seconds: float, now: float
 
 def unschedulable_pods(pods: tuple[PodState, ...]) -> tuple[PodState, ...]:
     """The pods that wait for a node (the same rule as :func:`classify_pods`), by name."""
+    for p in pods:  # the common case first: no pod waits (a loop: decide asks twice a poll)
+        if p.unschedulable is not None:
+            break
+    else:
+        return ()
     return tuple(
         p
         for p in pods
@@ -221,18 +242,32 @@ def _usage_of(samples: Mapping[str, int], kind: str, pod_names: frozenset[str]) 
 def _per_pod_proposal(
     base: _Base, raw: Mapping[str, float], obs: Observation, tol: Tolerance, classes: PodClasses
 ) -> MetricProposal:
-    current = obs.current_replicas
     kind = base.target_kind
     target_milli = _target_milli(base.target)
-    if not obs.pods:
-        return _invalid(base, "no pods of the scale target")
-    set_aside = classes.set_aside
     # Milli-units, rounded half up (values are >= 0); NaN, infinite and negative
     # samples are dropped: missing data is never a number.
     inf, most = math.inf, MAX_VALUE  # locals: read once per sample
-    samples = {
-        p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items() if 0 <= v < inf and p not in set_aside
-    }
+    set_aside = classes.set_aside
+    candidates = classes.candidates
+    if not set_aside and candidates and raw.keys() == candidates:
+        # The common case: every pod ready, each with a sample (and no other pod), so
+        # every valid sample counts, known or not (the candidates are the pods' names).
+        milli = [int((v if v < most else most) * 1000 + 0.5) for v in raw.values() if 0 <= v < inf]
+        if len(milli) == len(candidates):  # and all are valid
+            mean = sum(milli) // len(milli)
+            used = mean // 1000 * 1000 if kind == "averageUtilization" else mean  # as _usage_of
+            return _ready_proposal(base, used / target_milli, used / 1000, len(milli), obs, tol, classes)
+    current = obs.current_replicas
+    if not obs.pods:
+        return _invalid(base, "no pods of the scale target")
+    if set_aside:
+        samples = {
+            p: int((v if v < most else most) * 1000 + 0.5)
+            for p, v in raw.items()
+            if 0 <= v < inf and p not in set_aside
+        }
+    else:  # every pod ready: no pod to set aside
+        samples = {p: int((v if v < most else most) * 1000 + 0.5) for p, v in raw.items() if 0 <= v < inf}
     if not samples:
         if (classes.loading or classes.unschedulable) and not classes.candidates:
             # Every replica is still loading its model (or stuck, or waiting for a node):
@@ -250,8 +285,9 @@ def _per_pod_proposal(
         valid = any(0 <= v < math.inf for v in raw.values())
         return _invalid(base, "no samples for ready pods" if valid else "no valid samples returned")
     pod_names = classes.names
-    ready = classes.candidates & samples.keys()
-    missing = classes.candidates - ready if len(ready) < len(classes.candidates) else frozenset()
+    ready = candidates & samples.keys()
+    ready_count = len(ready)
+    missing = candidates - ready if ready_count < len(candidates) else _NONE
     loading = classes.loading
     usage = _usage_of(samples, kind, pod_names)
     if usage is None:
@@ -260,19 +296,7 @@ def _per_pod_proposal(
     shown = usage / 1000
     up_with_loading = bool(loading) and ratio > 1
     if not up_with_loading and not missing:
-        if tol.within(ratio):
-            return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
-        # The fast path multiplies by the ready-pod count, not by current or the
-        # number of samples (superfluous samples do not count here).
-        ready_count = len(ready)
-        n = _ceil(ratio * ready_count) + len(classes.unhealthy)
-        if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
-            # Stuck pods are set aside, so their missing data must not turn an overload
-            # into a scale-down: one ready replica at 1.2 x target with two stuck ones
-            # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
-            # guard does when its assumptions would move the count against the ratio.
-            return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
-        return _ok(base, n, shown, ratio, f"ceil({ratio:.3f} x {ready_count} ready pods){_plus(classes)} = {n}")
+        return _ready_proposal(base, ratio, shown, ready_count, obs, tol, classes)
     # Rebalance: fill the missing pods pessimistically, and on a scale-up count the
     # loading pods at 0 (capacity already on its way).
     filled = dict(samples)
@@ -296,7 +320,7 @@ def _per_pod_proposal(
         # Also kept when the loading ones absorb the whole load and the answer is a
         # hold: 2 ready at twice the target with 2 loading is (2+2+0+0)/4 = 1.0, hold
         # at 4 where a blind calculator asks ceil(2 x 2) + 2 = 6; the reason is Loading.
-        without = _ceil(ratio * len(ready)) + len(loading)
+        without = _ceil(ratio * ready_count) + len(loading)
     if tol.within(new_ratio) or (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio):
         return _ok(
             base,
@@ -326,6 +350,27 @@ def _per_pod_proposal(
 def _plus(classes: PodClasses) -> str:
     """The reason's words for pods whose GPU is lost, added on top of the ready ones."""
     return f" + {len(classes.unhealthy)} with a GPU unhealthy" if classes.unhealthy else ""
+
+
+def _ready_proposal(
+    base: _Base, ratio: float, shown: float, ready_count: int, obs: Observation, tol: Tolerance, classes: PodClasses
+) -> MetricProposal:
+    """The proposal when no pod is missing and none is loading on a scale-up: HPA's fast
+    path, ``ceil(ratio x ready pods)`` outside the tolerance band."""
+    current = obs.current_replicas
+    if tol.within(ratio):
+        return _ok(base, current, shown, ratio, f"within tolerance (ratio {ratio:.3f})")
+    # The fast path multiplies by the ready-pod count, not by current or the
+    # number of samples (superfluous samples do not count here).
+    n = _ceil(ratio * ready_count) + len(classes.unhealthy)
+    if ratio > 1 and n < current and (classes.stuck or classes.unschedulable):
+        # Stuck pods are set aside, so their missing data must not turn an overload
+        # into a scale-down: one ready replica at 1.2 x target with two stuck ones
+        # would otherwise ask ceil(1 x 1.2) = 2 of 3. Keep current, as HPA's count
+        # guard does when its assumptions would move the count against the ratio.
+        return _ok(base, current, shown, ratio, "stuck pods set aside; over target, keep current")
+    why = f"ceil({ratio:.3f} x {ready_count} ready pods){_plus(classes)} = {n}"
+    return MetricProposal.valid(base.key, base.target_kind, base.target, n, shown, ratio, why, None)
 
 
 def square_root_staffing(work: float, beta: float) -> float:
@@ -373,17 +418,7 @@ def _square_root_proposal(
 def _ok(
     base: _Base, n: int, usage: float, ratio: float, why: str, without_loading: int | None = None
 ) -> MetricProposal:
-    return MetricProposal(
-        key=base.key,
-        target_kind=base.target_kind,
-        target=base.target,
-        replicas=n,
-        usage=usage,
-        ratio=ratio,
-        reason=why,
-        loading_adjusted=without_loading is not None,
-        replicas_without_loading=without_loading,
-    )
+    return MetricProposal.valid(base.key, base.target_kind, base.target, n, usage, ratio, why, without_loading)
 
 
 def _value_proposal(base: _Base, value: float, obs: Observation, tol: Tolerance) -> MetricProposal:

@@ -20,6 +20,8 @@ MIN_INT32 = -(2**31)
 
 
 def period_start(current: int, events: tuple[ScaleEvent, ...], period: float, now: float) -> int:
+    if not events:  # nothing changed lately (every poll of a steady scaler)
+        return current
     added = sum(e.replicas for e in events if e.direction == "up" and e.timestamp > now - period)
     deleted = sum(e.replicas for e in events if e.direction == "down" and e.timestamp > now - period)
     return current - added + deleted
@@ -65,9 +67,12 @@ def record_scale_event(
     if new == old:
         return events
     direction = "up" if new > old else "down"
+    event = ScaleEvent(now, direction, abs(new - old))
+    if not events:  # the common case (a replay's count that differs from the recorded one)
+        return (event,)
     longest = {
         "up": max((p.period_seconds for p in up.policies), default=0),
         "down": max((p.period_seconds for p in down.policies), default=0),
     }
     kept = tuple(e for e in events if e.timestamp > now - longest[e.direction])
-    return kept + (ScaleEvent(now, direction, abs(new - old)),)
+    return kept + (event,)

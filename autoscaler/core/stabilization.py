@@ -8,13 +8,15 @@ up window) is 3, so 8 stays 8. A window holds the records strictly younger than 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from autoscaler.core.types import Recommendation
 
 
-@dataclass(frozen=True)
-class Stabilized:
+class Stabilized(NamedTuple):
+    """The stabilized count, and the floor and ceiling the two windows set (a named
+    tuple: built on every poll)."""
+
     replicas: int
     up_floor: int
     down_ceiling: int

@@ -8,6 +8,14 @@ reason in words and in HPA's condition words, the limits that applied, and the n
 :class:`Memory`.
 
 Times are Unix seconds (floats). The core never reads a clock: ``now`` is passed in.
+
+Fast constructors: the few values built on every poll (an Observation, a
+MetricObservation and a MetricProposal per metric, the Decision) have a typed
+classmethod that makes the instance with ``object.__new__`` and stores every field in
+its ``__dict__`` at once: what the frozen dataclass's ``__init__`` does, without its one
+``object.__setattr__`` call per field (1.2 us for ten fields, 0.4 us this way; written
+out in each, not through a shared helper, which would cost another call).
+tests/core/test_types_stored.py checks that each gives the value ``__init__`` gives.
 """
 
 from __future__ import annotations
@@ -76,6 +84,13 @@ class MetricObservation:
     def failed(error: str) -> MetricObservation:
         return MetricObservation(error=error)
 
+    @classmethod
+    def sampled(cls, per_pod: Mapping[str, float]) -> MetricObservation:
+        """A per-pod metric's usable samples, built every poll for every metric: see "Fast constructors" above."""
+        made = object.__new__(cls)
+        made.__dict__.update({"per_pod": per_pod, "value": None, "error": None})
+        return made
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -93,6 +108,28 @@ class Observation:
     metrics: Mapping[str, MetricObservation] = field(default_factory=dict)
     status_replicas: int | None = None
     startups: tuple[Startup, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        current_replicas: int,
+        pods: tuple[PodState, ...],
+        metrics: Mapping[str, MetricObservation],
+        status_replicas: int | None = None,
+        startups: tuple[Startup, ...] = (),
+    ) -> Observation:
+        """The observation of one poll (built every poll): see "Fast constructors" above."""
+        made = object.__new__(cls)
+        made.__dict__.update(
+            {
+                "current_replicas": current_replicas,
+                "pods": pods,
+                "metrics": metrics,
+                "status_replicas": status_replicas,
+                "startups": startups,
+            }
+        )
+        return made
 
 
 @dataclass(frozen=True)
@@ -156,6 +193,37 @@ class MetricProposal:
     loading_adjusted: bool = False
     replicas_without_loading: int | None = None
 
+    @classmethod
+    def valid(
+        cls,
+        key: str,
+        target_kind: str,
+        target: float,
+        replicas: int,
+        usage: float,
+        ratio: float,
+        reason: str,
+        replicas_without_loading: int | None,
+    ) -> MetricProposal:
+        """A valid proposal (``error`` None; loading-adjusted when ``replicas_without_loading``
+        is set), built on every poll for every metric: see "Fast constructors" above."""
+        made = object.__new__(cls)
+        made.__dict__.update(
+            {
+                "key": key,
+                "target_kind": target_kind,
+                "target": target,
+                "replicas": replicas,
+                "usage": usage,
+                "ratio": ratio,
+                "reason": reason,
+                "error": None,
+                "loading_adjusted": replicas_without_loading is not None,
+                "replicas_without_loading": replicas_without_loading,
+            }
+        )
+        return made
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -199,3 +267,39 @@ class Decision:
     metrics_available: bool
     memory: Memory
     memory_if_not_applied: Memory
+
+    @classmethod
+    def of(
+        cls,
+        current_replicas: int,
+        desired_replicas: int,
+        action: str,
+        reason: str,
+        reason_code: str,
+        proposals: tuple[MetricProposal, ...],
+        leading_metric: str | None,
+        limits: tuple[Limit, ...],
+        conditions: tuple[Condition, ...],
+        metrics_available: bool,
+        memory: Memory,
+        memory_if_not_applied: Memory,
+    ) -> Decision:
+        """The Decision with these fields, built once a poll: see "Fast constructors" above."""
+        made = object.__new__(cls)
+        made.__dict__.update(
+            {
+                "current_replicas": current_replicas,
+                "desired_replicas": desired_replicas,
+                "action": action,
+                "reason": reason,
+                "reason_code": reason_code,
+                "proposals": proposals,
+                "leading_metric": leading_metric,
+                "limits": limits,
+                "conditions": conditions,
+                "metrics_available": metrics_available,
+                "memory": memory,
+                "memory_if_not_applied": memory_if_not_applied,
+            }
+        )
+        return made
