@@ -136,7 +136,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     tolerance = Tolerance(up=up_rules.tolerance, down=down_rules.tolerance)
     classes = classify_pods(obs.pods, startup_seconds(spec.startup_seconds, spec.startup_auto, memory), now)
     proposals = (
-        tuple(propose(m, obs, tolerance, classes, spec.min_replicas) for m in spec.metrics)
+        tuple([propose(m, obs, tolerance, classes, spec.min_replicas) for m in spec.metrics])
         if spec.formula is None
         else propose_formula(spec, obs, tolerance, classes)  # the formula in place of the metrics it names
     )
@@ -147,7 +147,8 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
 
     if memory.consecutive_failures:
         memory = _replace(memory, consecutive_failures=0)
-    leading = name_leading(max(valid, key=lambda p: p.replicas or 0))  # first of the maxima, as HPA reports it
+    # the first of the maxima, as HPA reports it
+    leading = name_leading(valid[0] if len(valid) == 1 else max(valid, key=lambda p: p.replicas or 0))
     proposal = leading.replicas
     assert proposal is not None
     limits: list[Limit] = []
@@ -226,12 +227,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     conditions = (
         _condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
         _condition("ScalingActive", "True", "ValidMetricFound", f"the desired count was computed from {leading.key}"),
-        _condition(
-            "ScalingLimited",
-            "True" if desired != stab.replicas else "False",
-            limited_reason if desired != stab.replicas else "DesiredWithinRange",
-            limit_msg if desired != stab.replicas else "the desired count is within the acceptable range",
-        ),
+        _condition("ScalingLimited", "True", limited_reason, limit_msg) if desired != stab.replicas else WITHIN_RANGE,
         _metrics_condition(invalid),
     )
     return _finish(
@@ -421,6 +417,12 @@ def _replace(memory: Memory, **changes: object) -> Memory:
 
 
 _ALL_AVAILABLE = Condition("MetricsAvailable", "True", "MetricsAvailable", "every metric returned data")
+
+
+#: ScalingLimited while nothing limits the count (most polls): built once.
+WITHIN_RANGE = Condition(
+    "ScalingLimited", "False", "DesiredWithinRange", "the desired count is within the acceptable range"
+)
 
 
 @lru_cache(maxsize=1024)
