@@ -11,7 +11,11 @@ One poll goes through these steps, each of which returns a number and its reason
    ``fallback.failureThreshold`` failures the count is raised to ``fallback.replicas``.
    A guard (a ``Latency`` SLO) at or below its target is valid and asks ``minReplicas``:
    it neither wins the max nor counts as missing, so with the queue unavailable and
-   the SLO holding the poll still holds (the guard's 1 is fewer than current);
+   the SLO holding the poll still holds (the guard's 1 is fewer than current).
+   With ``spec.formula`` one proposal from the expression (:mod:`autoscaler.core.formula`)
+   replaces those of the metrics it names, and the reason names the term that led.
+   Pods whose GPU is unhealthy (``PodState.gpu_unhealthy``) are not capacity: set aside,
+   and added back on top of what the ready pods' load asks;
 4. stabilization windows (:mod:`autoscaler.core.stabilization`);
 5. rate policies (:mod:`autoscaler.core.rate`), which also enforce min on the way down
    and max on the way up;
