@@ -199,10 +199,19 @@ def formula_proposal(
         return _invalid(base, result.error)
     value = max(result.value, 0.0)
     led = result.led or formula.names[0]
-    one = propose(_as_metric(formula), _alone(obs, value), tolerance, classes, spec.min_replicas)
+    # Pods whose GPU is lost serve nothing: a sum over ready pods already leaves them out,
+    # so the replicas asked for the load are healthy ones, and the lost ones come on top
+    # (as the per-pod rule adds them). Only against averageValue: the Object rule's
+    # ``ready pods`` counts Ready pods, these among them.
+    broken = 0
+    if classes.unhealthy and target.kind == "averageValue" and any(metrics[k].per_pod for k in formula.names):
+        broken = len(classes.unhealthy)
+    one = propose(_as_metric(formula), _alone(obs, value, broken), tolerance, classes, spec.min_replicas)
     if one.replicas is None:
         return _invalid(base, one.error or "invalid")
-    n, why = one.replicas, f"{text(formula.tree)} = {value:g} ({led} led): {one.reason}"
+    n, why = one.replicas + broken, f"{text(formula.tree)} = {value:g} ({led} led): {one.reason}"
+    if broken:
+        why = f"{why}; + {broken} with a GPU unhealthy = {n}"
     if unseen and n < obs.current_replicas:
         n, why = obs.current_replicas, f"{why}; ready pods without samples: keep current"
     without = None
@@ -250,10 +259,13 @@ def _as_metric(formula: FormulaSpec) -> MetricSpec:
     return MetricSpec(type="Prometheus", target=formula.target, name=FORMULA_KEY, query=formula.expression)
 
 
-def _alone(obs: Observation, value: float) -> Observation:
+def _alone(obs: Observation, value: float, broken: int = 0) -> Observation:
+    """The formula's value as the one metric of ``obs``; ``broken`` replicas (a GPU lost)
+    are not counted among the current ones the tolerance band compares against."""
+    status = obs.status_replicas if obs.status_replicas is not None else obs.current_replicas
     return Observation(
-        current_replicas=obs.current_replicas,
+        current_replicas=max(obs.current_replicas - broken, 0),
         pods=obs.pods,
         metrics={FORMULA_KEY: MetricObservation(value=value)},
-        status_replicas=obs.status_replicas,
+        status_replicas=max(status - broken, 0),
     )

@@ -71,3 +71,21 @@ def test_capacity_condition_names_the_pod() -> None:
     c = capacity_condition(observe(3, broken(3, 2)))
     assert (c.status, c.reason) == ("False", "GPUUnhealthy")
     assert c.message == f"1 pod(s) of the target hold a GPU that cannot serve, not counted as capacity: p2: {UNHEALTHY}"
+
+
+def test_a_formula_replaces_a_lost_gpu_too() -> None:
+    """``queue_depth`` against averageValue 4 as a formula: 7 healthy pods at 32/7 sum to 32,
+    8 replicas' worth of load for 7 serving (32 / (4 x 7) = 1.14, outside the band): 8 + 1 = 9.
+    Counting the broken pod among the current ones would read 32 / (4 x 8) = 1.0 and hold."""
+    from autoscaler.expression import parse_expression
+    from autoscaler.spec import FormulaSpec
+
+    metric = queue(4)
+    scaler = replace(spec(metric, behavior=OPEN),
+                     formula=FormulaSpec("queue_depth", parse_expression("queue_depth"), MetricTarget(average_value=4)))
+    obs = replace(observe(8, broken(8, 7)), metrics={metric.key: MetricObservation(per_pod=samples(*[32 / 7] * 7, 0))})
+    d = decide(scaler, obs, SEEN, NOW)
+    assert d.desired_replicas == 9, d.proposals[0].reason
+    assert d.proposals[0].reason.endswith("+ 1 with a GPU unhealthy = 9")
+    healthy = replace(obs, pods=pods(8), metrics={metric.key: MetricObservation(per_pod=samples(*[4] * 8))})
+    assert decide(scaler, healthy, SEEN, NOW).desired_replicas == 8  # same load, all serving: hold
