@@ -225,8 +225,13 @@ class ControlLoop:
         }
         snapshots: dict[Signal, SignalSnapshot] = {}
         if needed:
-            needed.add(GPU_HEALTH)  # which pods hold a GPU that cannot serve: one query more
-            snapshots = self.metrics.fetch_signals(needed, {obj.namespace for obj, _ in due})
+            namespaces = {obj.namespace for obj, _ in due}
+            snapshots = self.metrics.fetch_signals(needed, namespaces)
+            if any(s.error is None for s in snapshots.values()):
+                # Which pods hold a GPU that cannot serve: one query more, and only when
+                # Prometheus answers. While every signal fails the scalers hold anyway, and
+                # a further query through the retries would only delay their conditions.
+                snapshots.update(self.metrics.fetch_signals((GPU_HEALTH,), namespaces))
         futures = [self._pool.submit(self._run_one, obj, st, snapshots, now) for obj, st in due]
         with self._lock:
             self._pending.update(futures)

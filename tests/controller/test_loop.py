@@ -136,6 +136,8 @@ def test_prometheus_down_holds_and_says_so_once(world: World) -> None:
         [out] = world.poll(T0 + 15 * k)
         assert out.decision is not None and out.decision.desired_replicas == 2
     assert world.cluster.patches == []
+    # while every signal fails, GPU health is not asked (it would only add a failing query a tick)
+    assert all(GPU_HEALTH not in signals for signals, _ in world.source.fetches)
     cond = world.cluster.condition("serving", "llm", "MetricsAvailable")
     assert cond is not None and (cond["status"], cond["reason"]) == ("False", "FailedGetMetrics")
     warnings = [e for e in world.cluster.events if e.reason == "FailedGetMetrics"]
@@ -320,8 +322,9 @@ def test_one_fetch_per_tick_for_all_scalers(world: World) -> None:
     world.source.values["sum(rate(tokens_total[1m]))"] = Sample(100, T0)
     outs = world.poll(T0)
     assert len(outs) == 4 and all(not o.failures for o in outs)
-    # the signals the scalers need, and GPU health for their pods: one batched query each
-    assert world.source.fetches == [(frozenset({QUEUE_DEPTH, SM_ACTIVE, GPU_HEALTH}), frozenset({"a", "b", "c"}))]
+    # the signals the scalers need, then GPU health for their pods: one batched query each
+    assert world.source.fetches == [(frozenset({QUEUE_DEPTH, SM_ACTIVE}), frozenset({"a", "b", "c"})),
+                                    (frozenset({GPU_HEALTH}), frozenset({"a", "b", "c"}))]
     assert world.source.queries == ["sum(rate(tokens_total[1m]))"]  # custom: one per scaler
 
 
