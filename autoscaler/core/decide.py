@@ -45,8 +45,7 @@ from autoscaler.core.formula import name_leading, propose_formula
 from autoscaler.core.holds import (
     UNSCHEDULABLE,
     Held,
-    apply_capacity,
-    apply_cooldown,
+    apply_holds,
     apply_pause,
     capacity_condition,
 )
@@ -208,23 +207,12 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
     if desired != stab.replicas:
         limits.append(Limit(limited_reason, stab.replicas, desired, limit_msg))
 
-    cooldown = apply_cooldown(spec, current, desired, memory, now)
-    desired, cooled = cooldown.replicas, cooldown.limit
-    if cooled is not None:
-        limits.append(cooled)
-        # ScalingLimited names what held the count: the cooldown, not the rate step
-        # that let 15 through (it would read "TooManyReplicas: maxReplicas is 1000").
-        limited_reason, limit_msg = cooled.name, cooled.message
-    capped = apply_capacity(current, desired, obs)
-    if capped.limit is not None:
-        desired = capped.replicas
-        limits.append(capped.limit)
-        limited_reason, limit_msg = capped.limit.name, capped.limit.message
-    held = apply_pause(spec, current, desired)
-    if held.limit is not None:
-        desired = held.replicas
-        limits.append(held.limit)
-        limited_reason, limit_msg = held.limit.name, held.limit.message
+    desired, holds = apply_holds(spec, current, desired, memory, now, obs)
+    if holds:
+        limits.extend(holds)
+        # ScalingLimited names what held the count last: e.g. the cooldown, not the rate
+        # step that let 15 through (it would read "TooManyReplicas: maxReplicas is 1000").
+        limited_reason, limit_msg = holds[-1].name, holds[-1].message
 
     code = limits[-1].name if limits else "DesiredWithinRange"
     words = _describe(leading, proposal, limits, current, desired)
@@ -347,30 +335,13 @@ def _unavailable(
             f"metrics unavailable for {failures} polls (threshold {fb.failure_threshold}): "
             f"at least {fb.replicas} replicas",
         )
-        limits: tuple[Limit, ...] = (limit,)
-        code, words = "Fallback", f"{limit.message}; {first.key}: {first.error}"
         # Raising to the fallback is a scale-up like any other: it waits out the up
-        # cooldown (2 -> 4 ten seconds after a scale-up with cooldownSeconds 60 holds at 2).
-        cooldown = apply_cooldown(spec, current, desired, memory, now)
-        desired, cooled = cooldown.replicas, cooldown.limit
-        if cooled is not None:
-            code, words, limits = "Cooldown", f"{words}; Cooldown: {cooled.message}", (limit, cooled)
-        capped = apply_capacity(current, desired, obs)
-        if capped.limit is not None:
-            desired = capped.replicas
-            code, words, limits = (
-                UNSCHEDULABLE,
-                f"{words}; {UNSCHEDULABLE}: {capped.limit.message}",
-                limits + (capped.limit,),
-            )
-        held = apply_pause(spec, current, desired)
-        if held.limit is not None:
-            desired = held.replicas
-            code, words, limits = (
-                held.limit.name,
-                f"{words}; {held.limit.name}: {held.limit.message}",
-                limits + (held.limit,),
-            )
+        # cooldown (2 -> 4 ten seconds after a scale-up with cooldownSeconds 60 holds at 2),
+        # the capacity rule and a paused direction.
+        desired, holds = apply_holds(spec, current, desired, memory, now, obs)
+        limits: tuple[Limit, ...] = (limit, *holds)
+        code = limits[-1].name
+        words = "; ".join([f"{limit.message}; {first.key}: {first.error}", *(f"{h.name}: {h.message}" for h in holds)])
     else:
         desired, code = current, "FailedGetMetrics"
         if valid:

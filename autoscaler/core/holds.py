@@ -130,6 +130,19 @@ def apply_pause(spec: GPUScalerSpec, current: int, desired: int) -> Held:
     return Held(desired)
 
 
+def apply_holds(
+    spec: GPUScalerSpec, current: int, desired: int, memory: Memory, now: float, obs: Observation
+) -> tuple[int, tuple[Limit, ...]]:
+    """The three holding steps in their order (cooldown, capacity, a paused direction),
+    each on the count the one before left: the count after them and the limits that
+    held it, in order (none: ``desired`` as it came). The normal path and the fallback
+    path of :func:`autoscaler.core.decide.decide` both end with them."""
+    cooled = apply_cooldown(spec, current, desired, memory, now)
+    capped = apply_capacity(current, cooled.replicas, obs)
+    held = apply_pause(spec, current, capped.replicas)
+    return held.replicas, tuple(h.limit for h in (cooled, capped, held) if h.limit is not None)
+
+
 #: The condition while every pod of the target is placed (built once: decide runs every tick of a replay).
 CAPACITY_AVAILABLE = Condition("CapacityAvailable", "True", "Scheduled", "no pod of the target waits for a node")
 
