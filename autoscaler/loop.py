@@ -491,10 +491,10 @@ class ControlLoop:
         except KubeError as e:
             pods_error = f"cannot list the target's pods: {e}"
             self.telemetry.errors.labels("list_pods").inc()
+        names = [p.name for p in pods]  # marking a pod unhealthy keeps its name
         health = snapshots.get(GPU_HEALTH)
         if health is not None and pods:
-            pods = mark_unhealthy(pods, health.reading(obj.namespace, [p.name for p in pods]), max_age_of(spec), now)
-        names = [p.name for p in pods]
+            pods = mark_unhealthy(pods, health.reading(obj.namespace, names), max_age_of(spec), now)
         readings: dict[str, Reading] = {}
         for m in spec.metrics:
             if pods_error is not None and signals_of(m):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from autoscaler.core.proposal import unschedulable_pods
+from autoscaler.core.proposal import unhealthy_pods, unschedulable_pods
 from autoscaler.core.types import Condition, Limit, Memory, Observation
 from autoscaler.spec import GPUScalerSpec
 
@@ -159,7 +159,7 @@ def capacity_condition(obs: Observation) -> Condition:
     :mod:`autoscaler.core.proposal`), naming the first and why."""
     waiting = unschedulable_pods(obs.pods)
     if not waiting:
-        broken = [p for p in obs.pods if p.gpu_unhealthy is not None and not p.deleting]
+        broken = unhealthy_pods(obs.pods)
         if not broken:
             return CAPACITY_AVAILABLE
         return Condition(

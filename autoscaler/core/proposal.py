@@ -140,6 +140,19 @@ def unschedulable_pods(pods: tuple[PodState, ...]) -> tuple[PodState, ...]:
     )
 
 
+def unhealthy_pods(pods: tuple[PodState, ...]) -> tuple[PodState, ...]:
+    """The pods that hold a GPU that cannot serve (the same rule as :func:`classify_pods`)."""
+    return tuple(
+        p
+        for p in pods
+        if p.gpu_unhealthy is not None
+        and not p.deleting
+        and p.phase != "Failed"
+        and p.phase != "Succeeded"
+        and (p.ready or p.unschedulable is None)
+    )
+
+
 #: The largest sample or value the arithmetic takes: a larger one (up to +Inf) counts
 #: as this. 10^15 waiting requests is far beyond any real queue, and in milli-units it
 #: stays an exact integer (10^18 < 2^63), so ``inference_queue_depth 1e306`` asks for
