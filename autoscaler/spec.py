@@ -127,6 +127,15 @@ class MetricTarget:
 
 
 @dataclass(frozen=True)
+class LookAhead:
+    """A metric's ``lookAhead``: project its least-squares trend over the last ``over``
+    seconds ``ahead`` seconds forward, and decide on that when it is higher."""
+
+    ahead_seconds: float
+    over_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """One scaling signal. ``key`` names it in observations and recordings; what its
     ``type`` means is its :class:`~autoscaler.metrics.types.MetricDefinition`. A ``type``
@@ -143,6 +152,9 @@ class MetricSpec:
     #: ``window``: each sample becomes its mean over the last this many seconds
     #: (:mod:`autoscaler.core.window`); None (absent): no smoothing.
     window_seconds: float | None = None
+    #: ``lookAhead``: decide on the value the metric's trend reaches this far ahead, when
+    #: higher (:mod:`autoscaler.core.lookahead`); None (absent): no look-ahead.
+    look_ahead: LookAhead | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, MetricType):  # built in code from a string: "QueueDepth"
@@ -329,25 +341,50 @@ WINDOW_PATTERN = r"^(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|3600)s?|([1-9]
 _WINDOW = re.compile(WINDOW_PATTERN)
 
 
-def _parse_window(r: FieldReader, obj: Mapping[str, Any], path: str) -> float | None:
-    """``window`` in seconds (None when absent or invalid): ``60`` -> 60, ``"90s"`` -> 90,
-    ``"2m"`` -> 120, ``"1h"`` -> 3600."""
-    raw = obj.get("window")
+def _parse_window(r: FieldReader, obj: Mapping[str, Any], path: str, key: str = "window") -> float | None:
+    """A duration field (``window``, ``lookAhead.ahead``/``over``) in seconds, None when
+    absent or invalid: ``60`` -> 60, ``"90s"`` -> 90, ``"2m"`` -> 120, ``"1h"`` -> 3600."""
+    raw = obj.get(key)
     if raw is None:
         return None
     expected = "expected a duration of 1 s to 1 h: whole seconds (30, '30s'), whole minutes ('2m') or '1h'"
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        r.error(f"{path}.window", f"{expected}, got {describe_value(raw)}")
+        r.error(f"{path}.{key}", f"{expected}, got {describe_value(raw)}")
         return None
     if isinstance(raw, int):
         if not 1 <= raw <= MAX_WINDOW_SECONDS:
-            r.error(f"{path}.window", f"{expected}, got {describe_value(raw)}")
+            r.error(f"{path}.{key}", f"{expected}, got {describe_value(raw)}")
             return None
         return float(raw)
     if _WINDOW.fullmatch(raw) is None:
-        r.error(f"{path}.window", f"{expected}, got {describe_value(raw)}")
+        r.error(f"{path}.{key}", f"{expected}, got {describe_value(raw)}")
         return None
     return parse_duration(raw)
+
+
+#: ``lookAhead.over`` when absent: 8 polls at the default 15 s, long enough that one noisy
+#: poll moves the slope little, short enough to follow a climb that lasts minutes.
+DEFAULT_LOOK_AHEAD_OVER = 120.0
+
+
+def _parse_look_ahead(r: FieldReader, obj: Mapping[str, Any], path: str) -> LookAhead | None | bool:
+    """``lookAhead: {ahead, over}`` (:mod:`autoscaler.core.lookahead`): None when absent,
+    False when invalid (an error is recorded)."""
+    if obj.get("lookAhead") is None:
+        return None
+    lp = f"{path}.lookAhead"
+    la = r.mapping(obj.get("lookAhead"), lp)
+    if la is None:
+        return False
+    r.unknown(la, lp, ("ahead", "over"))
+    if la.get("ahead") is None:
+        r.error(f"{lp}.ahead", "expected how far ahead to project, a duration such as 30s")
+        return False
+    ahead = _parse_window(r, la, lp, "ahead")
+    over = _parse_window(r, la, lp, "over") if la.get("over") is not None else DEFAULT_LOOK_AHEAD_OVER
+    if ahead is None or over is None:
+        return False
+    return LookAhead(ahead_seconds=ahead, over_seconds=over)
 
 
 def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
@@ -355,11 +392,12 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
     obj = r.mapping(raw, path)
     if obj is None:
         return None
-    r.unknown(obj, path, ("type", *_OWN_FIELDS, "target", "window"))
+    r.unknown(obj, path, ("type", *_OWN_FIELDS, "target", "window", "lookAhead"))
     mtype = r.string(obj, "type", path, None, choices=METRIC_TYPES)
     definition = definition_of(mtype) if mtype is not None else None
     target = _parse_target(r, obj.get("target"), f"{path}.target", definition)
     window = _parse_window(r, obj, path)
+    look_ahead = _parse_look_ahead(r, obj, path)
     if definition is None:
         return None
     for k in _OWN_FIELDS:
@@ -371,7 +409,15 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
         return None
     if obj.get("window") is not None and window is None:
         return None
-    metric = MetricSpec(type=definition.type, target=target, window_seconds=window, **own)
+    if look_ahead is False:
+        return None
+    metric = MetricSpec(
+        type=definition.type,
+        target=target,
+        window_seconds=window,
+        look_ahead=look_ahead if isinstance(look_ahead, LookAhead) else None,
+        **own,
+    )
     if obj.get("squareRootStaffing") is not None and target.kind != "averageValue":
         r.error(f"{path}.squareRootStaffing", "applies only to an averageValue target (what one replica sustains)")
         return None
@@ -549,6 +595,13 @@ def _parse_spec(r: FieldReader, raw: Any, path: str) -> GPUScalerSpec | None:
             if m.key in seen:
                 r.error(f"{path}.metrics[{i}]", f"duplicate metric {m.key!r} (already metrics[{seen[m.key]}])")
             seen.setdefault(m.key, i)
+    for i, m in enumerate(metrics):
+        if m.look_ahead is not None and polling and m.look_ahead.over_seconds <= 2 * polling:
+            r.error(
+                f"{path}.metrics[{i}].lookAhead.over",
+                f"expected more than {2 * polling} s (a trend needs 3 polls at pollingIntervalSeconds {polling}),"
+                f" got {m.look_ahead.over_seconds:g} s",
+            )
     behavior = Behavior()
     bobj = r.mapping(obj.get("behavior"), f"{path}.behavior", required=False)
     if bobj is not None:

@@ -215,7 +215,7 @@ def decide(spec: GPUScalerSpec, obs: Observation, memory: Memory, now: float) ->
         limited_reason, limit_msg = holds[-1].name, holds[-1].message
 
     code = limits[-1].name if limits else "DesiredWithinRange"
-    words = _describe(leading, proposal, limits, current, desired)
+    words = _describe(leading, proposal, limits, current, desired, _look_ahead_words(spec, obs, leading.key))
     conditions = (
         _condition("AbleToScale", "True", able_reason, _able_message(able_reason)),
         _condition("ScalingActive", "True", "ValidMetricFound", f"the desired count was computed from {leading.key}"),
@@ -425,12 +425,24 @@ def _able_message(reason: str) -> str:
     return _ABLE_MESSAGES.get(reason, reason)
 
 
-def _describe(leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int) -> str:
+def _look_ahead_words(spec: GPUScalerSpec, obs: Observation, key: str) -> str:
+    """``; look-ahead +8 in 30 s`` when a ``lookAhead`` lifted the leading metric this poll."""
+    mo = obs.metrics.get(key)
+    if mo is None or not mo.lift:
+        return ""
+    ahead = next((m.look_ahead.ahead_seconds for m in spec.metrics if m.key == key and m.look_ahead), None)
+    return "" if ahead is None else f"; look-ahead +{mo.lift:.4g} in {ahead:g} s"
+
+
+def _describe(
+    leading: MetricProposal, proposal: int, limits: list[Limit], current: int, desired: int, lifted: str = ""
+) -> str:
     """One line a person reads: the leading metric, what it asked for, each limit that
     bit, and the outcome — e.g. ``queue_depth 9 (target 4) asks 5; ScaleUpLimit 5->4:
-    scale-up policies allow at most 4 now; 2 -> 4``."""
+    scale-up policies allow at most 4 now; 2 -> 4``. A look-ahead that lifted the metric
+    says by how much in all: ``queue_depth 12 (target 4; look-ahead +8 in 30 s) asks 6``."""
     usage = "?" if leading.usage is None else f"{leading.usage:g}"
-    text = f"{leading.key} {usage} (target {leading.target:g}) asks {proposal}"
+    text = f"{leading.key} {usage} (target {leading.target:g}{lifted}) asks {proposal}"
     for lim in limits:
         text += f"; {lim.name} {lim.before}->{lim.after}: {lim.message}"
     return text + (f"; hold at {current}" if desired == current else f"; {current} -> {desired}")

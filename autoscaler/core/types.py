@@ -79,6 +79,9 @@ class MetricObservation:
     per_pod: Mapping[str, float] = field(default_factory=dict)
     value: float | None = None
     error: str | None = None
+    #: What a ``lookAhead`` added to the metric's total (:mod:`autoscaler.core.lookahead`),
+    #: 0 when nothing: the reason names it, so a count above today's load is explained.
+    lift: float = 0.0
 
     @staticmethod
     def failed(error: str) -> MetricObservation:
@@ -88,7 +91,7 @@ class MetricObservation:
     def sampled(cls, per_pod: Mapping[str, float]) -> MetricObservation:
         """A per-pod metric's usable samples, built every poll for every metric: see "Fast constructors" above."""
         made = object.__new__(cls)
-        made.__dict__.update({"per_pod": per_pod, "value": None, "error": None})
+        made.__dict__.update({"per_pod": per_pod, "value": None, "error": None, "lift": 0.0})
         return made
 
 

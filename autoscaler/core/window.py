@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from autoscaler.core.lookahead import NO_POINTS, TrendPoints, project
 from autoscaler.core.types import MetricObservation, Observation
 from autoscaler.spec import GPUScalerSpec
 
@@ -79,11 +80,14 @@ class WindowState:
     """Every windowed metric's points, by metric key; empty for a new scaler or leader."""
 
     metrics: Mapping[str, MetricWindow] = field(default_factory=dict)
+    #: Each look-ahead metric's totals (``lookAhead``, :mod:`autoscaler.core.lookahead`), by key.
+    trends: Mapping[str, TrendPoints] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
         """How many points are held in all (what bounds the memory)."""
-        return sum(len(w.value.times) + sum(len(s.times) for s in w.per_pod.values()) for w in self.metrics.values())
+        windows = sum(len(w.value.times) + sum(len(s.times) for s in w.per_pod.values()) for w in self.metrics.values())
+        return windows + sum(len(t.times) for t in self.trends.values())
 
 
 class Smoothed(NamedTuple):
@@ -100,8 +104,9 @@ _NO_SERIES = Series()
 
 
 def windowed(spec: GPUScalerSpec) -> bool:
-    """Whether any metric of ``spec`` has a ``window`` (else :func:`smooth` changes nothing)."""
-    return any(m.window_seconds is not None for m in spec.metrics)
+    """Whether any metric of ``spec`` has a ``window`` or a ``lookAhead`` (else :func:`smooth`
+    changes nothing)."""
+    return any(m.window_seconds is not None or m.look_ahead is not None for m in spec.metrics)
 
 
 def smooth(spec: GPUScalerSpec, obs: Observation, state: WindowState, now: float) -> Smoothed:
@@ -120,7 +125,19 @@ def smooth(spec: GPUScalerSpec, obs: Observation, state: WindowState, now: float
         kept[m.key] = result.window
         if result.observation is not None:
             metrics[m.key] = result.observation
-    return Smoothed(replace(obs, metrics=metrics), WindowState(kept))
+    trends: dict[str, TrendPoints] = {}
+    for m in spec.metrics:  # after the windows: a windowed metric's trend is its mean's
+        if m.look_ahead is None:
+            continue
+        la = m.look_ahead
+        before_points = state.trends.get(m.key, NO_POINTS)
+        projected = project(
+            before_points, metrics.get(m.key), obs.pods, la.ahead_seconds, la.over_seconds, now, MAX_POINTS
+        )
+        trends[m.key] = projected.points
+        if projected.observation is not None:
+            metrics[m.key] = projected.observation
+    return Smoothed(replace(obs, metrics=metrics), WindowState(kept, trends))
 
 
 class _Advanced(NamedTuple):

@@ -75,3 +75,30 @@ def test_the_controller_decides_on_the_window_mean(api: ApiServer, client: KubeC
         assert out.decision.desired_replicas == 2
     finally:
         second.close()
+
+
+def test_the_controller_decides_on_the_look_ahead(api: ApiServer, client: KubeClient) -> None:
+    """Queues climbing 4, 6, 8 a pod on 2 pods (8, 12, 16 in all): 30 s ahead the total is
+    16 + 30 x 4/15 = 24, 12 a pod, and the controller scales 2 -> 6 where the reactive
+    count is ceil(16 / 4) = 4; status and the Event show the lifted value it decided on."""
+    source = FakeMetricSource()
+    api.add_deployment(NS, "llm", 2, APP)
+    pods = api.add_pods(NS, APP, 2, prefix="llm")
+    metrics = [{"type": "QueueDepth", "target": {"averageValue": 4}, "lookAhead": {"ahead": "30s"}}]
+    api.add_gpuscaler(scaler_doc(NS, "llm", interval=15, behavior=BEHAVIOR, metrics=metrics))
+    t = time.time()
+    controller = Controller(client, source)
+    try:
+        for k, per_pod in enumerate((4.0, 6.0)):
+            load(source, pods, per_pod, t + 15 * k)
+            controller.poll(t + 15 * k)
+        load(source, pods, 8, t + 30)
+        out = controller.poll(t + 30)
+        assert out.decision is not None and out.applied
+        assert replicas(api) == 6
+        [metric] = api.gpuscaler(NS, "llm")["status"]["currentMetrics"]
+        assert (metric["name"], metric["value"]) == ("queue_depth", 12)
+        [event] = [e for e in api.events(NS) if e["reason"] == "SuccessfulRescale"][-1:]
+        assert event["message"].startswith("New size: 6; reason: queue_depth 12 (target 4; look-ahead +8 in 30 s) asks 6")
+    finally:
+        controller.close()

@@ -37,3 +37,23 @@ def test_the_crd_holds_the_parsers_pattern() -> None:
     window = metric["properties"]["window"]
     assert window["pattern"] == WINDOW_PATTERN
     assert (window["minimum"], window["maximum"], window["x-kubernetes-int-or-string"]) == (1, 3600, True)
+
+
+@pytest.mark.parametrize("duration", EDGES, ids=[repr(w) for w in EDGES])
+@pytest.mark.parametrize("field", ["ahead", "over"])
+def test_look_ahead_durations_agree_with_the_api_server(field: str, duration: Any) -> None:
+    """``lookAhead.ahead`` and ``.over`` take ``window``'s durations. (``over`` of at most
+    two polls is refused by validate and reported by the controller as InvalidSpec; the
+    schema cannot compare it with pollingIntervalSeconds, so these use over > 30 s.)"""
+    look_ahead = {"ahead": "30s", "over": "2m"} | {field: duration}
+    doc = scaler(QUEUE | {"lookAhead": look_ahead})
+    errors = manifests.gpuscaler_errors(doc)
+    if field == "over" and duration in (1, "1") and not isinstance(duration, bool):  # 1 s: a valid duration
+        assert errors == [] and not validate_accepts(doc)
+        return
+    assert validate_accepts(doc) == (errors == []), errors
+
+
+def test_look_ahead_needs_ahead_in_the_api_server_too() -> None:
+    assert manifests.gpuscaler_errors(scaler(QUEUE | {"lookAhead": {"over": "2m"}})) != []
+    assert manifests.gpuscaler_errors(scaler(QUEUE | {"lookAhead": {"ahead": "30s"}})) == []

@@ -81,3 +81,31 @@ def test_cli_json_reports_the_smoothed_value(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["metrics"]["queue_depth"]["value"] for line in lines] == [4, 4, 4, 7, 7, 7, 7, 4]
     assert [line["desired_replicas"] for line in lines] == [2, 2, 2, 4, 4, 4, 4, 2]
+
+
+def test_open_loop_decides_on_the_look_ahead(tmp_path: Path) -> None:
+    """Two pods whose queues climb 4, 6, 8 each (8, 12, 16 in all): reactive, ceil(16 / 4) = 4
+    at the third poll; 30 s ahead, 16 + 30 x 4/15 = 24, ceil(24 / 4) = 6, and the JSON
+    line shows the lifted samples the decision used."""
+    rows = []
+    for i, depth in enumerate([4, 6, 8]):
+        t = T0 + 15 * i
+        rows += [f"{t},queue_depth,a,{depth}", f"{t},queue_depth,b,{depth}", f"{t},replicas,,2"]
+    path = tmp_path / "rec.csv"
+    path.write_text("timestamp,metric,pod,value\n" + "\n".join(rows) + "\n")
+    metric = QUEUE | {"lookAhead": {"ahead": "30s"}}
+    body = scaler(None) | {"metrics": [metric], "maxReplicas": 16,
+                           "behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": 16, "periodSeconds": 15}]}}}
+    doc = {"apiVersion": "gpuautoscaler.io/v1alpha1", "kind": "GPUScaler",
+           "metadata": {"name": "llm", "namespace": "serving"}, "spec": body}
+    scaler_file = tmp_path / "scaler.yaml"
+    scaler_file.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(main, ["dry-run", str(scaler_file), str(path), "--output", "json"])
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["desired_replicas"] for line in lines] == [2, 3, 6]
+    assert lines[2]["metrics"]["queue_depth"]["value"] == 12  # 8 + 4 a pod
+    no_trend = {**doc, "spec": body | {"metrics": [QUEUE]}}
+    scaler_file.write_text(yaml.safe_dump(no_trend))
+    result = CliRunner().invoke(main, ["dry-run", str(scaler_file), str(path), "--output", "json"])
+    assert [json.loads(line)["desired_replicas"] for line in result.stdout.splitlines()] == [2, 3, 4]

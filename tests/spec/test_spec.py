@@ -324,7 +324,7 @@ UNKNOWN_FIELD_CASES = [
     pytest.param(doc(behavior={"scaleUpp": {}}), "spec.behavior.scaleUpp",
                  "unknown field (expected one of: scaleUp, scaleDown)", id="a misspelt direction"),
     pytest.param(doc(metrics=[{**Q, "targets": {}}]), "spec.metrics[0].targets",
-                 "unknown field (expected one of: type, signal, name, query, squareRootStaffing, target, window)", id="metric field"),
+                 "unknown field (expected one of: type, signal, name, query, squareRootStaffing, target, window, lookAhead)", id="metric field"),
     pytest.param(doc(behavior={"scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60,
                                                             "period": 60}]}}),
                  "spec.behavior.scaleDown.policies[0].period",
