@@ -12,7 +12,9 @@ The traces come in two sets. **Development** (Azure code x3, conversation x16): 
 spec is chosen on these. **Evaluation** (ServeGen m-large day 1 and the fortnight at x0.3,
 Mooncake, and the generated held-out workloads of :mod:`simulations.traces.workloads`):
 reported, never used to choose. Each policy gets a verdict against the goal
-(:mod:`simulations.goal`).
+(:mod:`simulations.goal`). With them, **other seeds** (2 and 3) of each generated workload run
+under the scenario's routing into the block ``seeds``: traffic of the same kinds that nobody
+looked at while choosing (``--only seeds`` runs just those, about 30 s on two cores).
 
 Options: ``--scenario S`` (e.g. while tuning ours), ``--only NAME,...``, ``--set development|evaluation``,
 ``--routing leastRequest|prefillAware|both`` (default both; the fortnight runs under
@@ -42,6 +44,7 @@ from simulations.policies import Plan, build_policy, policy_names
 from simulations.scenario import LEAST_REQUEST, PREFILL_AWARE, ROUTINGS, Scenario, load_scenario
 from simulations.stats import PolicyResult
 from simulations.traces import Trace, load_trace
+from simulations.traces.workloads import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "simulation.md"
@@ -85,6 +88,21 @@ CASES = (
         "short_bursts", "synthetic:kind=short_bursts", "Generated: bursts shorter than a model load (2 h)", EVALUATION
     ),
 )
+
+
+#: Other draws of the generated workloads (seed 1 is in CASES): traffic of the same kinds that no
+#: one looked at while choosing, reported under the scenario's routing in the block ``seeds``.
+OTHER_SEEDS = (2, 3)
+SEEDS = "seeds"
+
+
+def seed_cases() -> tuple[Case, ...]:
+    """Each generated kind at each of :data:`OTHER_SEEDS`."""
+    return tuple(
+        Case(f"{kind}_seed{seed}", f"synthetic:kind={kind},seed={seed}", f"{kind}, seed {seed}", EVALUATION)
+        for seed in OTHER_SEEDS
+        for kind in KINDS
+    )
 
 
 def with_routing(scenario: Scenario, routing: str) -> Scenario:
@@ -260,14 +278,24 @@ def _parse_routings(text: str) -> tuple[str, ...]:
 
 
 def select_cases(only: str, split: str) -> tuple[Case, ...]:
-    """The cases ``--only`` and ``--set`` name; an unknown name is an error naming the known ones."""
+    """The cases ``--only`` and ``--set`` name; an unknown name is an error naming the known ones
+    (``seeds``, the other draws of the generated workloads, is one of them)."""
     names = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in {c.name for c in CASES}]
+    unknown = [n for n in names if n not in {c.name for c in CASES} | {SEEDS}]
     if unknown:
         raise SimulationInputError.one(
-            "--only", 0, unknown[0], "unknown report trace; expected one of " + ", ".join(c.name for c in CASES)
+            "--only",
+            0,
+            unknown[0],
+            "unknown report trace; expected one of " + ", ".join([*(c.name for c in CASES), SEEDS]),
         )
     return tuple(c for c in CASES if (not names or c.name in names) and (not split or c.split == split))
+
+
+def wants_seeds(only: str, split: str) -> bool:
+    """The other seeds run with the whole report, or alone with ``--only seeds``."""
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    return (not names and split != DEVELOPMENT) or SEEDS in names
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,6 +323,10 @@ def main(argv: list[str] | None = None) -> None:
             print(str(p), file=sys.stderr)
         sys.exit(2)
     results = run_all(cases, args.scenario, args.routing, args.jobs)
+    seeds = seed_cases() if wants_seeds(args.only, args.split) else ()
+    seed_results = run_all(seeds, args.scenario, (routing,), args.jobs) if seeds else {}
+    if seeds:
+        print(f"\nother seeds, routing {routing}\n" + headline_table(seed_results, seeds, routing))
     for (name, rt), comparison in results.items():
         print(f"\n## {name}, routing {rt}: {comparison.trace_spec}\n\n{format_goal_table(comparison)}")
     for rt in args.routing:
@@ -324,6 +356,10 @@ def main(argv: list[str] | None = None) -> None:
             headline=len(cases) == len(CASES) and routing in args.routing,
             summary_routing=routing,
         )
+        if seeds:
+            args.doc.write_text(
+                replace_block(args.doc.read_text(), SEEDS, routing_section(seed_results, seeds, routing))
+            )
     if args.json:
         Path(args.json).write_text(
             json.dumps({f"{n}/{rt}": c.to_json() for (n, rt), c in results.items()}, indent=1) + "\n"

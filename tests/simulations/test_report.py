@@ -11,6 +11,7 @@ from simulations.report_all import (
     DEVELOPMENT,
     EVALUATION,
     HEADLINE,
+    SEEDS,
     SUMMARY,
     Case,
     main,
@@ -18,8 +19,10 @@ from simulations.report_all import (
     replace_block,
     routing_section,
     run_all,
+    seed_cases,
     select_cases,
     update_docs,
+    wants_seeds,
 )
 from simulations.scenario import LEAST_REQUEST, PREFILL_AWARE, ROUTINGS
 
@@ -86,3 +89,19 @@ def test_an_unknown_report_trace_exits_2(capsys: pytest.CaptureFixture[str]) -> 
         main(["--only", "azure_code,nope", "--no-docs"])
     assert e.value.code == 2
     assert capsys.readouterr().err.startswith("--only:0: nope: unknown report trace; expected one of azure_code, ")
+
+
+def test_other_seeds_run_with_the_whole_report_or_alone() -> None:
+    assert wants_seeds("", "") and wants_seeds("", EVALUATION) and wants_seeds("seeds", "")
+    assert not wants_seeds("", DEVELOPMENT) and not wants_seeds("azure_code", "")
+    assert select_cases("seeds", "") == ()
+    cases = seed_cases()
+    assert {c.trace.split(",seed=")[1] for c in cases} == {"2", "3"}
+    assert all(c.split == EVALUATION and c.trace.startswith("synthetic:kind=") for c in cases)
+    assert not {c.name for c in cases} & {c.name for c in CASES}
+
+
+def test_the_doc_holds_the_other_seeds_block() -> None:
+    block = read_block((REPO / "docs" / "simulation.md").read_text(), SEEDS)
+    assert block is not None
+    assert [c.title for c in seed_cases() if f"| {c.title} |" not in block] == []
