@@ -105,6 +105,16 @@ def seed_cases() -> tuple[Case, ...]:
     )
 
 
+#: How much older or younger than the scenario's ``metrics.delaySeconds`` the metrics are in the
+#: phase runs, in seconds: -4, -3, ..., +4 (6 to 14 s around the default 10 s). What ``ours`` sees
+#: is one scrape, one poll and one burst's timing; moving the age by a second moves where each
+#: poll falls against the bursts, and on on/off traffic that alone moves the result by points.
+PHASE_OFFSETS = (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0)
+PHASE = "phase"
+#: Too long to run nine more times in the report (the fortnight runs only under leastRequest anyway).
+_NO_PHASE = ("servegen_fortnight",)
+
+
 def with_routing(scenario: Scenario, routing: str) -> Scenario:
     """The scenario with its load balancer's routing replaced (``model.routing``)."""
     return replace(scenario, model=replace(scenario.model, routing=routing))
@@ -120,6 +130,61 @@ def _run(case: Case, scenario_spec: str, routing: str, policy: str) -> tuple[str
 
 
 Results = dict[tuple[str, str], Comparison]
+
+
+def _run_delayed(case: Case, scenario_spec: str, routing: str, delay: float) -> tuple[str, float, PolicyResult]:
+    scenario = replace(with_routing(load_scenario(scenario_spec), routing), metrics_delay_s=delay)
+    trace = load_trace(case.trace)
+    plan = Plan(trace, scenario)
+    return case.name, delay, simulate(trace, scenario, build_policy(SUBJECT, scenario, plan), plan)
+
+
+Phases = dict[str, list[tuple[float, PolicyResult]]]
+
+
+def run_phases(cases: tuple[Case, ...], scenario_spec: str, routing: str, jobs: int) -> Phases:
+    """``ours`` on each case at each metric age of :data:`PHASE_OFFSETS` around the scenario's."""
+    base = load_scenario(scenario_spec).metrics_delay_s
+    delays = [max(0.0, base + d) for d in PHASE_OFFSETS]
+    tasks = [(c, d) for c in cases if c.name not in _NO_PHASE and routing in c.routings for d in delays]
+    out: Phases = {}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_run_delayed, c, scenario_spec, routing, d) for c, d in tasks]
+        for f in futures:
+            name, delay, r = f.result()
+            out.setdefault(name, []).append((delay, r))
+    return out
+
+
+def phase_table(phases: Phases, results: Results, cases: tuple[Case, ...], routing: str) -> str:
+    """Per trace: ours' SLO met, GPU-hours (x the oracle's) and actions an hour as mean (min to max) over
+    the metric ages, and at how many of them it meets the goal (against the same static peak, oracle
+    and baselines as the headline, which run at the scenario's age)."""
+    rows = [
+        "| set | trace | ours: SLO met, mean (min to max) | GPU-h x oracle, mean (min to max) | "
+        "actions/h, mean (max) | meets the goal at |",
+        "|:--|:--|--:|--:|--:|--:|",
+    ]
+    for split in (DEVELOPMENT, EVALUATION):
+        for case in cases:
+            runs, c = phases.get(case.name), results.get((case.name, routing))
+            if case.split != split or not runs or c is None:
+                continue
+            others = [Scores.of(r) for r in c.results if r.policy != SUBJECT]
+            oracle = next(r.gpu_hours for r in c.results if r.policy == ORACLE)
+            met = 0
+            for _, r in runs:
+                verdicts = judge_all([Scores.of(r), *others])
+                met += bool(verdicts and verdicts[SUBJECT].meets)
+            slo = [100 * r.slo_attainment for _, r in runs]
+            cost = [r.gpu_hours / oracle if oracle > 0 else float("inf") for _, r in runs]
+            acts = [r.scale_actions_per_hour for _, r in runs]
+            rows.append(
+                f"| {split} | {case.title} | {sum(slo) / len(slo):.2f} % ({min(slo):.2f} to {max(slo):.2f}) | "
+                f"{sum(cost) / len(cost):.2f}x ({min(cost):.2f} to {max(cost):.2f}) | "
+                f"{sum(acts) / len(acts):.1f} ({max(acts):.1f}) | {met} of {len(runs)} |"
+            )
+    return "\n".join(rows)
 
 
 def run_all(cases: tuple[Case, ...], scenario_spec: str, routings: tuple[str, ...], jobs: int) -> Results:
@@ -323,6 +388,9 @@ def main(argv: list[str] | None = None) -> None:
             print(str(p), file=sys.stderr)
         sys.exit(2)
     results = run_all(cases, args.scenario, args.routing, args.jobs)
+    phases = run_phases(cases, args.scenario, routing, args.jobs) if routing in args.routing else {}
+    if phases:
+        print(f"\nmetric ages, routing {routing}\n" + phase_table(phases, results, cases, routing))
     seeds = seed_cases() if wants_seeds(args.only, args.split) else ()
     seed_results = run_all(seeds, args.scenario, (routing,), args.jobs) if seeds else {}
     if seeds:
@@ -356,6 +424,10 @@ def main(argv: list[str] | None = None) -> None:
             headline=len(cases) == len(CASES) and routing in args.routing,
             summary_routing=routing,
         )
+        if phases and len(cases) == len(CASES):
+            args.doc.write_text(
+                replace_block(args.doc.read_text(), PHASE, phase_table(phases, results, cases, routing))
+            )
         if seeds:
             args.doc.write_text(
                 replace_block(args.doc.read_text(), SEEDS, routing_section(seed_results, seeds, routing))

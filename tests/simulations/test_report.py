@@ -11,14 +11,18 @@ from simulations.report_all import (
     DEVELOPMENT,
     EVALUATION,
     HEADLINE,
+    PHASE,
+    PHASE_OFFSETS,
     SEEDS,
     SUMMARY,
     Case,
     main,
+    phase_table,
     read_block,
     replace_block,
     routing_section,
     run_all,
+    run_phases,
     seed_cases,
     select_cases,
     update_docs,
@@ -105,3 +109,26 @@ def test_the_doc_holds_the_other_seeds_block() -> None:
     block = read_block((REPO / "docs" / "simulation.md").read_text(), SEEDS)
     assert block is not None
     assert [c.title for c in seed_cases() if f"| {c.title} |" not in block] == []
+
+
+def test_phase_runs_move_only_the_metric_age() -> None:
+    """The phase table's runs differ from the headline's only by the metrics' age: at the
+    scenario's own age (offset 0) ours is the headline's run, figure for figure."""
+    case = Case("steps", "synthetic:kind=chat_step,duration=20m", "Steps", DEVELOPMENT)
+    results = run_all((case,), "default", (PREFILL_AWARE,), jobs=1)
+    phases = run_phases((case,), "default", PREFILL_AWARE, jobs=1)
+    runs = phases["steps"]
+    assert [d for d, _ in runs] == [10.0 + o for o in PHASE_OFFSETS]
+    (same,) = [r for d, r in runs if d == 10.0]
+    ours = next(r for r in results[("steps", PREFILL_AWARE)].results if r.policy == "ours")
+    assert (same.slo_attainment, same.gpu_hours, same.scale_actions_per_hour) == (
+        ours.slo_attainment, ours.gpu_hours, ours.scale_actions_per_hour)
+    table = phase_table(phases, results, (case,), PREFILL_AWARE)
+    (row,) = [line for line in table.splitlines() if line.startswith("| development | Steps |")]
+    assert row.endswith(f" of {len(PHASE_OFFSETS)} |")
+
+
+def test_the_doc_holds_the_phase_block() -> None:
+    block = read_block((REPO / "docs" / "simulation.md").read_text(), PHASE)
+    assert block is not None
+    assert [c.title for c in CASES if c.name != "servegen_fortnight" and f"| {c.title} |" not in block] == []
