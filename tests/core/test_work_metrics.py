@@ -106,12 +106,17 @@ TOL = Tolerance(0.1, 0.1)
     pytest.param(4, pods(4), 8.0, 1.0, 8, "ceil(min(8.000, 2) x 4 ready) = 8", id="ratio-capped-at-2"),
     # 2 ready, 2 loading: ceil(2 x 1.5) = 3 <= 4: the loading ones are capacity on its way
     pytest.param(4, pods(4, loading=[2, 3]), 1.5, 1.0, 4,
-                 "ceil(1.500 x 2 ready) = 3; 2 replicas still loading, the guard waits for them: keep current",
+                 "ceil(1.500 x 2 ready) = 3; with 2 replicas still loading, current covers it: keep current",
                  id="loading-replicas-count"),
-    # 4 ready, 2 loading at ratio 2: ceil(4 x 2) = 8 > 6, but one guard step per load time: hold at 6
-    pytest.param(6, pods(6, loading=[4, 5]), 2.5, 1.0, 6,
-                 "ceil(2.000 x 4 ready) = 8; 2 replicas still loading, the guard waits for them: keep current",
-                 id="silent-while-loading"),
+    # 4 ready, 2 loading (another metric's step) at ratio 2: ceil(4 x 2) = 8 > 6: the guard
+    # does not wait for the two, it asks for the 2 still missing
+    pytest.param(6, pods(6, loading=[4, 5]), 2.5, 1.0, 8, "ceil(min(2.500, 2) x 4 ready) = 8",
+                 id="asks-what-loading-does-not-cover"),
+    # the next poll, its own step loading: 4 ready still, ceil(4 x 2) = 8 = current: hold
+    # (one doubling of the ready capacity per load time, not 8 -> 16 -> 32)
+    pytest.param(8, pods(8, loading=[4, 5, 6, 7]), 3.0, 1.0, 8,
+                 "ceil(2.000 x 4 ready) = 8; with 4 replicas still loading, current covers it: keep current",
+                 id="one-doubling-per-load-time"),
     # 1 ready, 3 stuck: ceil(1 x 1.5) = 2 < 4: broken SLO never scales down
     pytest.param(4, pods(4, stuck=[1, 2, 3]), 1.5, 1.0, 4,
                  "ceil(1.500 x 1 ready) = 2; never below current while above target: keep current",
