@@ -49,7 +49,7 @@ def test_the_default_ours_scales_on_work_concurrency_and_a_queue_time_guard(defa
     assert (tokens.type, tokens.signal, tokens.square_root_staffing, tokens.target.average_value) == (
         "TokenThroughput", "prompt", 2.0, 10_000.0)   # 1 / prefillSecondsPerToken (0.0001 s)
     assert (running.type, running.target.average_value) == ("Concurrency", 33.6)   # 70 % of 48 slots
-    assert (guard.type, guard.signal, guard.target.value) == ("Latency", "queueTime", 0.5)
+    assert (guard.type, guard.signal, guard.target.value) == ("Latency", "queueTime", 0.3)
 
 
 def test_the_example_is_the_default_scenarios_spec(default_scenario: Scenario) -> None:
