@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from autoscaler.expression import Expr, ExpressionError, parse_expression
 from autoscaler.expression import names as expression_names
@@ -126,13 +126,18 @@ class MetricTarget:
         raise AssertionError("validated MetricTarget has no value")
 
 
+#: ``lookAhead.over`` when absent: 8 polls at the default 15 s, long enough that one noisy
+#: poll moves the slope little, short enough to follow a climb that lasts minutes.
+DEFAULT_LOOK_AHEAD_OVER = 120.0
+
+
 @dataclass(frozen=True)
 class LookAhead:
     """A metric's ``lookAhead``: project its least-squares trend over the last ``over``
     seconds ``ahead`` seconds forward, and decide on that when it is higher."""
 
     ahead_seconds: float
-    over_seconds: float = 120.0
+    over_seconds: float = DEFAULT_LOOK_AHEAD_OVER
 
 
 @dataclass(frozen=True)
@@ -362,12 +367,7 @@ def _parse_window(r: FieldReader, obj: Mapping[str, Any], path: str, key: str = 
     return parse_duration(raw)
 
 
-#: ``lookAhead.over`` when absent: 8 polls at the default 15 s, long enough that one noisy
-#: poll moves the slope little, short enough to follow a climb that lasts minutes.
-DEFAULT_LOOK_AHEAD_OVER = 120.0
-
-
-def _parse_look_ahead(r: FieldReader, obj: Mapping[str, Any], path: str) -> LookAhead | None | bool:
+def _parse_look_ahead(r: FieldReader, obj: Mapping[str, Any], path: str) -> LookAhead | Literal[False] | None:
     """``lookAhead: {ahead, over}`` (:mod:`autoscaler.core.lookahead`): None when absent,
     False when invalid (an error is recorded)."""
     if obj.get("lookAhead") is None:
@@ -415,7 +415,7 @@ def _parse_metric(r: FieldReader, raw: Any, path: str) -> MetricSpec | None:
         type=definition.type,
         target=target,
         window_seconds=window,
-        look_ahead=look_ahead if isinstance(look_ahead, LookAhead) else None,
+        look_ahead=look_ahead or None,
         **own,
     )
     if obj.get("squareRootStaffing") is not None and target.kind != "averageValue":

@@ -6,9 +6,9 @@ before it is seen. (llm-d's and Dynamo's planners predict traffic for the same r
 this is the smallest predictor that can be explained in one sentence.)
 
 Worked example: running requests summed over the ready pods read 200, 212, 226, 238, 251
-at 15 s polls (one minute). The least-squares slope is 0.85 a second, so 30 s ahead the
-total is 251 + 0.85 x 30 = 276.5, and each of 6 ready pods' samples is raised by
-25.5 / 6 = 4.25: against a target of 33.6 a replica that asks ceil(276.5 / 33.6) = 9
+at 15 s polls (one minute). The least-squares slope is 0.853 a second, so 30 s ahead the
+total is 251 + 0.853 x 30 = 276.6, and each of 6 ready pods' samples is raised by
+25.6 / 6 = 4.27: against a target of 33.6 a replica that asks ceil(276.6 / 33.6) = 9
 where today's 251 asks 8.
 
 * **What is projected** is the metric's total: per pod, the sum over the ready pods; a
