@@ -28,7 +28,7 @@ where today's 251 asks 8.
   or has no usable sample this poll passes through unchanged and adds no point; its
   points age out.
 * **Bounded**: points older than ``over`` are dropped and a series keeps at most
-  :data:`autoscaler.core.window.MAX_POINTS`.
+  :data:`autoscaler.core.points.MAX_POINTS`.
 
 It runs after the averaging window (a windowed metric's trend is the trend of its mean)
 inside :func:`autoscaler.core.window.smooth`, so the controller, the dry-run and the
@@ -44,43 +44,22 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
+from autoscaler.core.points import Series, add, recent, usable
 from autoscaler.core.types import MetricObservation, PodState
 
 #: Fewer points than this in the fit is no trend (two points are a difference, not a trend).
 MIN_POINTS = 3
 
 
-class TrendPoints(NamedTuple):
-    """One metric's totals at the polls still within ``over``, oldest first."""
-
-    times: tuple[float, ...] = ()
-    values: tuple[float, ...] = ()
-
-
-NO_POINTS = TrendPoints()
-
-
 class Projected(NamedTuple):
-    """The observation with the lift applied (None: unchanged) and the metric's next points."""
+    """The observation with the lift applied (None: unchanged; the lift is in its ``lift``) and the
+    metric's next points."""
 
     observation: MetricObservation | None
-    points: TrendPoints
-    lift: float
+    points: Series
 
 
-def _usable(value: float | None) -> bool:
-    return value is not None and 0 <= value < math.inf
-
-
-def _recent(points: TrendPoints, now: float, over: float, limit: int) -> TrendPoints:
-    """Earlier polls' points with ``0 < age < over``, at most ``limit - 1`` of them."""
-    keep = [i for i, t in enumerate(points.times) if 0 < now - t < over][-(limit - 1) :]
-    if len(keep) == len(points.times):
-        return points
-    return TrendPoints(tuple(points.times[i] for i in keep), tuple(points.values[i] for i in keep))
-
-
-def slope(points: TrendPoints) -> float:
+def slope(points: Series) -> float:
     """The least-squares slope of ``values`` over ``times`` (per second); 0 when the times
     do not spread. 200, 212, 226, 238, 251 at 0, 15, 30, 45, 60 s: 0.8533 a second."""
     n = len(points.times)
@@ -95,38 +74,37 @@ def slope(points: TrendPoints) -> float:
 
 
 def project(
-    before: TrendPoints,
+    before: Series,
     mo: MetricObservation | None,
     pods: tuple[PodState, ...],
     ahead: float,
     over: float,
     now: float,
-    limit: int,
 ) -> Projected:
     """One metric's look-ahead at ``now`` (see the module docstring)."""
-    aged = _recent(before, now, over, limit)
+    aged = recent(before, now, over)
     if mo is None or mo.error is not None:
-        return Projected(None, aged, 0.0)
+        return Projected(None, aged)
     if mo.per_pod:
         target = {p.name for p in pods if p.ready}
         samples = [mo.per_pod.get(pod) for pod in target]
-        if not target or not all(_usable(v) for v in samples):
-            return Projected(None, aged, 0.0)
+        if not target or not all(usable(v) for v in samples):
+            return Projected(None, aged)
         total = math.fsum(v for v in samples if v is not None)
-    elif _usable(mo.value):
+    elif usable(mo.value):
         assert mo.value is not None
         total = mo.value
     else:
-        return Projected(None, aged, 0.0)
-    points = TrendPoints((*aged.times, now), (*aged.values, total))
+        return Projected(None, aged)
+    points = add(aged, total, now)
     if len(points.times) < MIN_POINTS:
-        return Projected(None, points, 0.0)
+        return Projected(None, points)
     lift = min(slope(points) * ahead, total)
     if not lift > 0:
-        return Projected(None, points, 0.0)
+        return Projected(None, points)
     if mo.per_pod:
         share = lift / len(target)
         per_pod: Mapping[str, float] = {pod: v + share if pod in target else v for pod, v in mo.per_pod.items()}
-        return Projected(replace(mo, per_pod=per_pod, lift=lift), points, lift)
+        return Projected(replace(mo, per_pod=per_pod, lift=lift), points)
     assert mo.value is not None
-    return Projected(replace(mo, value=mo.value + lift, lift=lift), points, lift)
+    return Projected(replace(mo, value=mo.value + lift, lift=lift), points)

@@ -24,7 +24,7 @@ count a quarter as far.
   pessimistic fill applies). Its points stay until they age out, so the window
   carries on when the metric comes back.
 * **Bounded**: points older than the window are dropped, a series keeps at most
-  :data:`MAX_POINTS` (with a 1 s poll and ``window: 1h`` the mean is over the last 1,024
+  :data:`~autoscaler.core.points.MAX_POINTS` (with a 1 s poll and ``window: 1h`` the mean is over the last 1,024
   polls, 17 min), and only pods of the target and metrics of the spec are kept.
 
 A metric without ``window`` passes through untouched; a spec without any ``window``
@@ -42,29 +42,14 @@ Pure: ``now`` comes in; no clock, no I/O.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from autoscaler.core.lookahead import NO_POINTS, TrendPoints, project
+from autoscaler.core.lookahead import project
+from autoscaler.core.points import NO_POINTS, Series, add, recent, usable
 from autoscaler.core.types import MetricObservation, Observation
 from autoscaler.spec import GPUScalerSpec
-
-#: The most points one series keeps (a pod's samples of one metric, or a target-wide
-#: metric's values): 1,024 polls is 4 h 16 min at 15 s, beyond any ``window`` (1 h at most).
-MAX_POINTS = 1024
-
-
-class Series(NamedTuple):
-    """One series' points in the window, oldest first: a pod's samples of one metric, or a
-    target-wide metric's values, each at the time of the poll that saw it. Two tuples of
-    floats, so that the mean is one ``fsum`` and the cut two ``bisect``s: 16 series of 240
-    points (1 h at 15 s) cost ~120 us a poll where a tuple of points cost ~370 us
-    (``python -m benchmarks.window``)."""
-
-    times: tuple[float, ...] = ()
-    values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,7 +66,7 @@ class WindowState:
 
     metrics: Mapping[str, MetricWindow] = field(default_factory=dict)
     #: Each look-ahead metric's totals (``lookAhead``, :mod:`autoscaler.core.lookahead`), by key.
-    trends: Mapping[str, TrendPoints] = field(default_factory=dict)
+    trends: Mapping[str, Series] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -100,7 +85,6 @@ class Smoothed(NamedTuple):
 
 EMPTY = WindowState()
 _NO_WINDOW = MetricWindow()
-_NO_SERIES = Series()
 
 
 def windowed(spec: GPUScalerSpec) -> bool:
@@ -125,15 +109,13 @@ def smooth(spec: GPUScalerSpec, obs: Observation, state: WindowState, now: float
         kept[m.key] = result.window
         if result.observation is not None:
             metrics[m.key] = result.observation
-    trends: dict[str, TrendPoints] = {}
+    trends: dict[str, Series] = {}
     for m in spec.metrics:  # after the windows: a windowed metric's trend is its mean's
         if m.look_ahead is None:
             continue
         la = m.look_ahead
         before_points = state.trends.get(m.key, NO_POINTS)
-        projected = project(
-            before_points, metrics.get(m.key), obs.pods, la.ahead_seconds, la.over_seconds, now, MAX_POINTS
-        )
+        projected = project(before_points, metrics.get(m.key), obs.pods, la.ahead_seconds, la.over_seconds, now)
         trends[m.key] = projected.points
         if projected.observation is not None:
             metrics[m.key] = projected.observation
@@ -145,29 +127,8 @@ class _Advanced(NamedTuple):
     observation: MetricObservation | None  # None: pass this poll's through unchanged
 
 
-def _recent(series: Series, now: float, window: float) -> Series:
-    """The points of earlier polls still in the window (``0 < age < window``)."""
-    times = series.times
-    first = bisect_right(times, now - window)
-    end = bisect_left(times, now)
-    if first == 0 and end == len(times):
-        return series  # the common case: nothing aged out
-    return Series(times[first:end], series.values[first:end])
-
-
-def _add(series: Series, value: float, now: float) -> Series:
-    times, values = series.times + (now,), series.values + (value,)
-    if len(times) > MAX_POINTS:
-        return Series(times[-MAX_POINTS:], values[-MAX_POINTS:])
-    return Series(times, values)
-
-
 def _mean(series: Series) -> float:
     return math.fsum(series.values) / len(series.values)
-
-
-def _usable(value: float | None) -> bool:
-    return value is not None and 0 <= value < math.inf
 
 
 def _advance(
@@ -184,25 +145,25 @@ def _advance(
     through. Per pod, a pod of the target keeps its points while it has no sample (they
     may count again at the next poll); a pod no longer in the target loses them."""
     if mo is None or mo.error is not None:
-        aged = {pod: kept for pod, series in before.per_pod.items() if (kept := _recent(series, now, window)).times}
-        return _Advanced(MetricWindow(aged, _recent(before.value, now, window)), None)
+        aged = {pod: kept for pod, series in before.per_pod.items() if (kept := recent(series, now, window)).times}
+        return _Advanced(MetricWindow(aged, recent(before.value, now, window)), None)
     per_pod: dict[str, Series] = {}
     smoothed: dict[str, float] = {}
     for pod, series in before.per_pod.items():
-        waiting = pod in target and pod not in not_ready and not _usable(mo.per_pod.get(pod))  # no sample this poll
-        if waiting and (kept := _recent(series, now, window)).times:
+        waiting = pod in target and pod not in not_ready and not usable(mo.per_pod.get(pod))  # no sample this poll
+        if waiting and (kept := recent(series, now, window)).times:
             per_pod[pod] = kept
     for pod, v in mo.per_pod.items():
-        if pod in not_ready or not _usable(v):
+        if pod in not_ready or not usable(v):
             smoothed[pod] = v  # passes through: a replica still loading, or a value the proposal drops
             continue
-        series = _add(_recent(before.per_pod.get(pod, _NO_SERIES), now, window), v, now)
+        series = add(recent(before.per_pod.get(pod, NO_POINTS), now, window), v, now)
         per_pod[pod] = series
         smoothed[pod] = _mean(series)
-    value_points = _recent(before.value, now, window)
+    value_points = recent(before.value, now, window)
     value = mo.value
-    if _usable(value):
+    if usable(value):
         assert value is not None
-        value_points = _add(value_points, value, now)
+        value_points = add(value_points, value, now)
         value = _mean(value_points)
     return _Advanced(MetricWindow(per_pod, value_points), replace(mo, per_pod=smoothed, value=value))

@@ -11,11 +11,13 @@ from dataclasses import replace
 
 import pytest
 
-from autoscaler.core import MetricObservation, Observation, PodState, decide
-from autoscaler.core.lookahead import TrendPoints, slope
-from autoscaler.core.window import EMPTY, MAX_POINTS, Smoothed, smooth
+from autoscaler.core import MetricObservation, Observation, decide
+from autoscaler.core.lookahead import slope
+from autoscaler.core.points import MAX_POINTS, Series
+from autoscaler.core.window import EMPTY, smooth
 from autoscaler.spec import LookAhead, MetricSpec, MetricTarget
 from tests.core.builders import NOW, OPEN, SEEN, prom, queue, spec
+from tests.core.test_window import failed, pods, q, run
 
 
 def ahead(metric: MetricSpec, seconds: float = 30, over: float = 120, window: float | None = None) -> MetricSpec:
@@ -24,33 +26,6 @@ def ahead(metric: MetricSpec, seconds: float = 30, over: float = 120, window: fl
 
 def running(target: float) -> MetricSpec:
     return MetricSpec(type="Concurrency", target=MetricTarget(average_value=target))
-
-
-def pods(*names: str, not_ready: tuple[str, ...] = ()) -> tuple[PodState, ...]:
-    return tuple(PodState(n, ready=n not in not_ready) for n in names)
-
-
-def q(t: float, names: tuple[str, ...] = ("a", "b"), not_ready: tuple[str, ...] = (), key: str = "queue_depth",
-      **samples: float) -> tuple[float, Observation]:
-    obs = Observation(current_replicas=len(names), pods=pods(*names, not_ready=not_ready),
-                      metrics={key: MetricObservation(per_pod=samples)})
-    return t, obs
-
-
-def failed(t: float) -> tuple[float, Observation]:
-    return t, Observation(current_replicas=2, pods=pods("a", "b"),
-                          metrics={"queue_depth": MetricObservation.failed("prometheus: connection refused")})
-
-
-def run(metric: MetricSpec, polls: list[tuple[float, Observation]]) -> Smoothed:
-    s = spec(metric)
-    state = EMPTY
-    result = None
-    for t, obs in polls:
-        result = smooth(s, obs, state, NOW + t)
-        state = result.state
-    assert result is not None
-    return result
 
 
 def climb(*totals_a: float, b: float = 0.0, start: float = 0.0) -> list[tuple[float, Observation]]:
@@ -101,7 +76,7 @@ def test_per_pod(metric: MetricSpec, polls: list[tuple[float, Observation]], exp
 def test_the_docstrings_worked_example() -> None:
     """Running requests 200, 212, 226, 238, 251 over a minute on 6 pods: slope 0.8533 a second,
     30 s ahead 276.6, which asks ceil(276.6 / 33.6) = 9 where 251 asks 8."""
-    assert slope(TrendPoints((0, 15, 30, 45, 60), (200, 212, 226, 238, 251))) == pytest.approx(0.85333, abs=1e-4)
+    assert slope(Series((0, 15, 30, 45, 60), (200, 212, 226, 238, 251))) == pytest.approx(0.85333, abs=1e-4)
     names = tuple("abcdef")
 
     def poll(t: float, total: float) -> tuple[float, Observation]:
@@ -110,12 +85,7 @@ def test_the_docstrings_worked_example() -> None:
 
     polls = [poll(15 * i, v) for i, v in enumerate((200, 212, 226, 238, 251))]
     for metric, asks in ((running(33.6), 8), (ahead(running(33.6)), 9)):
-        s = spec(metric, behavior=OPEN)
-        state = EMPTY
-        for t, obs in polls:
-            smoothed = smooth(s, obs, state, NOW + t)
-            state = smoothed.state
-        decision = decide(s, smoothed.observation, SEEN, NOW + 60)
+        decision = decide(spec(metric, behavior=OPEN), run(metric, polls).observation, SEEN, NOW + 60)
         assert decision.desired_replicas == asks
     # The reason says what the look-ahead added (README, "Look-ahead").
     assert decision.reason == "running_requests 46.1 (target 33.6; look-ahead +25.6 in 30 s) asks 9; 6 -> 9"
@@ -128,7 +98,7 @@ def test_a_failed_poll_passes_through_and_adds_no_point() -> None:
     # Back at 60 s: the fit is over 2, 4, 6 and now's 8 (no stand-in for the failed poll).
     back = run(Q, [*climb(2, 4, 6), failed(45), q(60, a=8, b=0)])
     assert back.observation.metrics["queue_depth"].per_pod["a"] == pytest.approx(8 + 30 * slope(
-        TrendPoints((0, 15, 30, 60), (2, 4, 6, 8))) / 2)
+        Series((0, 15, 30, 60), (2, 4, 6, 8))) / 2)
 
 
 def test_target_wide_value_is_projected() -> None:

@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 
 from autoscaler.core import HOLD, SCALE_DOWN, MetricObservation, Observation, PodState, decide
-from autoscaler.core.window import EMPTY, MAX_POINTS, Smoothed, WindowState, smooth
+from autoscaler.core.points import MAX_POINTS
+from autoscaler.core.window import EMPTY, Smoothed, WindowState, smooth
 from autoscaler.spec import MetricSpec
 from tests.core.builders import NOW, OPEN, SEEN, prom, queue, spec
 
