@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from autoscaler.spec import SpecError, parse_scaler
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CRD_FILE = DEPLOY / "crd" / "gpuscalers.gpuautoscaler.io.yaml"
@@ -161,6 +163,16 @@ def gpuscaler_errors(obj: Obj) -> list[str]:
         for e in gpuscaler_validator().iter_errors(defaulted)
     ]
     return errors + cel_failures(defaulted)
+
+
+def validate_accepts(obj: Obj) -> bool:
+    """Whether ``gpu-autoscaler validate`` accepts this GPUScaler: the other side of
+    :func:`gpuscaler_errors` in the agreement tests."""
+    try:
+        parse_scaler(copy.deepcopy(obj))
+    except SpecError:
+        return False
+    return True
 
 
 def all_objects() -> list[tuple[Path, Obj]]:

@@ -440,14 +440,6 @@ def server_errors(doc: dict) -> list[str]:
 VALIDATOR = manifests.gpuscaler_validator(SCHEMA)
 
 
-def validate_accepts(doc: dict) -> bool:
-    try:
-        parse_scaler(copy.deepcopy(doc))
-    except SpecError:
-        return False
-    return True
-
-
 POLICY = {"type": "Pods", "value": 1, "periodSeconds": 15}
 #: Each field with values on both sides of each of the CRD's limits.
 EDGES: list[tuple[str, list[Any]]] = [
@@ -495,7 +487,7 @@ def _mutated(changes: list[tuple[str, Any]]) -> dict:
 def test_validate_agrees_with_the_api_server(path: str, value: Any) -> None:
     doc = _mutated([(path, value)])
     errors = server_errors(doc)
-    assert validate_accepts(doc) == (errors == []), errors
+    assert manifests.validate_accepts(doc) == (errors == []), errors
 
 
 def test_validate_agrees_with_the_api_server_on_combinations() -> None:
@@ -509,6 +501,6 @@ def test_validate_agrees_with_the_api_server_on_combinations() -> None:
     def agree(changes: list[tuple[str, Any]]) -> None:
         doc = _mutated(changes)
         errors = server_errors(doc)
-        assert validate_accepts(doc) == (errors == []), (changes, errors)
+        assert manifests.validate_accepts(doc) == (errors == []), (changes, errors)
 
     agree()

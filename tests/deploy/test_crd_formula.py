@@ -3,29 +3,20 @@ the expression's syntax and names, which no OpenAPI schema can state, are checke
 ``validate`` and by the controller (``ScalingActive=False InvalidSpec``)."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 from autoscaler.spec import SpecError, parse_scaler
 from tests.deploy import manifests
+from tests.deploy.test_crd_work_metrics import scaler as work_scaler
 
-BASE: dict[str, Any] = {
-    "apiVersion": "gpuautoscaler.io/v1alpha1",
-    "kind": "GPUScaler",
-    "metadata": {"name": "llm", "namespace": "serving"},
-    "spec": {
-        "scaleTargetRef": {"kind": "Deployment", "name": "llm"},
-        "maxReplicas": 8,
-        "metrics": [{"type": "QueueDepth", "target": {"averageValue": 4}},
-                    {"type": "KVCacheUsage", "target": {"averageUtilization": 80}}],
-    },
-}
+QUEUE = {"type": "QueueDepth", "target": {"averageValue": 4}}
+KV = {"type": "KVCacheUsage", "target": {"averageUtilization": 80}}
 
 
 def scaler(formula: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(BASE)
+    doc = work_scaler(QUEUE, KV)
     doc["spec"]["formula"] = formula
     return doc
 

@@ -2,12 +2,11 @@
 both ways, on each side of each limit."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
-from autoscaler.spec import WINDOW_PATTERN, SpecError, parse_scaler
+from autoscaler.spec import WINDOW_PATTERN
 from tests.deploy import manifests
 from tests.deploy.test_crd_work_metrics import scaler
 
@@ -16,19 +15,11 @@ EDGES = [1, 60, 3600, 0, -1, 3601, 2**31, 30.5, True, "1", "60s", "3600s", "3601
          "61m", "0m", "1h", "2h", "1d", "500ms", "1.5m", "060s", " 60s", "60S", "", "soon"]
 
 
-def validate_accepts(doc: dict[str, Any]) -> bool:
-    try:
-        parse_scaler(copy.deepcopy(doc))
-    except SpecError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("window", EDGES, ids=[repr(w) for w in EDGES])
 def test_validate_agrees_with_the_api_server(window: Any) -> None:
     doc = scaler(QUEUE | {"window": window})
     errors = manifests.gpuscaler_errors(doc)
-    assert validate_accepts(doc) == (errors == []), errors
+    assert manifests.validate_accepts(doc) == (errors == []), errors
 
 
 def test_the_crd_holds_the_parsers_pattern() -> None:
@@ -49,9 +40,9 @@ def test_look_ahead_durations_agree_with_the_api_server(field: str, duration: An
     doc = scaler(QUEUE | {"lookAhead": look_ahead})
     errors = manifests.gpuscaler_errors(doc)
     if field == "over" and duration in (1, "1") and not isinstance(duration, bool):  # 1 s: a valid duration
-        assert errors == [] and not validate_accepts(doc)
+        assert errors == [] and not manifests.validate_accepts(doc)
         return
-    assert validate_accepts(doc) == (errors == []), errors
+    assert manifests.validate_accepts(doc) == (errors == []), errors
 
 
 def test_look_ahead_needs_ahead_in_the_api_server_too() -> None:

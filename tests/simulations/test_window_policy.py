@@ -13,10 +13,13 @@ from tests.simulations.test_policies import snapshot, view
 OPEN = {"scaleUp": {"tolerance": 0}, "scaleDown": {"stabilizationWindowSeconds": 0, "tolerance": 0}}
 
 
-def policy(window: str | None) -> CorePolicy:
+def policy(window: str | None = None, look_ahead: dict[str, str] | None = None) -> CorePolicy:
+    """``ours`` on queue depth against 4 a pod, with these of the metric's options that are given."""
     metric: dict[str, Any] = {"type": "QueueDepth", "target": {"averageValue": 4}}
     if window is not None:
         metric["window"] = window
+    if look_ahead is not None:
+        metric["lookAhead"] = look_ahead
     doc = scaler_doc(maxReplicas=100, pollingIntervalSeconds=15, metrics=[metric], behavior=OPEN)
     p = ours(make_scenario(policies={"ours": {"scaler": doc}}))
     assert isinstance(p, CorePolicy)
@@ -37,16 +40,6 @@ def test_ours_decides_on_the_window_mean(window: str | None, expected: list[int]
     assert got == expected
 
 
-def look_ahead_policy(look_ahead: dict[str, str] | None) -> CorePolicy:
-    metric: dict[str, Any] = {"type": "QueueDepth", "target": {"averageValue": 4}}
-    if look_ahead is not None:
-        metric["lookAhead"] = look_ahead
-    doc = scaler_doc(maxReplicas=100, pollingIntervalSeconds=15, metrics=[metric], behavior=OPEN)
-    p = ours(make_scenario(policies={"ours": {"scaler": doc}}))
-    assert isinstance(p, CorePolicy)
-    return p
-
-
 @pytest.mark.parametrize("look_ahead, expected", [
     # 4 replicas whose queues climb 2, 3, 4 a pod (8, 12, 16 in all, +4 a poll):
     pytest.param(None, [2, 3, 4], id="reactive: ceil(16 / 4) = 4 at the third poll"),
@@ -54,7 +47,7 @@ def look_ahead_policy(look_ahead: dict[str, str] | None) -> CorePolicy:
     pytest.param({"ahead": "30s"}, [2, 3, 6], id="30s ahead: ceil(24 / 4) = 6"),
 ])
 def test_ours_decides_on_the_look_ahead(look_ahead: dict[str, str] | None, expected: list[int]) -> None:
-    p = look_ahead_policy(look_ahead)
+    p = policy(look_ahead=look_ahead)
     got = []
     for k, depth in enumerate([2.0, 3.0, 4.0]):
         t = 15.0 * k

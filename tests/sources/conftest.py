@@ -5,11 +5,15 @@ the package share it; each test writes its own namespace's series, so they do no
 """
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from autoscaler.cli import main
 from simulations.cluster.exposition import Exposition
 from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, prometheus_available
 
@@ -18,6 +22,17 @@ from simulations.cluster.prometheus import PrometheusServer, ScrapeJob, promethe
 class World:
     exposition: Exposition
     prometheus: PrometheusServer
+
+    def record(self, tmp_path: Path, scaler_text: str) -> tuple[Path, Path, list[list[str]]]:
+        """``gpu-autoscaler record`` of the last 3 s at 1 s steps for this scaler: its file,
+        the recording's file and its rows (the header first)."""
+        scaler = tmp_path / "scaler.yaml"
+        scaler.write_text(scaler_text)
+        out = tmp_path / "rec.csv"
+        result = CliRunner().invoke(main, ["record", "--prometheus", self.prometheus.url, "--scaler", str(scaler),
+                                           "--start", "now-3s", "--end", "now", "--step", "1s", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        return scaler, out, list(csv.reader(out.open()))
 
 
 @pytest.fixture(scope="package")

@@ -2,7 +2,6 @@
 reader accepts and replays; plus the pure pieces (times, durations, chunks) as tables."""
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
@@ -103,21 +102,10 @@ def _seed(world: World, ns: str, *, ksm: bool) -> None:
     time.sleep(2.2)  # a few scrapes' worth of history
 
 
-def _record(world: World, tmp_path: Path, ns: str) -> tuple[Path, Path, list[list[str]]]:
-    scaler = tmp_path / "scaler.yaml"
-    scaler.write_text(SCALER.format(ns=ns))
-    out = tmp_path / "rec.csv"
-    result = CliRunner().invoke(main, ["record", "--prometheus", world.prometheus.url, "--scaler", str(scaler),
-                                       "--start", "now-3s", "--end", "now", "--step", "1s", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    rows = list(csv.reader(out.open()))
-    return scaler, out, rows
-
-
 def test_record_writes_what_dry_run_replays(world: World, tmp_path: Path) -> None:
     ns = "rec-ksm"
     _seed(world, ns, ksm=True)
-    scaler, out, rows = _record(world, tmp_path, ns)
+    scaler, out, rows = world.record(tmp_path, SCALER.format(ns=ns))
     assert rows[0] == ["timestamp", "metric", "pod", "value"]
     body = rows[1:]
     assert {r[2] for r in body if r[1] == "queue_depth"} == {POD_A, POD_B}  # not llm-big's pod
@@ -143,7 +131,7 @@ def test_record_writes_what_dry_run_replays(world: World, tmp_path: Path) -> Non
 def test_without_kube_state_metrics_replicas_are_the_pods_with_samples(world: World, tmp_path: Path) -> None:
     ns = "rec-plain"
     _seed(world, ns, ksm=False)
-    _, _, rows = _record(world, tmp_path, ns)
+    _, _, rows = world.record(tmp_path, SCALER.format(ns=ns))
     assert {r[3] for r in rows[1:] if r[1] == "replicas"} == {"2"}
     assert not [r for r in rows[1:] if r[1] == "ready"]
 

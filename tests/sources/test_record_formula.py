@@ -3,7 +3,6 @@ names (from a real Prometheus), and the dry-run replays them through the formula
 readiness rule the controller applies."""
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
@@ -48,13 +47,8 @@ def test_record_then_replay_a_formula(world: World, tmp_path: Path) -> None:
     world.prometheus.wait_for(f'inference_queue_depth{{namespace="{NS}"}}', timeout=15,
                               predicate=lambda r: len(r) == 2)
     time.sleep(2.2)  # a few scrapes' worth of history
-    scaler = tmp_path / "scaler.yaml"
-    scaler.write_text(SCALER)
-    out = tmp_path / "rec.csv"
-    result = CliRunner().invoke(main, ["record", "--prometheus", world.prometheus.url, "--scaler", str(scaler),
-                                       "--start", "now-3s", "--end", "now", "--step", "1s", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    rows = list(csv.reader(out.open()))[1:]
+    scaler, out, rows = world.record(tmp_path, SCALER)
+    rows = rows[1:]
     # the named metrics are recorded under their own keys; nothing is recorded for "formula"
     assert {r[1] for r in rows} == {"queue_depth", "tokens_per_second", "replicas", "ready"}
 
