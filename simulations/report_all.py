@@ -120,9 +120,14 @@ def with_routing(scenario: Scenario, routing: str) -> Scenario:
     return replace(scenario, model=replace(scenario.model, routing=routing))
 
 
-def _run(case: Case, scenario_spec: str, routing: str, policy: str) -> tuple[str, str, str, PolicyResult, float]:
+def _run(
+    case: Case, scenario_spec: str, routing: str, policy: str, delay: float | None = None
+) -> tuple[str, str, str, PolicyResult, float]:
+    """One policy on one case under one routing; ``delay``: the metrics' age instead of the scenario's."""
     t = time.perf_counter()
     scenario = with_routing(load_scenario(scenario_spec), routing)
+    if delay is not None:
+        scenario = replace(scenario, metrics_delay_s=delay)
     trace = load_trace(case.trace)
     plan = Plan(trace, scenario)
     r = simulate(trace, scenario, build_policy(policy, scenario, plan), plan)
@@ -130,13 +135,6 @@ def _run(case: Case, scenario_spec: str, routing: str, policy: str) -> tuple[str
 
 
 Results = dict[tuple[str, str], Comparison]
-
-
-def _run_delayed(case: Case, scenario_spec: str, routing: str, delay: float) -> tuple[str, float, PolicyResult]:
-    scenario = replace(with_routing(load_scenario(scenario_spec), routing), metrics_delay_s=delay)
-    trace = load_trace(case.trace)
-    plan = Plan(trace, scenario)
-    return case.name, delay, simulate(trace, scenario, build_policy(SUBJECT, scenario, plan), plan)
 
 
 Phases = dict[str, list[tuple[float, PolicyResult]]]
@@ -149,10 +147,9 @@ def run_phases(cases: tuple[Case, ...], scenario_spec: str, routing: str, jobs: 
     tasks = [(c, d) for c in cases if c.name not in _NO_PHASE and routing in c.routings for d in delays]
     out: Phases = {}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_run_delayed, c, scenario_spec, routing, d) for c, d in tasks]
-        for f in futures:
-            name, delay, r = f.result()
-            out.setdefault(name, []).append((delay, r))
+        futures = [(c, d, pool.submit(_run, c, scenario_spec, routing, SUBJECT, d)) for c, d in tasks]
+        for c, d, f in futures:
+            out.setdefault(c.name, []).append((d, f.result()[3]))
     return out
 
 

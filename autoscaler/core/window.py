@@ -94,31 +94,31 @@ def windowed(spec: GPUScalerSpec) -> bool:
 
 
 def smooth(spec: GPUScalerSpec, obs: Observation, state: WindowState, now: float) -> Smoothed:
-    """Each windowed metric of ``obs`` as its mean over its window (see the module docstring)."""
+    """Each windowed metric of ``obs`` as its mean over its window (see the module docstring),
+    then each metric with a ``lookAhead`` as its projection (:mod:`autoscaler.core.lookahead`)."""
     if not windowed(spec):
         return Smoothed(obs, EMPTY)
     metrics = dict(obs.metrics)
     kept: dict[str, MetricWindow] = {}
     target = {p.name for p in obs.pods}
     not_ready = {p.name for p in obs.pods if not p.ready}
-    for m in spec.metrics:
-        if m.window_seconds is None:
-            continue
-        before = state.metrics.get(m.key, _NO_WINDOW)
-        result = _advance(before, metrics.get(m.key), target, not_ready, m.window_seconds, now)
-        kept[m.key] = result.window
-        if result.observation is not None:
-            metrics[m.key] = result.observation
     trends: dict[str, Series] = {}
-    for m in spec.metrics:  # after the windows: a windowed metric's trend is its mean's
-        if m.look_ahead is None:
-            continue
-        la = m.look_ahead
-        before_points = state.trends.get(m.key, NO_POINTS)
-        projected = project(before_points, metrics.get(m.key), obs.pods, la.ahead_seconds, la.over_seconds, now)
-        trends[m.key] = projected.points
-        if projected.observation is not None:
-            metrics[m.key] = projected.observation
+    for m in spec.metrics:
+        if m.window_seconds is not None:
+            result = _advance(
+                state.metrics.get(m.key, _NO_WINDOW), metrics.get(m.key), target, not_ready, m.window_seconds, now
+            )
+            kept[m.key] = result.window
+            if result.observation is not None:
+                metrics[m.key] = result.observation
+        if m.look_ahead is not None:  # after the window: a windowed metric's trend is its mean's
+            la = m.look_ahead
+            projected = project(
+                state.trends.get(m.key, NO_POINTS), metrics.get(m.key), obs.pods, la.ahead_seconds, la.over_seconds, now
+            )
+            trends[m.key] = projected.points
+            if projected.observation is not None:
+                metrics[m.key] = projected.observation
     return Smoothed(replace(obs, metrics=metrics), WindowState(kept, trends))
 
 
