@@ -34,9 +34,10 @@ memory's watermark (:func:`~autoscaler.core.startup.measure_startups`), hands th
 core in the Observation (which remembers them for ``startupSeconds: auto``) and observes
 each once in ``gpu_autoscaler_replica_startup_seconds``.
 
-Smoothing: a metric with ``window:`` is decided on its mean over that window
-(:func:`~autoscaler.core.window.smooth`, between observe and decide); the window is kept
-in the scaler's in-process state, so a new leader starts it empty.
+Smoothing: a metric with ``window:`` is decided on its mean over that window, and one
+with ``lookAhead:`` on its projection (:func:`~autoscaler.core.window.smooth`, between
+observe and decide); their points are kept in the scaler's in-process state, so a new
+leader starts them empty.
 
 Scheduling: a scaler first seen at ``t0`` with interval ``i`` is due at
 ``t0 + k*i + U(0, jitter*i)``; with i = 15 s and jitter 0.1 its polls land in
@@ -140,7 +141,7 @@ class ScalerState:
     #: The pauses in force at the last poll (``Paused``, ``ScaleInPaused``, ``ScaleOutPaused``):
     #: a Normal Event marks each start and end. None: not seen yet (seeded from status).
     pauses: frozenset[str] | None = None
-    #: The metrics' averaging windows (``window:``, :mod:`autoscaler.core.window`), kept
+    #: The metrics' averaging windows and look-ahead points (``window:``, ``lookAhead:``), kept
     #: here and not in status: a steady scaler writes no status. A new leader starts
     #: empty, at worst as reactive as no window; its scale-downs stay held by the
     #: stabilization memory that status keeps.
